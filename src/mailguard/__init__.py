@@ -1,0 +1,3 @@
+"""mailguard: quarantines fake-billing and fake-withdrawal scams from IMAP mailboxes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""One module per subcommand; shared helpers in :mod:`mailguard.commands.common`."""

@@ -1,0 +1,18 @@
+"""``mailguard eval``: precision, recall and false positives against a labels file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(args: argparse.Namespace) -> int:
+    from mailguard.commands.classify import detection_settings
+    from mailguard.evaluate import main as eval_main
+
+    found = detection_settings(args)
+    if found is None:
+        return 2
+    argv = [args.labels, "--lang", args.lang]
+    if args.root:
+        argv += ["--root", args.root]
+    return int(eval_main(argv, detection=found[0]))

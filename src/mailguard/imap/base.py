@@ -1,0 +1,109 @@
+"""The mail-client interface the pipeline talks to.
+
+The pipeline never touches imapclient directly. It sees this small protocol,
+which has a real IMAP implementation and a dry-run wrapper (reads pass
+through, writes are logged and skipped). That keeps the safety rules -- peek
+only, UID commands only, never a mailbox-wide EXPUNGE -- in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+
+class MailClientError(Exception):
+    """Any failure talking to the server, with a reason fit for a log line."""
+
+
+class AuthenticationFailed(MailClientError):
+    """Wrong credentials; retrying soon will not help."""
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """One message as fetched with BODY.PEEK[] (possibly capped)."""
+
+    uid: int
+    raw: bytes
+    size: int  # RFC822.SIZE, the full size on the server
+    flags: tuple[str, ...]
+    internaldate: datetime | None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """Where a moved message now is. ``dest_uid`` is None when the server did not say."""
+
+    method: str  # "move" | "uidplus" | "copy-only" | "gmail-labels" | "dry-run"
+    dest_uid: int | None = None
+    dest_uidvalidity: int | None = None
+    removed_from_source: bool = True
+
+
+@dataclass
+class CommandCounter:
+    """Counts IMAP commands by name, for the 'no FETCH on an unchanged poll' promise."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class MailClient(Protocol):
+    """What the pipeline needs from a mail store."""
+
+    commands: CommandCounter
+
+    @property
+    def capabilities(self) -> frozenset[str]: ...
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        """STATUS (UIDVALIDITY UIDNEXT MESSAGES) without selecting."""
+
+    def select(self, folder: str, readonly: bool = False) -> FolderStatus: ...
+
+    def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
+        """UID SEARCH for UIDs >= min_uid (and SINCE date); selects ``folder``."""
+
+    def fetch(self, folder: str, uids: Sequence[int], max_bytes: int) -> Iterable[FetchedMessage]:
+        """BODY.PEEK[]<0.max_bytes> RFC822.SIZE FLAGS INTERNALDATE; never sets \\Seen."""
+
+    def ensure_folder(self, folder: str) -> None:
+        """CREATE + SUBSCRIBE if missing."""
+
+    def move(self, folder: str, uid: int, dest: str) -> MoveResult:
+        """MOVE, else UID COPY + UID STORE \\Deleted + UID EXPUNGE; never plain EXPUNGE."""
+
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
+        """UID SEARCH HEADER Message-ID; selects ``folder``."""
+
+    def get_flags(self, folder: str, uids: Sequence[int]) -> dict[int, tuple[str, ...]]: ...
+
+    def append(
+        self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
+    ) -> int | None: ...
+
+    def sent_folder(self) -> str | None:
+        """SPECIAL-USE \\Sent, else a common name that exists, else None."""
+
+    def search_sent_to(self, folder: str, address: str) -> list[datetime]:
+        """Dates of mail in ``folder`` addressed To/Cc/Bcc ``address`` (or a domain), by header."""
+
+    def logout(self) -> None: ...
