@@ -1,0 +1,100 @@
+"""One daemon per state file.
+
+Two daemons on one state file would both poll, both move and both send
+digests. ``mailguard run`` therefore takes an exclusive, non-blocking
+``flock`` on ``<state>.lock`` and writes its pid there, so a second start can
+say *which* process holds it.
+
+``flock`` rather than a pid file alone: the kernel drops the lock when the
+holder dies, however it dies, so a crash never leaves a stale lock that
+needs manual cleaning. The lock file is never deleted: unlinking it while
+another process is opening it would let two processes "hold" locks on two
+different files. The descriptor is close-on-exec, so a child process (a
+``password_command``) cannot inherit the lock and keep it after we exit.
+Short-lived commands (``release``, ``status``) do not take
+this lock; they share the database through SQLite's own locking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from mailguard.state.db import ensure_private_dir
+from mailguard.state.errors import StateLocked
+
+
+def lock_path_for(db_path: Path) -> Path:
+    """``state.db`` -> ``state.db.lock``, next to the database."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+class DaemonLock:
+    """An exclusive lock on ``<db>.lock``; use as a context manager or acquire/release."""
+
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.path = lock_path_for(Path(db_path).expanduser())
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> DaemonLock:
+        """Take the lock or raise :class:`StateLocked` naming the holder's pid. Never blocks."""
+        if self._fd is not None:
+            return self
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            pid = _read_pid(fd)
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise StateLocked(self.path, pid) from None
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError:
+            os.close(fd)  # closing drops the lock too
+            raise
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # no stale pid for the next reader
+        os.close(fd)  # releases the flock
+
+    def __enter__(self) -> DaemonLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def daemon_lock(db_path: str | os.PathLike[str]) -> DaemonLock:
+    """``with daemon_lock(settings.state.path): run()`` -- raises StateLocked on entry."""
+    return DaemonLock(Path(db_path).expanduser())
