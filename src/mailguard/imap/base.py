@@ -22,6 +22,18 @@ class AuthenticationFailed(MailClientError):
     """Wrong credentials; retrying soon will not help."""
 
 
+class ConnectionLost(MailClientError):
+    """The connection dropped, timed out or got BYE; reconnecting may help."""
+
+
+class FolderNotFound(MailClientError):
+    """The folder does not exist (a configured folder was renamed or deleted)."""
+
+
+class MessageNotFound(MailClientError):
+    """The UID is no longer in the folder: another client moved or expunged it."""
+
+
 @dataclass(frozen=True)
 class FolderStatus:
     name: str
@@ -54,12 +66,30 @@ class MoveResult:
 
 @dataclass
 class CommandCounter:
-    """Counts IMAP commands by name, for the 'no FETCH on an unchanged poll' promise."""
+    """Counts IMAP commands by name, for the 'no FETCH on an unchanged poll' promise.
+
+    ``counts`` is keyed by the command verb ("FETCH", "SEARCH", "EXPUNGE"), whether
+    or not it was sent in its UID form; ``uid_counts`` counts only the UID forms,
+    so ``counts["EXPUNGE"] - uid_counts["EXPUNGE"]`` is the number of mailbox-wide
+    EXPUNGEs (which must stay 0; see :meth:`plain`).
+    """
 
     counts: dict[str, int] = field(default_factory=dict)
+    uid_counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, name: str) -> None:
+    def add(self, name: str, *, uid: bool = False) -> None:
+        name = name.upper()
         self.counts[name] = self.counts.get(name, 0) + 1
+        if uid:
+            self.uid_counts[name] = self.uid_counts.get(name, 0) + 1
+
+    def __getitem__(self, name: str) -> int:
+        return self.counts.get(name.upper(), 0)
+
+    def plain(self, name: str) -> int:
+        """How many times ``name`` was sent without the UID prefix."""
+        name = name.upper()
+        return self.counts.get(name, 0) - self.uid_counts.get(name, 0)
 
     @property
     def total(self) -> int:
@@ -67,7 +97,12 @@ class CommandCounter:
 
 
 class MailClient(Protocol):
-    """What the pipeline needs from a mail store."""
+    """What the pipeline needs from a mail store.
+
+    Every method raises :class:`MailClientError` (or a subclass) on failure and
+    nothing else; after :class:`ConnectionLost` the client is dead and the caller
+    reconnects. Flags never include the per-session ``\\Recent``.
+    """
 
     commands: CommandCounter
 
@@ -77,7 +112,8 @@ class MailClient(Protocol):
     def folder_status(self, folder: str) -> FolderStatus:
         """STATUS (UIDVALIDITY UIDNEXT MESSAGES) without selecting."""
 
-    def select(self, folder: str, readonly: bool = False) -> FolderStatus: ...
+    def select(self, folder: str, readonly: bool = False) -> FolderStatus:
+        """SELECT/EXAMINE now (fresh counts); other methods reuse the current selection."""
 
     def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
         """UID SEARCH for UIDs >= min_uid (and SINCE date); selects ``folder``."""
@@ -89,7 +125,19 @@ class MailClient(Protocol):
         """CREATE + SUBSCRIBE if missing."""
 
     def move(self, folder: str, uid: int, dest: str) -> MoveResult:
-        """MOVE, else UID COPY + UID STORE \\Deleted + UID EXPUNGE; never plain EXPUNGE."""
+        """MOVE, else UID COPY + UID STORE \\Deleted + UID EXPUNGE; never plain EXPUNGE.
+
+        Flags travel with the message. Raises :class:`MessageNotFound` when
+        ``uid`` is no longer in ``folder`` and :class:`FolderNotFound` when
+        ``dest`` does not exist (call :meth:`ensure_folder` first).
+        """
+
+    def expunge_uid(self, folder: str, uid: int) -> None:
+        """Delete exactly one message: UID STORE \\Deleted + UID EXPUNGE <uid>.
+
+        For finishing a move a crash interrupted after the copy. Needs UIDPLUS;
+        without it this raises MailClientError rather than risk a plain EXPUNGE.
+        """
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UID SEARCH HEADER Message-ID; selects ``folder``."""
@@ -98,7 +146,8 @@ class MailClient(Protocol):
 
     def append(
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
-    ) -> int | None: ...
+    ) -> int | None:
+        """APPEND; the new UID when the server reports it (APPENDUID), else None."""
 
     def sent_folder(self) -> str | None:
         """SPECIAL-USE \\Sent, else a common name that exists, else None."""

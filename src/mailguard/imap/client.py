@@ -1,0 +1,702 @@
+"""The MailClient protocol over imapclient, with the safety rules built in.
+
+Why this module looks the way it does:
+
+* **Nothing is ever marked read.** Bodies are fetched with ``BODY.PEEK``; no
+  command here sets ``\\Seen``.
+* **No mailbox-wide EXPUNGE, structurally.** Every command line goes through
+  :class:`_WireGuard`, which refuses a bare ``EXPUNGE`` and ``CLOSE`` (which
+  expunges implicitly) before they reach the socket. A plain EXPUNGE would also
+  delete mail another client marked ``\\Deleted``; only ``UID EXPUNGE <uid>``
+  is allowed.
+* **Attacker-controlled strings never reach a command line raw.** Message-IDs
+  and addresses come from scam mail; values with control characters are
+  refused, 8-bit values go as literals.
+* **Every command is counted** (:class:`~mailguard.imap.base.CommandCounter`)
+  at the wire, so tests can prove an unchanged poll sends no FETCH.
+* **Errors say what failed and never include the secret.**
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import Any, TypeVar
+
+import imapclient
+from imapclient import exceptions as imap_exc
+from imapclient.imapclient import SocketTimeout
+
+from mailguard.config import AccountConfig
+from mailguard.imap.base import (
+    AuthenticationFailed,
+    CommandCounter,
+    ConnectionLost,
+    FetchedMessage,
+    FolderNotFound,
+    FolderStatus,
+    MailClientError,
+    MessageNotFound,
+    MoveResult,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+GMAIL_CAPABILITY = "X-GM-EXT-1"
+
+# Tried in order when no folder carries SPECIAL-USE \Sent.
+COMMON_SENT_NAMES = (
+    "Sent",
+    "Sent Messages",
+    "Sent Items",
+    "Sent Mail",
+    "送信済み",
+    "送信済みメール",
+    "送信済みアイテム",
+    "送信済みトレイ",
+    "INBOX.Sent",
+    "INBOX/Sent",
+    "[Gmail]/Sent Mail",
+    "[Google Mail]/Sent Mail",
+)
+
+_SENT_SEARCH_BATCH = 500
+_REFUSED_COMMANDS = {
+    "EXPUNGE": "a mailbox-wide EXPUNGE would also delete mail other clients marked \\Deleted",
+    "CLOSE": "CLOSE silently expunges every \\Deleted message in the folder",
+}
+# Response codes (RFC 5530, 3501) and, since e.g. Dovecot 2.3 answers SELECT of a missing
+# folder with a bare "NO Mailbox doesn't exist", the wording servers use.
+_NOT_FOUND_MARKERS = (
+    "[NONEXISTENT]",
+    "[TRYCREATE]",
+    "DOESN'T EXIST",
+    "DOES NOT EXIST",
+    "NO SUCH MAILBOX",
+    "NO SUCH FOLDER",
+    "UNKNOWN MAILBOX",
+    "COULD NOT BE FOUND",
+)
+_APPENDUID_RE = re.compile(r"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+_SEQ_SET_RE = re.compile(r"^\d+(?::\d+)?(?:,\d+(?::\d+)?)*$")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _WireGuard:
+    """Wraps imaplib's ``send``: counts each command line and refuses unsafe ones.
+
+    imaplib and imapclient send a command as a line starting with the tag; literal
+    data (message bodies, 8-bit search strings) follows in separate writes that do
+    not, so only tagged lines are inspected.
+    """
+
+    def __init__(self, send: Callable[[bytes], None], tagpre: bytes, counter: CommandCounter):
+        self._send = send
+        self._line = re.compile(rb"^" + re.escape(tagpre) + rb"\d+ (UID )?([A-Za-z0-9-]+)")
+        self._counter = counter
+
+    def __call__(self, data: bytes) -> None:
+        m = self._line.match(data)
+        if m:
+            uid = m.group(1) is not None
+            verb = m.group(2).decode("ascii").upper()
+            if not uid and verb in _REFUSED_COMMANDS:
+                raise MailClientError(f"refusing to send {verb}: {_REFUSED_COMMANDS[verb]}")
+            body = data[:-2] if data.endswith(b"\r\n") else data
+            if b"\r" in body or b"\n" in body:
+                raise MailClientError(f"refusing to send {verb}: line break inside an argument")
+            self._counter.add(verb, uid=uid)
+        self._send(data)
+
+
+def _text(value: object) -> str:
+    """Server text for an error message, without Python's b'...' wrapping."""
+    s = str(value)
+    m = re.fullmatch(r"""(.*?)b(['"])(.*)\2(.*)""", s, re.DOTALL)
+    if m:
+        s = m.group(1) + m.group(3) + m.group(4)
+    return s.strip()[:300]
+
+
+def _decode(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def _flags(raw: Sequence[bytes | str]) -> tuple[str, ...]:
+    """Flags as text, without \\Recent: it belongs to a session, and no client can set
+    or keep it, so it must not count when comparing flags before and after a move."""
+    return tuple(f for f in (_decode(x) for x in raw) if f.lower() != "\\recent")
+
+
+def _check_folder_name(folder: str) -> None:
+    if not folder or any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder):
+        raise MailClientError(f"invalid folder name {folder!r}")
+
+
+def _search_value(value: str) -> str | None:
+    """A value safe to put in SEARCH, or None (control characters, empty)."""
+    value = value.strip()
+    if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    return value
+
+
+def _expand_set(seq: str, limit: int = 100_000) -> list[int] | None:
+    """Expand an IMAP sequence set like ``4:6,9``; None if malformed or huge."""
+    if not _SEQ_SET_RE.match(seq):
+        return None
+    out: list[int] = []
+    for part in seq.split(","):
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        if a > b:
+            a, b = b, a
+        if len(out) + (b - a + 1) > limit:
+            return None
+        out.extend(range(a, b + 1))
+    return out
+
+
+def parse_copyuid(lines: Sequence[bytes | str], uid: int) -> tuple[int | None, int | None]:
+    """(dest_uid, dest_uidvalidity) for ``uid`` from COPYUID response data.
+
+    Each line is what follows ``COPYUID``: ``<uidvalidity> <source set> <dest set>``;
+    the sets list UIDs in matching order (RFC 4315).
+    """
+    for raw in lines:
+        parts = _decode(raw).split()
+        if len(parts) != 3 or not parts[0].isdigit():
+            continue
+        src, dst = _expand_set(parts[1]), _expand_set(parts[2])
+        if src is None or dst is None or len(src) != len(dst):
+            continue
+        if uid in src:
+            return dst[src.index(uid)], int(parts[0])
+    return None, None
+
+
+def parse_appenduid(text: bytes | str | None) -> tuple[int | None, int | None]:
+    """(uid, uidvalidity) from an APPEND response text carrying ``[APPENDUID v uid]``."""
+    m = _APPENDUID_RE.search(_decode(text))
+    if not m:
+        return None, None
+    return int(m.group(2)), int(m.group(1))
+
+
+def make_ssl_context(account: AccountConfig) -> ssl.SSLContext:
+    """Verified TLS by default; ``tls_ca_file`` adds a private CA; ``tls_verify=false`` warns."""
+    try:
+        ctx = ssl.create_default_context(
+            cafile=str(account.tls_ca_file) if account.tls_ca_file else None
+        )
+    except (OSError, ssl.SSLError) as e:
+        raise MailClientError(
+            f"cannot load tls_ca_file {account.tls_ca_file}: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    if not account.tls_verify:
+        log.warning(
+            "account %s: tls_verify = false; the server certificate of %s is NOT checked, "
+            "so anyone on the network path can read the password",
+            account.name,
+            account.host,
+        )
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# --------------------------------------------------------------------------- client
+
+
+class ImapMailClient:
+    """One logged-in IMAP connection implementing :class:`~mailguard.imap.base.MailClient`.
+
+    Build it with :meth:`connect`. Not thread-safe: one connection, one caller.
+    The selected folder is cached so consecutive calls on the same folder do not
+    re-SELECT.
+    """
+
+    def __init__(
+        self, conn: imapclient.IMAPClient, *, commands: CommandCounter, where: str
+    ) -> None:
+        self._conn = conn
+        self.commands = commands
+        self.where = where
+        self._caps: frozenset[str] = frozenset()
+        self._selected: str | None = None
+        self._selected_readonly = False
+        self._selected_status: FolderStatus | None = None
+        self._known_folders: set[str] = set()
+        self._closed = False
+
+    # -- connecting ------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls, account: AccountConfig, secret: str, *, oauth2_token: str | None = None
+    ) -> ImapMailClient:
+        """Connect, secure, log in and read capabilities, or raise MailClientError.
+
+        ``secret`` is the password (LOGIN, or AUTHENTICATE PLAIN when it is not
+        ASCII); with ``oauth2_token`` XOAUTH2 is used and ``secret`` is ignored.
+        """
+        where = f"{account.host}:{account.port}"
+        if account.auth == "oauth2" and not oauth2_token:
+            raise MailClientError(f"{where}: account {account.name} needs an OAuth2 access token")
+        ctx = make_ssl_context(account) if account.security != "none" else None
+        commands = CommandCounter()
+        timeout = SocketTimeout(connect=account.timeout, read=account.timeout)
+        try:
+            conn = imapclient.IMAPClient(
+                account.host,
+                account.port,
+                ssl=account.security == "tls",
+                ssl_context=ctx,
+                timeout=timeout,
+            )
+        except ssl.SSLCertVerificationError as e:
+            raise MailClientError(
+                f"{where}: TLS certificate not trusted ({e.verify_message}); set tls_ca_file to "
+                "the server's CA, or check that host names the server"
+            ) from None
+        except ssl.SSLError as e:
+            raise MailClientError(f"{where}: TLS handshake failed ({e.reason or e})") from None
+        except TimeoutError:
+            raise ConnectionLost(
+                f"{where}: timed out connecting after {account.timeout:g}s"
+            ) from None
+        except OSError as e:
+            raise ConnectionLost(f"{where}: cannot connect ({e.strerror or e})") from None
+        except imap_exc.IMAPClientError as e:
+            raise ConnectionLost(f"{where}: server refused the connection ({_text(e)})") from None
+
+        conn.normalise_times = False  # keep INTERNALDATE timezone-aware
+        imap = conn._imap  # imaplib object; its send() is the only way to see every command
+        imap.send = _WireGuard(imap.send, imap.tagpre, commands)
+        client = cls(conn, commands=commands, where=where)
+        try:
+            if account.security == "starttls":
+                assert ctx is not None
+                client._starttls(ctx)
+            client._login(account.username, secret, oauth2_token, account.security)
+            client._caps = frozenset(
+                _decode(c).upper() for c in client._run("CAPABILITY", conn.capabilities)
+            )
+        except BaseException:
+            client._shutdown()
+            raise
+        log.debug("connected to %s; capabilities: %s", where, " ".join(sorted(client._caps)))
+        return client
+
+    def _starttls(self, ctx: ssl.SSLContext) -> None:
+        if not self._conn.has_capability("STARTTLS"):
+            raise MailClientError(
+                f"{self.where}: server does not offer STARTTLS; refusing to log in without TLS"
+            )
+        try:
+            self._conn.starttls(ctx)
+        except ssl.SSLCertVerificationError as e:
+            raise MailClientError(
+                f"{self.where}: TLS certificate not trusted ({e.verify_message}); set "
+                "tls_ca_file to the server's CA"
+            ) from None
+        except (ssl.SSLError, imap_exc.IMAPClientError) as e:
+            raise MailClientError(f"{self.where}: STARTTLS failed ({_text(e)})") from None
+        except OSError as e:
+            raise ConnectionLost(f"{self.where}: connection lost during STARTTLS ({e})") from None
+
+    def _login(self, user: str, secret: str, token: str | None, security: str) -> None:
+        def scrub(text: str) -> str:
+            for s in (secret, token):
+                if s:
+                    text = text.replace(s, "***")
+            return text
+
+        try:
+            if token:
+                self._conn.oauth2_login(user, token)
+            elif security == "none" and self._conn.has_capability("LOGINDISABLED"):
+                raise MailClientError(
+                    f"{self.where}: server refuses passwords without TLS (LOGINDISABLED); "
+                    'use security = "tls" or "starttls"'
+                )
+            elif secret.isascii():
+                self._conn.login(user, secret)
+            else:
+                self._conn.plain_login(user, secret)  # SASL PLAIN carries UTF-8
+        except imap_exc.IMAPClientError as e:
+            reason = scrub(_text(e))
+            if any(m in reason for m in ("[UNAVAILABLE]", "socket error", "EOF")):
+                raise ConnectionLost(f"{self.where}: login interrupted ({reason})") from None
+            how = "XOAUTH2" if token else "login"
+            raise AuthenticationFailed(
+                f"{self.where}: {how} as {user!r} rejected ({reason})"
+            ) from None
+        except TimeoutError:
+            raise ConnectionLost(f"{self.where}: timed out during login") from None
+        except OSError as e:
+            raise ConnectionLost(f"{self.where}: connection lost during login ({e})") from None
+        except UnicodeError:
+            raise AuthenticationFailed(
+                f"{self.where}: the user name or secret cannot be encoded for IMAP"
+            ) from None
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call imapclient and turn its errors into MailClientError subclasses."""
+        if self._closed:
+            raise ConnectionLost(f"{self.where}: {what}: the connection is closed")
+        try:
+            return fn(*args, **kwargs)
+        except MailClientError:
+            raise
+        except imap_exc.IMAPClientReadOnlyError as e:
+            raise MailClientError(f"{self.where}: {what}: folder is read-only ({_text(e)})") from e
+        except imap_exc.IMAPClientAbortError as e:
+            self._lost()
+            raise ConnectionLost(f"{self.where}: {what}: connection lost ({_text(e)})") from e
+        except imap_exc.IMAPClientError as e:
+            text = _text(e)
+            if any(m in text.upper() for m in _NOT_FOUND_MARKERS):
+                raise FolderNotFound(f"{self.where}: {what}: no such folder ({text})") from e
+            raise MailClientError(f"{self.where}: {what} failed ({text})") from e
+        except TimeoutError as e:
+            self._lost()
+            raise ConnectionLost(f"{self.where}: {what}: timed out") from e
+        except OSError as e:
+            self._lost()
+            raise ConnectionLost(f"{self.where}: {what}: connection lost ({e})") from e
+        except (ValueError, TypeError, IndexError) as e:  # unparseable server response
+            raise MailClientError(f"{self.where}: {what}: unexpected server response ({e})") from e
+
+    def _lost(self) -> None:
+        self._closed = True
+        self._selected = None
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        # The socket may already be gone; then there is nothing left to do.
+        with contextlib.suppress(Exception):
+            self._conn.shutdown()
+
+    def _take_response(self, name: str) -> list[bytes]:
+        """Pop (and so reset) imaplib's collected response-code data such as COPYUID."""
+        return list(self._conn._imap.untagged_responses.pop(name, None) or [])
+
+    def _ensure_selected(self, folder: str, *, writable: bool = False) -> FolderStatus:
+        cached = self._selected == folder and self._selected_status is not None
+        if cached and not (writable and self._selected_readonly):
+            assert self._selected_status is not None
+            return self._selected_status
+        return self.select(folder)
+
+    # -- MailClient --------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self._caps
+
+    @property
+    def is_gmail(self) -> bool:
+        return GMAIL_CAPABILITY in self._caps
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        _check_folder_name(folder)
+        st = self._run(
+            "STATUS", self._conn.folder_status, folder, ("UIDVALIDITY", "UIDNEXT", "MESSAGES")
+        )
+        return FolderStatus(
+            folder, int(st.get(b"UIDVALIDITY", 0)), int(st.get(b"UIDNEXT", 0)),
+            int(st.get(b"MESSAGES", 0)),
+        )  # fmt: skip
+
+    def select(self, folder: str, readonly: bool = False) -> FolderStatus:
+        """SELECT (or EXAMINE) always; internal callers go through the selection cache."""
+        _check_folder_name(folder)
+        self._selected = None  # a failed SELECT leaves nothing selected
+        resp = self._run("SELECT", self._conn.select_folder, folder, readonly=readonly)
+        status = FolderStatus(
+            folder, int(resp.get(b"UIDVALIDITY", 0)), int(resp.get(b"UIDNEXT", 0)),
+            int(resp.get(b"EXISTS", 0)),
+        )  # fmt: skip
+        self._selected, self._selected_readonly, self._selected_status = folder, readonly, status
+        return status
+
+    def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
+        min_uid = max(1, int(min_uid))
+        self._ensure_selected(folder)
+        criteria: list[Any] = ["UID", f"{min_uid}:*"]
+        if since is not None:
+            criteria += ["SINCE", since]
+        uids = self._run("UID SEARCH", self._conn.search, criteria)
+        # "n:*" also matches the highest UID when every UID is below n (RFC 3501 6.4.8).
+        return sorted(int(u) for u in uids if int(u) >= min_uid)
+
+    def fetch(self, folder: str, uids: Sequence[int], max_bytes: int) -> list[FetchedMessage]:
+        """One UID FETCH for the whole batch; UIDs gone meanwhile are simply absent."""
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+        wanted = [int(u) for u in uids]
+        if not wanted:
+            return []
+        self._ensure_selected(folder)
+        items = [f"BODY.PEEK[]<0.{max_bytes}>", "RFC822.SIZE", "FLAGS", "INTERNALDATE"]
+        resp = self._run("UID FETCH", self._conn.fetch, wanted, items)
+        out: list[FetchedMessage] = []
+        for uid in wanted:
+            data = resp.get(uid)
+            if data is None:
+                continue
+            raw = next((v for k, v in data.items() if bytes(k).startswith(b"BODY[]")), b"")
+            raw = bytes(raw or b"")
+            size = int(data.get(b"RFC822.SIZE", len(raw)) or 0)
+            when = data.get(b"INTERNALDATE")
+            out.append(
+                FetchedMessage(
+                    uid=uid,
+                    raw=raw[:max_bytes],
+                    size=size,
+                    flags=_flags(data.get(b"FLAGS", ())),
+                    internaldate=when if isinstance(when, datetime) else None,
+                    truncated=size > max_bytes or len(raw) > max_bytes,
+                )
+            )
+        return out
+
+    def ensure_folder(self, folder: str) -> None:
+        _check_folder_name(folder)
+        if folder in self._known_folders:
+            return
+        listed = self._run("LIST", self._conn.list_folders, "", folder)
+        if not any(name == folder for _flags, _sep, name in listed):
+            try:
+                self._run("CREATE", self._conn.create_folder, folder)
+                log.info("created folder %s on %s", folder, self.where)
+            except MailClientError as e:
+                if "ALREADYEXISTS" not in str(e).upper():
+                    raise
+            self._run("SUBSCRIBE", self._conn.subscribe_folder, folder)
+        self._known_folders.add(folder)
+
+    def move(self, folder: str, uid: int, dest: str) -> MoveResult:
+        """Move one message, keeping its flags; never a mailbox-wide EXPUNGE.
+
+        MOVE when offered; else UID COPY + UID STORE \\Deleted + UID EXPUNGE <uid>
+        with UIDPLUS; else copy only (the original stays, with a warning). On
+        Gmail (X-GM-EXT-1) the method is reported as "gmail-labels": folders are
+        labels there, and the message leaves the source label but stays in All Mail.
+
+        Raises MessageNotFound if ``uid`` is no longer in ``folder`` and
+        FolderNotFound if ``dest`` does not exist.
+        """
+        _check_folder_name(dest)
+        uid = int(uid)
+        self._ensure_selected(folder, writable=True)
+        caps = self._caps
+        if "MOVE" in caps:
+            method = "gmail-labels" if self.is_gmail else "move"
+            return self._move_with_move(folder, uid, dest, method)
+        if "UIDPLUS" in caps:
+            method = "gmail-labels" if self.is_gmail else "uidplus"
+            return self._move_with_uidplus(folder, uid, dest, method)
+        return self._copy_only(folder, uid, dest)
+
+    def _move_with_move(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
+        # Without UIDPLUS the server will not say where the message went, so learn
+        # its Message-ID first and look for it afterwards.
+        message_id = None if "UIDPLUS" in self._caps else self._message_id_of(folder, uid)
+        self._take_response("COPYUID")
+        self._run("UID MOVE", self._conn.move, [uid], dest)
+        dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
+        if dest_uid is None:
+            if message_id is None and "UIDPLUS" in self._caps:
+                raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
+            dest_uid, validity = self._locate(dest, message_id)
+        return MoveResult(method, dest_uid, validity, removed_from_source=True)
+
+    def _move_with_uidplus(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
+        self._take_response("COPYUID")
+        self._run("UID COPY", self._conn.copy, [uid], dest)
+        dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
+        if dest_uid is None:
+            # UIDPLUS servers answer every successful copy with COPYUID; none means
+            # nothing was copied, and then nothing may be deleted.
+            raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
+        self._delete_one(uid)
+        return MoveResult(method, dest_uid, validity, removed_from_source=True)
+
+    def _delete_one(self, uid: int) -> None:
+        """\\Deleted on one UID, then UID EXPUNGE of that UID only (selected folder)."""
+        self._run("UID STORE", self._conn.add_flags, [uid], [imapclient.DELETED], silent=True)
+        self._run("UID EXPUNGE", self._conn.uid_expunge, [uid])
+
+    def expunge_uid(self, folder: str, uid: int) -> None:
+        if "UIDPLUS" not in self._caps:
+            raise MailClientError(
+                f"{self.where}: cannot delete a single message without UIDPLUS (UID EXPUNGE); "
+                "a plain EXPUNGE could delete other mail, so the message is left in place"
+            )
+        self._ensure_selected(folder, writable=True)
+        self._delete_one(int(uid))
+
+    def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
+        message_id = self._message_id_of(folder, uid)
+        self._take_response("COPYUID")
+        self._run("UID COPY", self._conn.copy, [uid], dest)
+        dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
+        if dest_uid is None:
+            dest_uid, validity = self._locate(dest, message_id)
+        log.warning(
+            "%s offers neither MOVE nor UIDPLUS: copied UID %s from %s to %s and left the "
+            "original in place (a mailbox-wide EXPUNGE could delete other mail)",
+            self.where, uid, folder, dest,
+        )  # fmt: skip
+        return MoveResult("copy-only", dest_uid, validity, removed_from_source=False)
+
+    def _message_id_of(self, folder: str, uid: int) -> str | None:
+        """The Message-ID header (None if absent); MessageNotFound if the UID is gone."""
+        self._ensure_selected(folder)
+        item = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+        resp = self._run("UID FETCH", self._conn.fetch, [uid], [item])
+        data = resp.get(uid)
+        if data is None:
+            raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
+        raw = next((v for k, v in data.items() if bytes(k).startswith(b"BODY[HEADER")), b"")
+        value = BytesHeaderParser(policy=compat32).parsebytes(bytes(raw or b""))["Message-ID"]
+        if value is None:
+            return None
+        return str(value).strip() or None
+
+    def _locate(self, dest: str, message_id: str | None) -> tuple[int | None, int | None]:
+        if not message_id:
+            return None, None
+        uids = self.find_by_message_id(dest, message_id)
+        status = self._selected_status
+        return (max(uids) if uids else None), (status.uidvalidity if status else None)
+
+    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
+        value = _search_value(message_id)
+        if value is None:
+            return []
+        self._ensure_selected(folder)
+        charset = None if value.isascii() else "UTF-8"
+        uids = self._run(
+            "UID SEARCH", self._conn.search, ["HEADER", "Message-ID", value], charset=charset
+        )
+        return sorted(int(u) for u in uids)
+
+    def get_flags(self, folder: str, uids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        wanted = [int(u) for u in uids]
+        if not wanted:
+            return {}
+        self._ensure_selected(folder)
+        resp = self._run("UID FETCH", self._conn.get_flags, wanted)
+        return {int(u): _flags(flags) for u, flags in resp.items()}
+
+    def append(
+        self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
+    ) -> int | None:
+        """APPEND; returns the new UID when the server reports it (APPENDUID)."""
+        _check_folder_name(folder)
+        self._take_response("APPENDUID")
+        text = self._run("APPEND", self._conn.append, folder, raw, tuple(flags), when)
+        new_uid, _ = parse_appenduid(text)
+        if new_uid is None:
+            for line in self._take_response("APPENDUID"):
+                new_uid, _ = parse_appenduid(b"[APPENDUID " + bytes(line) + b"]")
+        self._take_response("APPENDUID")
+        return new_uid
+
+    def sent_folder(self) -> str | None:
+        """One LIST: the folder flagged \\Sent, else the first common Sent name present."""
+        listed = self._run("LIST", self._conn.list_folders, "", "*")
+        names = []
+        for flags, _sep, name in listed:
+            if any(_decode(f).lower() == "\\sent" for f in flags):
+                return str(name)
+            names.append(str(name))
+        present = set(names)
+        return next((n for n in COMMON_SENT_NAMES if n in present), None)
+
+    def search_sent_to(self, folder: str, address: str) -> list[datetime]:
+        """INTERNALDATEs of messages in ``folder`` sent To/Cc/Bcc ``address``.
+
+        ``address`` is a full address or a bare domain (``example.jp`` or
+        ``@example.jp``; subdomains count). The server's substring search is
+        narrowed to exact matches using ENVELOPE; bodies are never fetched.
+        """
+        value = _search_value(address.lower())
+        if value is None:
+            return []
+        domain = None
+        if "@" not in value.lstrip("@"):
+            # The server's substring search on the bare domain also finds subdomains.
+            domain = value = value.lstrip("@")
+            if not domain:
+                return []
+        self._ensure_selected(folder)
+        charset = None if value.isascii() else "UTF-8"
+        criteria = ["OR", "OR", "TO", value, "CC", value, "BCC", value]
+        uids = sorted(int(u) for u in self._run("UID SEARCH", self._conn.search, criteria, charset))
+        dates: list[datetime] = []
+        for start in range(0, len(uids), _SENT_SEARCH_BATCH):
+            batch = uids[start : start + _SENT_SEARCH_BATCH]
+            resp = self._run("UID FETCH", self._conn.fetch, batch, ["INTERNALDATE", "ENVELOPE"])
+            for data in resp.values():
+                envelope = data.get(b"ENVELOPE")
+                when = data.get(b"INTERNALDATE")
+                if not isinstance(when, datetime):
+                    continue
+                if envelope is None or _envelope_matches(envelope, value, domain):
+                    dates.append(when)
+        return sorted(dates)
+
+    def logout(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._selected = None
+        try:
+            self._conn.logout()
+        except Exception:  # already broken: closing the socket is all that is left
+            self._shutdown()
+
+    def __enter__(self) -> ImapMailClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logout()
+
+
+def _envelope_addresses(envelope: Any) -> Iterator[str]:
+    for field in (envelope.to, envelope.cc, envelope.bcc):
+        for addr in field or ():
+            if addr.mailbox and addr.host:
+                yield f"{_decode(addr.mailbox)}@{_decode(addr.host)}".lower()
+
+
+def _envelope_matches(envelope: Any, value: str, domain: str | None) -> bool:
+    for addr in _envelope_addresses(envelope):
+        if domain is None:
+            if addr == value:
+                return True
+        else:
+            host = addr.rpartition("@")[2]
+            if host == domain or host.endswith("." + domain):
+                return True
+    return False
