@@ -87,9 +87,9 @@ def _parse_clock(value: Any) -> dtime:
     if isinstance(value, dtime):
         return value
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value)
-        if m and int(m.group(1)) < 24 and int(m.group(2)) < 60:
-            return dtime(int(m.group(1)), int(m.group(2)))
+        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", value)
+        if m and int(m.group(1)) < 24 and int(m.group(2)) < 60 and int(m.group(3) or 0) < 60:
+            return dtime(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
     raise ValueError(f"expected a local time HH:MM, got {value!r}")
 
 

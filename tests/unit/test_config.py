@@ -53,7 +53,12 @@ def test_example_configs_validate(path: Path) -> None:
 def test_documented_keys_and_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, MINIMAL.format(state=tmp_path / "s.db")))
     a = s.accounts[0]
-    assert (a.port, a.security, a.folders, a.quarantine_folder) == (993, "tls", ["INBOX"], "Quarantine")
+    assert (a.port, a.security, a.folders, a.quarantine_folder) == (
+        993,
+        "tls",
+        ["INBOX"],
+        "Quarantine",
+    )
     assert (a.language, a.country) == ("ja", "JP")
     assert s.schedule.poll_interval == 300
     assert [t.strftime("%H:%M") for t in s.schedule.digest_times] == ["08:00"]
@@ -132,7 +137,7 @@ def test_check_config_cli_exit_2_and_key_names(tmp_path: Path) -> None:
         ('security = "none"', "clear text"),
         ('language = "fr"', "accounts[0].language"),
         ('country = "DE"', "accounts[0].country"),
-        ('folders = []', "accounts[0].folders"),
+        ("folders = []", "accounts[0].folders"),
         ('quarantine_folder = "INBOX"', "quarantine_folder"),
     ],
 )
@@ -185,8 +190,19 @@ def test_config_after_subcommand(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "sub",
-    ["check-config", "classify", "eval", "scan", "run", "quarantine", "release", "status",
-     "digest", "demo", "oauth2"],
+    [
+        "check-config",
+        "classify",
+        "eval",
+        "scan",
+        "run",
+        "quarantine",
+        "release",
+        "status",
+        "digest",
+        "demo",
+        "oauth2",
+    ],
 )
 def test_every_subcommand_has_help(sub: str) -> None:
     r = run_cli(sub, "--help")

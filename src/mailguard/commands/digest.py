@@ -1,0 +1,52 @@
+"""``mailguard digest --preview | --send-now``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mailguard.commands.common import load_or_report, pick_accounts
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = load_or_report(args)
+    if settings is None:
+        return 2
+    from mailguard.pipeline.digesting import render_for, send_digest
+    from mailguard.state import StateStore
+
+    accounts = pick_accounts(settings, args.account)
+    store = StateStore.open(settings.state.path)
+    failed = False
+    try:
+        for account in accounts:
+            if args.preview:
+                rendered, _ids = render_for(settings, account, store)
+                if rendered is None:
+                    print(f"{account.name}: nothing new since the last digest")
+                    continue
+                print(f"Subject: {rendered.subject}\n")
+                print(rendered.text)
+                if args.html:
+                    html_path = Path(args.html)
+                    if len(accounts) > 1:
+                        html_path = html_path.with_name(
+                            f"{html_path.stem}.{account.name}{html_path.suffix}"
+                        )
+                    html_path.write_text(rendered.html, encoding="utf-8")
+                    print(f"(HTML written to {html_path})")
+            else:
+                outcome = send_digest(settings, account, store)
+                if outcome.error:
+                    failed = True
+                    print(f"{account.name}: digest NOT sent: {outcome.error}")
+                elif outcome.sent:
+                    print(
+                        f"{account.name}: digest sent ({outcome.items} item(s)) "
+                        f"by {settings.digest.delivery}"
+                    )
+                else:
+                    print(f"{account.name}: nothing new since the last digest")
+    finally:
+        store.close()
+    return 1 if failed else 0

@@ -1,0 +1,75 @@
+"""``mailguard quarantine list``: what is held, why, and where it came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from mailguard.commands.common import load_or_report, pick_accounts
+
+
+def _top_reasons(reasons: list[dict[str, Any]], lang: str, n: int = 3) -> list[str]:
+    key = "description_ja" if lang == "ja" else "description_en"
+    ordered = sorted(reasons, key=lambda r: -float(r.get("weight", 0)))
+    return [str(r.get(key) or r.get("rule")) for r in ordered if r.get("weight", 0) > 0][:n]
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = load_or_report(args)
+    if settings is None:
+        return 2
+    if args.account:
+        pick_accounts(settings, args.account)
+    from mailguard.state import StateStore
+
+    langs = {a.name: a.language for a in settings.accounts}
+    store = StateStore.open(settings.state.path)
+    try:
+        statuses = ("quarantined", "released") if args.all else ("quarantined",)
+        records = [
+            r for s in statuses for r in store.list_quarantine(account=args.account, status=s)
+        ]
+    finally:
+        store.close()
+    records.sort(key=lambda r: r.id)
+    for rec in records:
+        lang = langs.get(rec.account, "en")
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "id": rec.id,
+                        "account": rec.account,
+                        "status": rec.status,
+                        "date": rec.date.isoformat() if rec.date else None,
+                        "quarantined_at": rec.quarantined_at.isoformat()
+                        if rec.quarantined_at
+                        else None,
+                        "from": rec.from_addr,
+                        "from_name": rec.from_name,
+                        "subject": rec.subject,
+                        "verdict": rec.verdict,
+                        "category": rec.category,
+                        "score": rec.score,
+                        "reasons": _top_reasons(rec.reasons, lang),
+                        "original_folder": rec.original_folder,
+                        "quarantine_folder": rec.quarantine_folder,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            when = rec.date.strftime("%Y-%m-%d %H:%M") if rec.date else "?"
+            sender = f"{rec.from_name} <{rec.from_addr}>" if rec.from_name else rec.from_addr
+            flag = "" if rec.status == "quarantined" else f" [{rec.status}]"
+            print(f"#{rec.id}{flag}  {rec.account}  {when}  from {rec.folder_label()}")
+            print(f"    From:    {sender}")
+            print(f"    Subject: {rec.subject}")
+            print(
+                f"    {rec.category or '-'}, score {rec.score:.1f}: "
+                + "; ".join(_top_reasons(rec.reasons, lang))
+            )
+    if not records and not args.json:
+        print("quarantine is empty")
+    return 0

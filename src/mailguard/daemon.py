@@ -1,0 +1,189 @@
+"""``mailguard run``: poll every account on schedule and send digests.
+
+APScheduler runs one poll job per account (max one instance, coalesced,
+jittered) and one digest job per configured time. A failing account backs off
+on its own; the others keep their rhythm. SIGTERM/SIGINT set a stop flag that
+the scanner checks between batches, so the batch in hand is finished (or
+safely abandoned before its next move), state is committed, and we log out.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from mailguard.config import AccountConfig, Settings
+from mailguard.detect import Classifier
+from mailguard.logs import log_event
+from mailguard.notify import Notifier
+from mailguard.pipeline.runner import scan_account
+from mailguard.state import StateStore
+
+log = logging.getLogger("mailguard.daemon")
+
+MAX_BACKOFF = 3600.0
+
+
+def backoff_seconds(poll_interval: float, failures: int) -> float:
+    """How long a failing account waits: doubling from one interval, capped at an hour."""
+    if failures <= 0:
+        return 0.0
+    return min(poll_interval * (2 ** (failures - 1)), max(MAX_BACKOFF, poll_interval))
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.store = StateStore.open(settings.state.path)
+        self.classifier = Classifier.from_config(settings.detection)
+        self.notifier = Notifier()
+        self.metrics: Any = None
+        self._failures: dict[str, int] = {}
+        self._last_attempt: dict[str, float] = {}
+        self._first_cycle: set[str] = set()
+        self._ready_sent = False
+        self._lock = threading.Lock()
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(2, min(8, len(settings.accounts))))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        )
+
+    # -- jobs ----------------------------------------------------------------------------
+    def poll(self, account: AccountConfig) -> None:
+        if self.stop.is_set():
+            return
+        interval = self.settings.schedule.poll_interval
+        failures = self._failures.get(account.name, 0)
+        last = self._last_attempt.get(account.name)
+        if failures and last is not None:
+            wait = backoff_seconds(interval, failures)
+            if time.monotonic() - last < wait - 1:
+                log_event(
+                    log,
+                    "poll.backoff",
+                    level=logging.DEBUG,
+                    account=account.name,
+                    failures=failures,
+                    wait=round(wait),
+                )
+                return
+        self._last_attempt[account.name] = time.monotonic()
+        summary = scan_account(
+            self.settings,
+            account,
+            self.store,
+            self.classifier,
+            stop=self.stop,
+            metrics=self.metrics,
+        )
+        self._failures[account.name] = 0 if summary.reached else failures + 1
+        next_at = datetime.now(UTC) + timedelta(
+            seconds=backoff_seconds(interval, self._failures[account.name]) or interval
+        )
+        self.store.set_next_poll(account.name, next_at)
+        if self.settings.digest.immediate and summary.reached and not self.stop.is_set():
+            from mailguard.pipeline.digesting import send_alerts
+
+            send_alerts(self.settings, account, self.store)
+        if self.metrics is not None and self.settings.metrics.textfile:
+            self.metrics.write_textfile(self.settings.metrics.textfile)
+        self._note_cycle(account.name)
+
+    def digest(self) -> None:
+        if self.stop.is_set():
+            return
+        from mailguard.pipeline.digesting import send_digest
+
+        for account in self.settings.accounts:
+            try:
+                send_digest(self.settings, account, self.store)
+            except Exception as e:  # one account's digest must not block the next
+                log_event(
+                    log,
+                    "digest.failed",
+                    level=logging.ERROR,
+                    account=account.name,
+                    error=f"{type(e).__name__}: {e}",
+                )
+
+    def _note_cycle(self, name: str) -> None:
+        with self._lock:
+            self._first_cycle.add(name)
+            if not self._ready_sent and len(self._first_cycle) >= len(self.settings.accounts):
+                self._ready_sent = True
+                self.notifier.ready(f"polling {len(self.settings.accounts)} account(s)")
+                log_event(log, "daemon.ready", accounts=len(self.settings.accounts))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log_event(log, "daemon.signal", signal=signal.Signals(signum).name)
+        self.stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        if self.settings.metrics.listen or self.settings.metrics.textfile:
+            from mailguard.metrics import Metrics
+
+            self.metrics = Metrics()
+            if self.settings.metrics.listen:
+                self.metrics.start_http(self.settings.metrics.listen)
+        for account in self.settings.accounts:
+            if account.auth == "oauth2":
+                from mailguard.oauth2 import token_provider_for
+
+                # Rotated refresh tokens (Microsoft rotates them) must survive a restart.
+                token_provider_for(account, store_dir=self.settings.state.path.parent / "oauth2")
+        interval = self.settings.schedule.poll_interval
+        now = datetime.now().astimezone()
+        for i, account in enumerate(self.settings.accounts):
+            self.scheduler.add_job(
+                self.poll,
+                IntervalTrigger(seconds=interval, jitter=self.settings.schedule.jitter),
+                args=[account],
+                id=f"poll:{account.name}",
+                next_run_time=now + timedelta(seconds=min(i * 2, 30)),
+            )
+        for t in self.settings.schedule.digest_times:
+            self.scheduler.add_job(
+                self.digest,
+                CronTrigger(hour=t.hour, minute=t.minute, second=t.second),
+                id=f"digest:{t.strftime('%H%M%S')}",
+            )
+        log_event(log, "daemon.start", accounts=len(self.settings.accounts), poll_interval=interval)
+        self.scheduler.start()
+        self.notifier.status("starting first poll")
+        watchdog = self.notifier.watchdog_interval()
+        try:
+            while not self.stop.wait(watchdog or 1.0):
+                if watchdog:
+                    self.notifier.watchdog()
+        finally:
+            self.notifier.stopping()
+            log_event(log, "daemon.stopping")
+            self.scheduler.shutdown(wait=True)  # running polls see self.stop and finish
+            self.store.close()
+            log_event(log, "daemon.stop")
+        return 0
+
+
+def run(settings: Settings) -> int:
+    from mailguard.state import StateLocked, daemon_lock
+
+    try:
+        with daemon_lock(settings.state.path):
+            return Daemon(settings).run()
+    except StateLocked as e:
+        log_event(log, "daemon.refused", level=logging.ERROR, reason=str(e))
+        raise

@@ -1,0 +1,116 @@
+"""Run a pass over several accounts, each isolated from the others' failures.
+
+A wrong password, a DNS error, a timeout or a BYE on one account is logged
+with a clear reason and recorded in state; the other accounts are scanned
+anyway. Retrying with backoff is the daemon's job (it reads the recorded
+consecutive failures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from datetime import date
+
+from mailguard.config import AccountConfig, Settings
+from mailguard.detect import Classifier
+from mailguard.imap import DryRunMailClient, ImapMailClient
+from mailguard.imap.base import AuthenticationFailed, MailClient, MailClientError
+from mailguard.logs import log_event
+from mailguard.pipeline.scan import AccountScanner, ScanSummary
+from mailguard.state import StateStore
+
+log = logging.getLogger("mailguard.runner")
+
+
+def connect(account: AccountConfig) -> MailClient:
+    """Resolve the secret (or OAuth2 token) just in time and log in."""
+    from mailguard.secrets import SecretError, resolve_secret
+
+    try:
+        if account.auth == "oauth2":
+            from mailguard.oauth2 import token_provider_for
+
+            provider = token_provider_for(account)
+            try:
+                return ImapMailClient.connect(account, "", oauth2_token=provider.access_token())
+            except AuthenticationFailed:
+                # The cached token may have been revoked early: refresh once, then give up.
+                provider.invalidate()
+                return ImapMailClient.connect(account, "", oauth2_token=provider.access_token())
+        secret = resolve_secret(account, what=f"account {account.name}")
+    except SecretError as e:
+        raise MailClientError(str(e)) from None
+    return ImapMailClient.connect(account, str(secret))
+
+
+def scan_account(
+    settings: Settings,
+    account: AccountConfig,
+    store: StateStore,
+    classifier: Classifier,
+    *,
+    dry_run: bool = False,
+    since: date | None = None,
+    stop: threading.Event | None = None,
+    metrics: object | None = None,
+) -> ScanSummary:
+    """One account, one pass; never raises for mail or server problems."""
+    started = time.monotonic()
+    log_event(log, "poll.start", account=account.name)
+    client: MailClient | None = None
+    summary = ScanSummary(account.name)
+    try:
+        client = connect(account)
+        if dry_run:
+            client = DryRunMailClient(client)
+        scanner = AccountScanner(
+            settings, account, store, classifier, client, dry_run=dry_run, since=since, stop=stop
+        )
+        try:
+            summary = scanner.run()
+        finally:
+            summary = scanner.summary
+    except (MailClientError, OSError) as e:
+        summary.reached = False
+        summary.error = str(e) or type(e).__name__
+        log_event(
+            log, "account.error", level=logging.ERROR, account=account.name, error=summary.error
+        )
+    except Exception as e:  # a bug must not take the other accounts down with it
+        summary.reached = False
+        summary.error = f"internal error: {type(e).__name__}: {e}"
+        log.exception("account.error")
+        log_event(
+            log, "account.error", level=logging.ERROR, account=account.name, error=summary.error
+        )
+    finally:
+        if client is not None:
+            summary.commands = dict(client.commands.counts)
+            with contextlib.suppress(Exception):
+                client.logout()
+    duration = time.monotonic() - started
+    if not dry_run:
+        store.record_poll(
+            account.name,
+            ok=summary.reached,
+            error=summary.error,
+            scanned=summary.scanned,
+            quarantined=summary.quarantined,
+        )
+    if metrics is not None:
+        metrics.observe_poll(account.name, summary, duration)  # type: ignore[attr-defined]
+    log_event(
+        log,
+        "poll.done",
+        account=account.name,
+        scanned=summary.scanned,
+        quarantined=summary.quarantined,
+        suspicious=summary.suspicious,
+        errors=summary.errors,
+        ok=summary.reached,
+        seconds=round(duration, 3),
+    )
+    return summary

@@ -1,0 +1,167 @@
+"""Digest delivery into a real Dovecot INBOX, and the once-only bookkeeping."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailguard.config import DetectionConfig, Settings, settings_from_dict
+from mailguard.detect import Classifier
+from mailguard.pipeline.digesting import send_alerts, send_digest
+from mailguard.pipeline.runner import scan_account
+from mailguard.state import StateStore
+from mailguard.testing import Mailbox
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
+SCAMS = ["ja/01_one_click_video_registration.eml", "ja/16_debt_collector_law_firm_visit.eml"]
+LURE = "ja/07_withdrawal_lure_unext_trial.eml"
+HAM = "ja/51_real_invoice_hosting_monthly.eml"
+
+
+def settings_for(
+    mb: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **digest: Any
+) -> Settings:
+    monkeypatch.setenv("MG_DIGEST_PW", mb.password)
+    return settings_from_dict(
+        {
+            "state": {"path": str(tmp_path / "state.db")},
+            "digest": digest,
+            "accounts": [
+                {
+                    "name": "d",
+                    "host": mb.host,
+                    "port": mb.port,
+                    "tls_ca_file": str(mb.ca_file),
+                    "username": mb.user,
+                    "password_env": "MG_DIGEST_PW",
+                    "language": "ja",
+                    "country": "JP",
+                }
+            ],
+        }
+    )
+
+
+def append(mb: Mailbox, *names: str) -> None:
+    c = mb.client()
+    try:
+        for n in names:
+            c.append("INBOX", (FIXTURES / n).read_bytes())
+    finally:
+        c.logout()
+
+
+def digests_in_inbox(mb: Mailbox) -> list[tuple[set[bytes], email.message.EmailMessage]]:
+    c = mb.client()
+    try:
+        c.select_folder("INBOX", readonly=True)
+        uids = c.search(["HEADER", "X-Mailguard-Digest", "1"])
+        data = c.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
+        return [
+            (set(d[b"FLAGS"]), email.message_from_bytes(d[b"BODY[]"], policy=email.policy.default))
+            for d in data.values()
+        ]
+    finally:
+        c.logout()
+
+
+def scan(settings: Settings) -> Any:
+    with StateStore.open(settings.state.path) as store:
+        return scan_account(
+            settings, settings.accounts[0], store, Classifier.from_config(DetectionConfig())
+        )
+
+
+def test_digest_lands_unread_and_is_never_quarantined(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(mailbox, *SCAMS, HAM)
+    settings = settings_for(mailbox, tmp_path, monkeypatch)
+    assert scan(settings).quarantined == 2
+    with StateStore.open(settings.state.path) as store:
+        outcome = send_digest(settings, settings.accounts[0], store)
+        assert outcome.sent and outcome.items == 2
+        # Each item appears in exactly one digest: the next run has nothing to send.
+        again = send_digest(settings, settings.accounts[0], store)
+        assert not again.sent and again.items == 0
+    [(flags, msg)] = digests_in_inbox(mailbox)
+    assert b"\\Seen" not in flags
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "188" in text and "#9110" in text
+    assert "mailguard release" in text
+    assert "<script" not in html.lower() and "href=" not in html.lower()
+    # The next scan sees the digest and leaves it where it is.
+    second = scan(settings)
+    assert second.quarantined == 0 and second.reached
+    assert len(digests_in_inbox(mailbox)) == 1
+
+
+def test_forged_digest_header_does_not_protect_a_scam(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (FIXTURES / SCAMS[0]).read_bytes()
+    forged = b"X-Mailguard-Digest: 1\r\n" + raw
+    c = mailbox.client()
+    try:
+        c.append("INBOX", forged)
+    finally:
+        c.logout()
+    settings = settings_for(mailbox, tmp_path, monkeypatch)
+    assert scan(settings).quarantined == 1
+
+
+def test_nothing_new_means_no_digest_unless_send_empty(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(mailbox, HAM)
+    settings = settings_for(mailbox, tmp_path, monkeypatch)
+    scan(settings)
+    with StateStore.open(settings.state.path) as store:
+        assert not send_digest(settings, settings.accounts[0], store).sent
+    assert digests_in_inbox(mailbox) == []
+    empty = settings_for(mailbox, tmp_path, monkeypatch, send_empty=True)
+    with StateStore.open(empty.state.path) as store:
+        assert send_digest(empty, empty.accounts[0], store).sent
+    assert len(digests_in_inbox(mailbox)) == 1
+
+
+def test_immediate_alert_for_withdrawal_then_daily_digest(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(mailbox, LURE, SCAMS[0])
+    settings = settings_for(mailbox, tmp_path, monkeypatch, immediate=True)
+    assert scan(settings).quarantined == 2
+    with StateStore.open(settings.state.path) as store:
+        alert = send_alerts(settings, settings.accounts[0], store)
+        assert alert.sent and alert.items == 1, "only the withdrawal lure is urgent"
+        assert not send_alerts(settings, settings.accounts[0], store).sent
+        daily = send_digest(settings, settings.accounts[0], store)
+        assert daily.sent and daily.items == 2
+    assert len(digests_in_inbox(mailbox)) == 2
+
+
+def test_delivery_failure_is_recorded_and_retried(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    append(mailbox, SCAMS[0])
+    settings = settings_for(mailbox, tmp_path, monkeypatch)
+    scan(settings)
+    monkeypatch.setenv("MG_DIGEST_PW", "wrong-password-now")
+    with StateStore.open(settings.state.path) as store:
+        failed = send_digest(settings, settings.accounts[0], store)
+        assert not failed.sent and failed.error
+        assert "wrong-password-now" not in failed.error
+        monkeypatch.setenv("MG_DIGEST_PW", mailbox.password)
+        retry = send_digest(settings, settings.accounts[0], store)
+        assert retry.sent and retry.items == 1
+        kinds = [e.action for e in store.audit_entries(account="d")]
+        assert "digest.failed" in kinds and "digest.sent" in kinds
+    assert len(digests_in_inbox(mailbox)) == 1

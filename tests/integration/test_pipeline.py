@@ -1,0 +1,559 @@
+"""End to end against a real Dovecot: the scan-and-quarantine promises.
+
+Each test has its own mailbox and its own SQLite state file. Messages are the
+project's own fixtures (tests/fixtures/mail), appended over IMAP with chosen
+flags, so we can check where every message ends up and with which flags.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailguard.config import Settings, settings_from_dict
+from mailguard.detect import Classifier
+from mailguard.imap.base import MailClient
+from mailguard.pipeline import runner
+from mailguard.pipeline.release import release_one
+from mailguard.pipeline.runner import scan_account
+from mailguard.state import StateStore
+from mailguard.testing import DovecotServer, Mailbox
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
+SCAMS = [
+    "ja/01_one_click_video_registration.eml",
+    "en/01_callback_norton_renewal_plain.eml",
+    "ja/07_withdrawal_lure_unext_trial.eml",
+]
+HAMS = [
+    "ja/51_real_invoice_hosting_monthly.eml",
+    "en/51_real_invoice_stripe_hosting.eml",
+    "ja/59_withdrawal_done_online_course.eml",
+]
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def message_id(data: bytes) -> str:
+    return str(email.message_from_bytes(data).get("Message-ID", "")).strip()
+
+
+def account_dict(mb: Mailbox, env: str, **extra: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": mb.user.split("@")[0],
+        "host": mb.host,
+        "port": mb.port,
+        "security": "tls",
+        "tls_ca_file": str(mb.ca_file),
+        "username": mb.user,
+        "password_env": env,
+        "timeout": "10s",
+        "language": "en",
+        "country": "US",
+    }
+    d.update(extra)
+    return d
+
+
+def make_settings(tmp_path: Path, accounts: list[dict[str, Any]], **sections: Any) -> Settings:
+    data: dict[str, Any] = {
+        "state": {"path": str(tmp_path / "state" / "state.db")},
+        "accounts": accounts,
+    }
+    data.update(sections)
+    return settings_from_dict(data)
+
+
+@pytest.fixture
+def env_password(monkeypatch: pytest.MonkeyPatch) -> Callable[[Mailbox], str]:
+    counter = iter(range(1000))
+
+    def set_(mb: Mailbox) -> str:
+        name = f"MG_TEST_PW_{next(counter)}"
+        monkeypatch.setenv(name, mb.password)
+        return name
+
+    return set_
+
+
+def folder_contents(mb: Mailbox, folder: str) -> dict[str, set[str]]:
+    """Message-ID -> flags (without \\Recent), read without touching anything."""
+    c = mb.client()
+    try:
+        c.select_folder(folder, readonly=True)
+        uids = c.search("ALL")
+        if not uids:
+            return {}
+        data = c.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        out: dict[str, set[str]] = {}
+        for _uid, item in data.items():
+            hdr = item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode()
+            mid = hdr.split(":", 1)[1].strip() if ":" in hdr else ""
+            flags = {f.decode() for f in item[b"FLAGS"]} - {"\\Recent"}
+            assert mid not in out, f"duplicate {mid} in {folder}"
+            out[mid] = flags
+        return out
+    finally:
+        c.logout()
+
+
+def folder_exists(mb: Mailbox, folder: str) -> bool:
+    c = mb.client()
+    try:
+        return c.folder_exists(folder)
+    finally:
+        c.logout()
+
+
+def fill(mb: Mailbox, folder: str, items: list[tuple[str, list[bytes]]]) -> None:
+    c = mb.client()
+    try:
+        if not c.folder_exists(folder):
+            c.create_folder(folder)
+        for name, flags in items:
+            c.append(folder, raw(name), flags=flags)
+    finally:
+        c.logout()
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    from mailguard.config import DetectionConfig
+
+    return Classifier.from_config(DetectionConfig())
+
+
+def scan(settings: Settings, classifier: Classifier, **kw: Any) -> Any:
+    store = StateStore.open(settings.state.path)
+    try:
+        return [scan_account(settings, a, store, classifier, **kw) for a in settings.accounts]
+    finally:
+        store.close()
+
+
+STANDARD = [
+    (SCAMS[0], [b"\\Seen"]),
+    (SCAMS[1], [b"\\Flagged"]),
+    (SCAMS[2], []),
+    (HAMS[0], [b"\\Seen"]),
+    (HAMS[1], [b"\\Flagged"]),
+    (HAMS[2], []),
+]
+
+
+def expected_flags(items: list[tuple[str, list[bytes]]]) -> dict[str, set[str]]:
+    return {message_id(raw(n)): {f.decode() for f in fl} for n, fl in items}
+
+
+# 1 -------------------------------------------------------------------------------------------
+def test_scams_move_ham_stays_flags_preserved(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [summary] = scan(settings, classifier)
+    assert summary.reached, summary.error
+    assert (summary.scanned, summary.quarantined, summary.errors) == (6, 3, 0)
+
+    want = expected_flags(STANDARD)
+    inbox = folder_contents(mailbox, "INBOX")
+    quarantine = folder_contents(mailbox, "Quarantine")
+    assert set(inbox) == {message_id(raw(n)) for n in HAMS}
+    assert set(quarantine) == {message_id(raw(n)) for n in SCAMS}
+    for mid, flags in {**inbox, **quarantine}.items():
+        assert flags == want[mid], mid
+
+    with StateStore.open(settings.state.path) as store:
+        recs = store.list_quarantine(account=settings.accounts[0].name)
+        assert {r.message_id for r in recs} == set(quarantine)
+        for r in recs:
+            actions = [e.action for e in store.audit_entries(quarantine_id=r.id)]
+            assert actions.index("move.intent") < actions.index("move.confirmed")
+            assert r.reasons, "every verdict carries its reasons"
+
+
+# 2 -------------------------------------------------------------------------------------------
+def test_second_scan_moves_nothing_and_fetches_nothing(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [first] = scan(settings, classifier)
+    assert first.quarantined == 3
+    before = (folder_contents(mailbox, "INBOX"), folder_contents(mailbox, "Quarantine"))
+    [second] = scan(settings, classifier)
+    assert second.reached
+    assert (second.scanned, second.quarantined) == (0, 0)
+    assert second.commands.get("FETCH", 0) == 0, second.commands
+    assert second.commands.get("SELECT", 0) == 0, second.commands
+    assert (folder_contents(mailbox, "INBOX"), folder_contents(mailbox, "Quarantine")) == before
+
+
+# 3 -------------------------------------------------------------------------------------------
+def test_new_mail_between_polls(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", [(HAMS[0], []), (SCAMS[0], [])])
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [first] = scan(settings, classifier)
+    assert (first.scanned, first.quarantined) == (2, 1)
+    fill(mailbox, "INBOX", [(SCAMS[1], [b"\\Seen"]), (HAMS[1], [])])
+    [second] = scan(settings, classifier)
+    assert (second.scanned, second.quarantined) == (2, 1), "only the new mail is read"
+    assert set(folder_contents(mailbox, "Quarantine")) == {
+        message_id(raw(SCAMS[0])),
+        message_id(raw(SCAMS[1])),
+    }
+    assert folder_contents(mailbox, "Quarantine")[message_id(raw(SCAMS[1]))] == {"\\Seen"}
+
+
+# 4 -------------------------------------------------------------------------------------------
+def test_uidvalidity_change_no_duplicates(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    items = [(SCAMS[0], []), (SCAMS[1], []), (HAMS[0], [])]
+    fill(mailbox, "Work", items)
+    settings = make_settings(
+        tmp_path, [account_dict(mailbox, env_password(mailbox), folders=["Work"])]
+    )
+    [first] = scan(settings, classifier)
+    assert first.quarantined == 2
+    # Someone restores the folder from a backup: same messages, new UIDVALIDITY.
+    c = mailbox.client()
+    try:
+        c.delete_folder("Work")
+    finally:
+        c.logout()
+    fill(mailbox, "Work", items)
+    [second] = scan(settings, classifier)
+    assert second.reached
+    assert second.quarantined == 0
+    quarantine = folder_contents(mailbox, "Quarantine")  # asserts no duplicate Message-IDs
+    assert len(quarantine) == 2
+    with StateStore.open(settings.state.path) as store:
+        assert len(store.list_quarantine(account=settings.accounts[0].name)) == 2
+
+
+# 5 -------------------------------------------------------------------------------------------
+class KillingClient:
+    """Real client; kills the real server just before the Nth move (fault injection)."""
+
+    def __init__(self, inner: MailClient, server: DovecotServer, kill_before_move: int) -> None:
+        self._inner = inner
+        self._server = server
+        self._left = kill_before_move
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def move(self, folder: str, uid: int, dest: str) -> Any:
+        self._left -= 1
+        if self._left == 0:
+            self._server.kill()
+        return self._inner.move(folder, uid, dest)
+
+
+class DyingAfterMoveClient(KillingClient):
+    """The move reaches the server, then 'mailguard crashes' before confirming it."""
+
+    def move(self, folder: str, uid: int, dest: str) -> Any:
+        result = self._inner.move(folder, uid, dest)
+        self._left -= 1
+        if self._left == 0:
+            raise SystemExit("simulated crash after the move, before the confirm")
+        return result
+
+
+@pytest.mark.parametrize("mode", ["server-killed-before-move", "crash-after-move"])
+def test_crash_mid_batch_every_message_in_one_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, classifier: Classifier, mode: str
+) -> None:
+    server = DovecotServer()
+    server.start()
+    try:
+        mb = server.mailbox("crash")
+        fill(mb, "INBOX", STANDARD)
+        monkeypatch.setenv("MG_CRASH_PW", mb.password)
+        settings = make_settings(
+            tmp_path, [account_dict(mb, "MG_CRASH_PW")], scan={"batch_size": 2}
+        )
+        real_connect = runner.connect
+        wrapper = KillingClient if mode == "server-killed-before-move" else DyingAfterMoveClient
+        monkeypatch.setattr(runner, "connect", lambda a: wrapper(real_connect(a), server, 2))
+        if mode == "crash-after-move":
+            with pytest.raises(SystemExit):
+                scan(settings, classifier)
+        else:
+            [summary] = scan(settings, classifier)
+            assert not summary.reached
+            server.restart()
+        monkeypatch.setattr(runner, "connect", real_connect)
+
+        [after] = scan(settings, classifier)
+        assert after.reached, after.error
+        inbox = folder_contents(mb, "INBOX")
+        quarantine = folder_contents(mb, "Quarantine")
+        every = set(expected_flags(STANDARD))
+        assert set(inbox) | set(quarantine) == every, "nothing lost"
+        assert not set(inbox) & set(quarantine), "nothing in two places"
+        assert set(quarantine) == {message_id(raw(n)) for n in SCAMS}
+        want = expected_flags(STANDARD)
+        for mid, flags in {**inbox, **quarantine}.items():
+            assert flags == want[mid]
+        with StateStore.open(settings.state.path) as store:
+            name = settings.accounts[0].name
+            assert store.pending_moves(name) == []
+            recs = store.list_quarantine(account=name)
+            assert {r.message_id for r in recs} == set(quarantine), "the audit agrees"
+            for r in recs:
+                actions = [e.action for e in store.audit_entries(quarantine_id=r.id)]
+                assert "move.intent" in actions and "move.confirmed" in actions
+    finally:
+        server.close()
+
+
+# 6 -------------------------------------------------------------------------------------------
+def test_server_without_move_uses_uidplus(
+    dovecot_factory: Callable[..., DovecotServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    classifier: Classifier,
+) -> None:
+    server = dovecot_factory(hide_capabilities=["MOVE"])
+    mb = server.mailbox(server.unique_name("nomove"))
+    fill(mb, "INBOX", STANDARD)
+    # Another client marked a ham message \Deleted without expunging: it must survive.
+    c = mb.client()
+    try:
+        c.select_folder("INBOX")
+        target = [
+            u
+            for u, d in c.fetch(c.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).items()
+            if message_id(raw(HAMS[2])) in d[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].decode()
+        ]
+        c.add_flags(target, [b"\\Deleted"])
+    finally:
+        c.logout()
+    monkeypatch.setenv("MG_NOMOVE_PW", mb.password)
+    settings = make_settings(tmp_path, [account_dict(mb, "MG_NOMOVE_PW")])
+    [summary] = scan(settings, classifier)
+    assert summary.quarantined == 3
+    assert summary.commands.get("MOVE", 0) == 0
+    assert summary.commands.get("COPY", 0) >= 3
+    inbox = folder_contents(mb, "INBOX")
+    assert message_id(raw(HAMS[2])) in inbox and "\\Deleted" in inbox[message_id(raw(HAMS[2]))]
+    assert set(folder_contents(mb, "Quarantine")) == {message_id(raw(n)) for n in SCAMS}
+    with StateStore.open(settings.state.path) as store:
+        methods = {
+            e.detail.get("method") for e in store.audit_entries() if e.action == "move.confirmed"
+        }
+        assert methods == {"uidplus"}
+
+
+# 7 -------------------------------------------------------------------------------------------
+def test_release_restores_with_flags_and_remembers_sender(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    scan(settings, classifier)
+    account = settings.accounts[0]
+    with StateStore.open(settings.state.path) as store:
+        rec = next(
+            r
+            for r in store.list_quarantine(account=account.name)
+            if r.message_id == message_id(raw(SCAMS[0]))
+        )
+        client = runner.connect(account)
+        try:
+            done = release_one(client, store, rec.id)
+        finally:
+            client.logout()
+        assert done.folder == "INBOX"
+        assert store.get(rec.id).status == "released"
+        assert rec.from_addr in store.released_senders(account.name)
+    inbox = folder_contents(mailbox, "INBOX")
+    assert inbox[message_id(raw(SCAMS[0]))] == {"\\Seen"}, "flags restored"
+    assert message_id(raw(SCAMS[0])) not in folder_contents(mailbox, "Quarantine")
+    # The next scan sees the released message again and leaves it alone.
+    [again] = scan(settings, classifier)
+    assert again.quarantined == 0
+    assert message_id(raw(SCAMS[0])) in folder_contents(mailbox, "INBOX")
+
+
+def test_release_cli(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", STANDARD[:2])
+    env = env_password(mailbox)
+    cfg = tmp_path / "mailguard.toml"
+    cfg.write_text(
+        f'[state]\npath = "{tmp_path / "state.db"}"\n\n[[accounts]]\nname = "cli"\n'
+        f'host = "{mailbox.host}"\nport = {mailbox.port}\ntls_ca_file = "{mailbox.ca_file}"\n'
+        f'username = "{mailbox.user}"\npassword_env = "{env}"\nlanguage = "en"\n',
+        encoding="utf-8",
+    )
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "mailguard", *a, "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    r = run("scan", "--once")
+    assert r.returncode == 0, r.stderr
+    assert "quarantined 2" in r.stdout
+    r = run("quarantine", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 2 and all(row["reasons"] for row in rows)
+    assert {row["original_folder"] for row in rows} == {"INBOX"}
+    r = run("release", str(rows[0]["id"]))
+    assert r.returncode == 0, r.stderr
+    assert rows[0]["subject"] or True
+    assert len(folder_contents(mailbox, "Quarantine")) == 1
+    r = run("status")
+    assert r.returncode == 0 and "released 1" in r.stdout, r.stdout
+
+
+# 8 -------------------------------------------------------------------------------------------
+def test_wrong_password_on_one_account_does_not_stop_another(
+    dovecot: DovecotServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, classifier: Classifier
+) -> None:
+    good = dovecot.mailbox(dovecot.unique_name("good"))
+    bad = dovecot.mailbox(dovecot.unique_name("bad"))
+    fill(good, "INBOX", STANDARD)
+    monkeypatch.setenv("MG_GOOD_PW", good.password)
+    monkeypatch.setenv("MG_BAD_PW", "definitely-wrong-canary")
+    settings = make_settings(
+        tmp_path, [account_dict(bad, "MG_BAD_PW"), account_dict(good, "MG_GOOD_PW")]
+    )
+    bad_summary, good_summary = scan(settings, classifier)
+    assert not bad_summary.reached and bad_summary.error
+    assert "definitely-wrong-canary" not in bad_summary.error
+    assert good_summary.reached and good_summary.quarantined == 3
+    with StateStore.open(settings.state.path) as store:
+        st = {s.account: s for s in store.account_statuses()}
+        assert st[settings.accounts[0].name].last_error
+        assert not st[settings.accounts[1].name].last_error
+
+
+# 9 -------------------------------------------------------------------------------------------
+def test_dry_run_moves_nothing_but_reports(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    before = folder_contents(mailbox, "INBOX")
+    [summary] = scan(settings, classifier, dry_run=True)
+    assert summary.quarantined == 3 and len(summary.planned) == 3
+    assert folder_contents(mailbox, "INBOX") == before
+    assert not folder_exists(mailbox, "Quarantine")
+    with StateStore.open(settings.state.path) as store:
+        assert store.list_quarantine(account=settings.accounts[0].name) == []
+        assert store.get_folder_state(settings.accounts[0].name, "INBOX") is None
+    # A real run afterwards still does the work.
+    [real] = scan(settings, classifier)
+    assert real.quarantined == 3
+
+
+# 10 ------------------------------------------------------------------------------------------
+def test_daemon_polls_on_schedule_and_stops_on_sigterm(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str]
+) -> None:
+    env = env_password(mailbox)
+    fill(mailbox, "INBOX", STANDARD[:2])
+    cfg = tmp_path / "mailguard.toml"
+    cfg.write_text(
+        f'[state]\npath = "{tmp_path / "state.db"}"\n[schedule]\npoll_interval = "2s"\n'
+        f'jitter = "0.1s"\n[digest]\nimmediate = false\n\n[[accounts]]\nname = "daemon"\n'
+        f'host = "{mailbox.host}"\nport = {mailbox.port}\ntls_ca_file = "{mailbox.ca_file}"\n'
+        f'username = "{mailbox.user}"\npassword_env = "{env}"\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailguard", "run", "--config", str(cfg), "--log-format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(folder_contents(mailbox, "INBOX")) != 0:
+            time.sleep(0.3)
+        assert folder_contents(mailbox, "INBOX") == {}, "first poll quarantined both"
+        fill(mailbox, "INBOX", [(SCAMS[2], [])])  # arrives while the daemon runs
+        while time.monotonic() < deadline and len(folder_contents(mailbox, "INBOX")) != 0:
+            time.sleep(0.3)
+        assert folder_contents(mailbox, "INBOX") == {}, "a later scheduled poll picked it up"
+        second = subprocess.run(
+            [sys.executable, "-m", "mailguard", "run", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=os.environ.copy(),
+        )
+        assert second.returncode != 0 and "already running" in second.stderr.lower()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert '"daemon.stop"' in err
+    polls = err.count('"poll.done"')
+    assert polls >= 2, err[-2000:]
+    with StateStore.open(tmp_path / "state.db") as store:
+        assert len(store.list_quarantine(account="daemon")) == 3
+        assert store.pending_moves("daemon") == []
+
+
+def test_interrupted_scan_resumes(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """A stop request between batches commits progress; the next pass does only the rest."""
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(
+        tmp_path, [account_dict(mailbox, env_password(mailbox))], scan={"batch_size": 2}
+    )
+    stop = threading.Event()
+    real_connect = runner.connect
+
+    class StopAfterFirstFetch:
+        def __init__(self, inner: MailClient) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def fetch(self, *a: Any, **kw: Any) -> Any:
+            out = list(self._inner.fetch(*a, **kw))
+            stop.set()
+            return out
+
+    try:
+        runner.connect = lambda a: StopAfterFirstFetch(real_connect(a))  # type: ignore[assignment]
+        [first] = scan(settings, classifier, stop=stop)
+    finally:
+        runner.connect = real_connect  # type: ignore[assignment]
+    assert first.scanned == 2
+    [rest] = scan(settings, classifier)
+    assert rest.scanned == 4
+    assert set(folder_contents(mailbox, "Quarantine")) == {message_id(raw(n)) for n in SCAMS}
