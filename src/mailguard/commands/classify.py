@@ -33,11 +33,17 @@ def main(args: argparse.Namespace) -> int:
     if found is None:
         return 2
     detection, default_lang = found
+    from mailguard.detect import Classifier
+
     lang = args.lang or default_lang
-    for path, verdict, error in classify_paths(args.paths, lang=lang, detection=detection):
+    classifier = Classifier.from_config(detection)
+    for path, result in classify_paths(args.paths, lang=lang, classifier=classifier):
+        verdict, error = (None, result) if isinstance(result, str) else (result, None)
         if args.json:
             print(json.dumps(verdict_to_json(path, verdict, lang, error), ensure_ascii=False))
+        elif verdict is None:
+            print(f"{path}: clean (not read: {error})")
         else:
-            print(format_verdict_line(path, verdict, lang, error))
+            print(format_verdict_line(path, verdict, lang))
         sys.stdout.flush()
     return 0

@@ -15,4 +15,6 @@ def main(args: argparse.Namespace) -> int:
     argv = [args.labels, "--lang", args.lang]
     if args.root:
         argv += ["--root", args.root]
-    return int(eval_main(argv, detection=found[0]))
+    from mailguard.detect import Classifier
+
+    return int(eval_main(argv, classifier=Classifier.from_config(found[0])))

@@ -1,0 +1,290 @@
+"""Scoring: rule hits -> family-capped sum + combination bonuses -> verdict.
+
+Why families and combinations instead of a plain sum of words: a real
+invoice legitimately says "amount due", "invoice" and "payment" many times.
+Counting only the strongest one or two hits of each family (with decay)
+stops synonyms from piling up, and the large weights sit on *combinations*
+that real mail does not make: an amount plus a phone number to call plus no
+link to the brand; unpaid plus lawsuit plus "today"; a withdrawal hook plus
+a contact demand. Legit-mail evidence (mailing list, consumer warning,
+trusted sender) subtracts and is shown as a reason like everything else.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mailguard.detect.facts import BrandIndex, Facts
+from mailguard.detect.features import FEATURES, Check, build_feature, check_feature
+from mailguard.detect.matchers import TextMatcher
+from mailguard.detect.normalize import TextViews
+from mailguard.detect.rules import Combo, Rule, RuleSet, load_rules
+from mailguard.detect.verdict import (
+    CLEAN,
+    FAKE_BILLING,
+    SCAM,
+    SUSPICIOUS,
+    WITHDRAWAL,
+    ClassifyContext,
+    Reason,
+    Verdict,
+    clip_evidence,
+)
+from mailguard.parse.model import ParsedMessage
+
+DEFAULT_SCAM_THRESHOLD = 8.0
+DEFAULT_SUSPICIOUS_THRESHOLD = 4.5
+_EMPTY_CONTEXT = ClassifyContext()
+
+
+@dataclass(frozen=True)
+class _Hit:
+    rule_id: str
+    family: str
+    weight: float
+    description_ja: str
+    description_en: str
+    evidence: str
+    category: str = ""
+    quoted: bool = False
+
+
+class Classifier:
+    """Classifies parsed messages with one validated rule set.
+
+    Thresholds are parameters (from ``[detection]`` in the config) so the
+    same rules can be run stricter or looser without editing data.
+    """
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
+        suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
+    ) -> None:
+        if suspicious_threshold >= scam_threshold:
+            raise ValueError("suspicious_threshold must be lower than scam_threshold")
+        self.ruleset = ruleset
+        self.scam_threshold = scam_threshold
+        self.suspicious_threshold = suspicious_threshold
+        self._matcher = TextMatcher(
+            ruleset.rules,
+            frozenset(n for n, f in ruleset.families.items() if f.quote_trigger),
+        )
+        self._quoted_factor = float(ruleset.scoring.get("quoted_factor", 1.0))
+        self._brands = BrandIndex(ruleset.brands)
+        self._features: list[tuple[Rule, Check]] = []
+        self._gated: list[tuple[Rule, Check]] = []
+        for rule in ruleset.rules:
+            if rule.kind != "feature":
+                continue
+            pair = (rule, build_feature(rule.feature, rule.params))
+            (self._gated if rule.min_prior_score is not None else self._features).append(pair)
+        self._rules = {r.id: r for r in ruleset.rules}
+        self._scam_min_families = int(ruleset.scoring.get("scam_min_families", 1))
+        self._suspicious_min_families = int(ruleset.scoring.get("suspicious_min_families", 1))
+
+    @classmethod
+    def default(
+        cls,
+        *,
+        scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
+        suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
+    ) -> Classifier:
+        """The shipped rules (loaded and compiled once per process)."""
+        return cls(
+            _default_ruleset(),
+            scam_threshold=scam_threshold,
+            suspicious_threshold=suspicious_threshold,
+        )
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path], **thresholds: float) -> Classifier:
+        return cls(load_default_checked(tuple(paths)), **thresholds)
+
+    @classmethod
+    def from_config(cls, detection: Any) -> Classifier:
+        """Build from a ``DetectionConfig`` (anything with the two threshold attributes)."""
+        return cls.default(
+            scam_threshold=float(detection.scam_threshold),
+            suspicious_threshold=float(detection.suspicious_threshold),
+        )
+
+    # -- classification ---------------------------------------------------------------
+
+    def classify(self, msg: ParsedMessage, context: ClassifyContext | None = None) -> Verdict:
+        context = context or _EMPTY_CONTEXT
+        from_text = ""
+        if msg.from_ is not None:
+            from_text = f"{msg.from_.name} {msg.from_.addr}"
+        views = TextViews.build(msg.normalized, msg.subject, from_text)
+        facts = Facts(msg, views, self.ruleset, self._brands, context)
+
+        text_hits = self._matcher.match(views, msg)
+        quoted = self._matcher.quoted_only(views, text_hits) if self._quoted_factor < 1 else set()
+        hits = [
+            self._hit(self._rules[rid], ev, quoted=rid in quoted) for rid, ev in text_hits.items()
+        ]
+        for rule, check in self._features:
+            evidence = check(facts)
+            if evidence is not None:
+                hits.append(self._hit(rule, evidence))
+
+        # Quoted mentions do not establish a family for combinations.
+        hit_ids = {h.rule_id for h in hits if not h.quoted}
+        families_hit = {h.family for h in hits if not h.quoted}
+        scaled: list[Combo] = []
+        for combo in self.ruleset.combos:
+            if _combo_fires(combo, hit_ids, families_hit):
+                if combo.scale is not None:
+                    scaled.append(combo)
+                else:
+                    hits.append(self._combo_hit(combo, hits))
+
+        reasons, score = self._count(hits)
+        if scaled:
+            positive = sum(r.weight for r, _ in reasons if r.weight > 0)
+            for combo in scaled:
+                hit = self._combo_hit(combo, hits)
+                hits.append(replace(hit, weight=round(combo.scale * positive, 2)))  # type: ignore[operator]
+            reasons, score = self._count(hits)
+        # Gated rules only count on top of evidence already there: "you wrote to
+        # this sender" is normal for real correspondents and only matters when
+        # the message already looks like a scam.
+        gated = [
+            self._hit(rule, ev)
+            for rule, check in self._gated
+            if rule.min_prior_score is not None
+            and score >= rule.min_prior_score
+            and (ev := check(facts)) is not None
+        ]
+        if gated:
+            reasons, score = self._count(hits + gated)
+        return self._verdict(reasons, score)
+
+    def _hit(self, rule: Rule, evidence: str, *, quoted: bool = False) -> _Hit:
+        fam = self.ruleset.families[rule.family]
+        weight = rule.weight * self._quoted_factor if quoted else rule.weight
+        return _Hit(
+            rule.id,
+            rule.family,
+            round(weight, 2),
+            rule.description_ja,
+            rule.description_en,
+            clip_evidence(("(quoted) " if quoted else "") + evidence),
+            fam.category,
+            quoted,
+        )
+
+    def _combo_hit(self, combo: Combo, hits: list[_Hit]) -> _Hit:
+        # Evidence a person can read: the matched text of each part, not rule ids.
+        parts: list[str] = []
+        for ref in (*combo.all, *combo.any):
+            for h in hits:
+                if (h.rule_id == ref if "." in ref else h.family == ref) and h.weight > 0:
+                    if h.evidence and h.evidence not in parts:
+                        parts.append(h.evidence)
+                    break
+        category = combo.category or self.ruleset.families[combo.family].category
+        return _Hit(
+            combo.id,
+            combo.family,
+            combo.weight,
+            combo.description_ja,
+            combo.description_en,
+            clip_evidence(" / ".join(parts)),
+            category,
+        )
+
+    def _count(self, hits: list[_Hit]) -> tuple[list[tuple[Reason, str]], float]:
+        """Apply per-family caps with decay; positives and negatives are capped separately."""
+        by_family: dict[tuple[str, bool], list[_Hit]] = defaultdict(list)
+        for h in hits:
+            if h.weight != 0:
+                by_family[(h.family, h.weight > 0)].append(h)
+        counted: list[tuple[Reason, str]] = []
+        for (family, _positive), fam_hits in by_family.items():
+            spec = self.ruleset.families[family]
+            fam_hits.sort(key=lambda h: (-abs(h.weight), h.rule_id))
+            for i, h in enumerate(fam_hits[: spec.max_hits]):
+                w = h.weight * (spec.decay**i)
+                if w == 0:
+                    continue
+                counted.append(
+                    (
+                        Reason(
+                            rule=h.rule_id,
+                            family=family,
+                            weight=round(w, 2),
+                            description_ja=h.description_ja,
+                            description_en=h.description_en,
+                            evidence=h.evidence,
+                        ),
+                        h.category,
+                    )
+                )
+        score = round(sum(r.weight for r, _ in counted), 2)
+        return counted, score
+
+    def _verdict(self, counted: list[tuple[Reason, str]], score: float) -> Verdict:
+        reasons = tuple(sorted((r for r, _ in counted), key=lambda r: (-r.weight, r.rule)))
+        positive_families = {
+            r.family for r, _ in counted if r.weight > 0 and r.family not in ("combo",)
+        }
+        n_fam = len(positive_families)
+        if score >= self.scam_threshold and n_fam >= self._scam_min_families:
+            verdict = SCAM
+        elif score >= self.suspicious_threshold and n_fam >= self._suspicious_min_families:
+            verdict = SUSPICIOUS
+        else:
+            verdict = CLEAN
+        category = _category(counted) if verdict != CLEAN else None
+        return Verdict(verdict=verdict, category=category, score=score, reasons=reasons)
+
+
+def _present(ref: str, hits: list[_Hit]) -> bool:
+    if "." in ref:
+        return any(h.rule_id == ref and not h.quoted for h in hits)
+    return any(h.family == ref and not h.quoted for h in hits)
+
+
+def _combo_fires(combo: Combo, hit_ids: set[str], families: set[str]) -> bool:
+    def present(ref: str) -> bool:
+        return ref in hit_ids if "." in ref else ref in families
+
+    if combo.all and not all(present(r) for r in combo.all):
+        return False
+    if combo.any and not any(present(r) for r in combo.any):
+        return False
+    return not any(present(r) for r in combo.none)
+
+
+def _category(counted: list[tuple[Reason, str]]) -> str:
+    """``withdrawal`` when withdrawal/post-contact evidence outweighs billing evidence."""
+    totals: Mapping[str, float] = defaultdict(float)
+    forced = False
+    for reason, category in counted:
+        if reason.weight > 0 and category:
+            totals[category] += reason.weight  # type: ignore[index]
+            if reason.family == "postcontact":
+                forced = True
+    w, b = totals.get(WITHDRAWAL, 0.0), totals.get(FAKE_BILLING, 0.0)
+    if forced or (w > 0 and w >= b):
+        return WITHDRAWAL
+    return FAKE_BILLING
+
+
+def load_default_checked(paths: tuple[Path, ...] | None = None) -> RuleSet:
+    """Load rule files, validating feature references against the registry."""
+    return load_rules(paths, feature_names=FEATURES, feature_checker=check_feature)
+
+
+@lru_cache(maxsize=1)
+def _default_ruleset() -> RuleSet:
+    return load_default_checked(None)

@@ -1,0 +1,201 @@
+"""Compiled text matching: every phrase of every rule in one automaton per view.
+
+Phrases are by far the most numerous patterns, so they go into one
+Aho-Corasick automaton per (scope, language) view and each view is scanned
+once, whatever the number of rules. Regexes (needed for "call ... <phone>"
+shapes) are compiled once at load and searched per rule; they are written
+against lower-cased text so Python's literal-prefix scan keeps them fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+from mailguard.detect.anchors import required_anchors
+from mailguard.detect.normalize import TextViews
+from mailguard.detect.rules import Rule
+from mailguard.detect.verdict import clip_evidence
+from mailguard.parse.model import ParsedMessage
+
+_CONTEXT = 12  # characters of context shown around a matched phrase
+
+# Quoted spans: "…", “…”, 「…」, 『…』 and '…' (an apostrophe inside a word is not a quote).
+_QUOTED_RE = re.compile(
+    r'"[^"]{2,300}"|“[^”]{2,300}”|「[^」]{2,300}」|『[^』]{2,300}』'
+    r"|(?<![a-z0-9])'[^']{2,200}'(?![a-z0-9])"
+)
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Character ranges of quotations in ``text`` (quote marks included)."""
+    return [m.span() for m in _QUOTED_RE.finditer(text)]
+
+
+def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(a <= start and end <= b for a, b in spans)
+
+
+@dataclass
+class _Entry:
+    """What one automaton key means: phrase hits and/or anchors of regexes to run."""
+
+    phrase: str
+    rule_ids: list[str] = field(default_factory=list)
+    regex_keys: list[tuple[str, int]] = field(default_factory=list)
+
+
+class TextMatcher:
+    """Matches all text and header rules against one message's views."""
+
+    def __init__(
+        self, rules: tuple[Rule, ...], quote_triggers: frozenset[str] = frozenset()
+    ) -> None:
+        entries: dict[tuple[str, str], dict[str, _Entry]] = defaultdict(dict)
+        self._rules = {r.id: r for r in rules}
+        self._quote_triggers = quote_triggers
+        self._always: list[tuple[str, int]] = []  # regexes without a provable anchor
+        self._header_rules: list[Rule] = []
+
+        def entry(view: tuple[str, str], key: str) -> _Entry:
+            table = entries[view]
+            if key not in table:
+                table[key] = _Entry(key)
+            return table[key]
+
+        for rule in rules:
+            if rule.kind == "header":
+                self._header_rules.append(rule)
+                continue
+            if rule.kind != "text":
+                continue
+            view = (rule.scope, rule.lang)
+            for phrase in rule.phrases:
+                key = " ".join(phrase.split()) if rule.lang == "en" else "".join(phrase.split())
+                e = entry(view, key)
+                if rule.id not in e.rule_ids:
+                    e.rule_ids.append(rule.id)
+            for i, rx in enumerate(rule.regexes):
+                anchors = required_anchors(rx.pattern)
+                if not anchors:
+                    self._always.append((rule.id, i))
+                    continue
+                for a in anchors:
+                    entry(view, a).regex_keys.append((rule.id, i))
+        self._automata: dict[tuple[str, str], ahocorasick.Automaton] = {}
+        for view, table in entries.items():
+            auto = ahocorasick.Automaton()
+            for key, e in table.items():
+                auto.add_word(key, e)
+            auto.make_automaton()
+            self._automata[view] = auto
+
+    @property
+    def unanchored(self) -> list[tuple[str, int]]:
+        """Regexes that run on every message (no selective literal could be proven)."""
+        return list(self._always)
+
+    def quoted_only(self, views: TextViews, hits: dict[str, str]) -> set[str]:
+        """Positive text rules of ``hits`` whose every occurrence sits inside a quotation.
+
+        Run only for messages that talk about scams (a hit in a quote-trigger
+        family): there a quoted phrase is *mentioned* ("emails that say 'your
+        payment failed'"), not *used*. Scam mail rarely quotes its own demands.
+        """
+        if not any(self._rules[r].family in self._quote_triggers for r in hits if r in self._rules):
+            return set()
+        spans = {
+            (scope, lang): quoted_spans(views.get(scope, lang))
+            for scope in ("text", "subject")
+            for lang in ("en", "ja")
+        }
+        out: set[str] = set()
+        for rid in hits:
+            rule = self._rules.get(rid)
+            if rule is None or rule.kind != "text" or rule.weight <= 0:
+                continue
+            text = views.get(rule.scope, rule.lang)
+            occurrences = list(self._occurrences(rule, text))
+            view_spans = spans.get((rule.scope, rule.lang), [])
+            if occurrences and all(_inside(view_spans, a, b) for a, b in occurrences):
+                out.add(rid)
+        return out
+
+    def _occurrences(self, rule: Rule, text: str) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        for phrase in rule.phrases:
+            key = " ".join(phrase.split()) if rule.lang == "en" else "".join(phrase.split())
+            start = text.find(key)
+            while start >= 0:
+                end = start + len(key)
+                if rule.lang != "en" or _whole_word(text, start, end):
+                    found.append((start, end))
+                start = text.find(key, start + 1)
+        for rx in rule.regexes:
+            found.extend(m.span() for m in rx.finditer(text))
+        return found
+
+    def match(self, views: TextViews, msg: ParsedMessage) -> dict[str, str]:
+        """Rule id -> evidence for every text/header rule that matches."""
+        hits: dict[str, str] = {}
+        candidates: set[tuple[str, int]] = set(self._always)
+        for (scope, lang), auto in self._automata.items():
+            text = views.get(scope, lang)
+            if not text:
+                continue
+            check_bounds = lang == "en"
+            for end, e in auto.iter(text):
+                if e.regex_keys:
+                    candidates.update(e.regex_keys)
+                if not e.rule_ids:
+                    continue
+                start = end - len(e.phrase) + 1
+                if check_bounds and not _whole_word(text, start, end + 1):
+                    continue
+                for rid in e.rule_ids:
+                    if rid not in hits:
+                        hits[rid] = _snippet(text, start, end + 1, lang)
+        for rid, i in sorted(candidates):
+            if rid in hits:
+                continue
+            rule = self._rules[rid]
+            text = views.get(rule.scope, rule.lang)
+            if not text:
+                continue
+            m = rule.regexes[i].search(text)
+            if m:
+                hits[rid] = clip_evidence(m.group(0))
+        for rule in self._header_rules:
+            value = msg.header(rule.header)
+            if not value:
+                continue
+            for rx in rule.regexes:
+                if rx.search(value.lower()):
+                    hits[rule.id] = clip_evidence(f"{rule.header}: {value}")
+                    break
+        return hits
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def _whole_word(text: str, start: int, end: int) -> bool:
+    """English phrases match whole words only: "due" must not fire inside "overdue"."""
+    if start > 0 and _is_word_char(text[start]) and _is_word_char(text[start - 1]):
+        return False
+    return not (end < len(text) and _is_word_char(text[end - 1]) and _is_word_char(text[end]))
+
+
+def _snippet(text: str, start: int, end: int, lang: str) -> str:
+    """The matched phrase with a little context, so a reader sees how it was used."""
+    ctx = _CONTEXT if lang == "ja" else _CONTEXT * 2
+    left = max(0, start - ctx)
+    right = min(len(text), end + ctx)
+    out = text[left:right]
+    if left > 0:
+        out = "…" + out
+    return clip_evidence(out)

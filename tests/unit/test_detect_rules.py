@@ -1,0 +1,370 @@
+"""The shipped rules on hand-written messages: each test names the rule it relies on.
+
+Messages are written for these tests (invented senders, numbers and sites).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from mailguard.detect import CLEAN, FAKE_BILLING, SCAM, WITHDRAWAL, Classifier, ClassifyContext
+from mailguard.detect.normalize import fold
+from mailguard.detect.testing import make_message
+from mailguard.parse.model import Attachment, AuthResults
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier.default()
+
+
+def rules_of(verdict) -> set[str]:
+    return {r.rule for r in verdict.reasons}
+
+
+# --- Japanese scams -----------------------------------------------------------------------
+
+ONE_CLICK = """この度は「ナイトシアター」をご利用いただきありがとうございます。
+年齢認証ボタンのクリックにより、有料動画プランへの会員登録が完了しました。
+■ご利用端末：Android
+■IPアドレス：192.0.2.55
+■ご利用料金：89,000円
+本日中にお支払いが確認できない場合、延滞料金を加算のうえ法的手続きに移行します。
+お振込先は下記サポートセンターへお問い合わせください。
+TEL：050-1111-2222
+"""
+
+
+def test_one_click_billing_is_scam(clf: Classifier) -> None:
+    v = clf.classify(
+        make_message(ONE_CLICK, subject="会員登録完了のお知らせ", from_="NT <nt.support@gmail.com>")
+    )
+    assert v.verdict == SCAM
+    assert v.category == FAKE_BILLING
+    r = rules_of(v)
+    assert {"ja.registration.paid_site", "ja.identify.device_info", "ja.legal.lawsuit"} <= r
+    assert "ja.contact.pay_by_phone" in r
+
+
+WITHDRAWAL_LURE = """お客様のアカウントは退会手続きがお済みでないため、
+無料期間終了後に月額料金が発生しています。
+アプリやWebからは退会できませんので、下記の退会受付ダイヤルまでお電話ください。
+退会受付ダイヤル：03-0000-1234（本日中）
+"""
+
+
+def test_withdrawal_lure_is_scam_in_withdrawal_category(clf: Classifier) -> None:
+    v = clf.classify(
+        make_message(
+            WITHDRAWAL_LURE, subject="退会手続きのお願い", from_="運営事務局 <x@example.net>"
+        )
+    )
+    assert v.verdict == SCAM
+    assert v.category == WITHDRAWAL
+    assert {"ja.withdrawal.incomplete", "ja.withdrawal.offline_only"} <= rules_of(v)
+
+
+FOLLOW_UP = """山田様
+先ほどはお電話ありがとうございました。
+申請に不備があり退会処理が行えません。退会料39,800円のお支払いが必要です。
+ご連絡がない場合、法的手続きに移行いたします。
+"""
+
+
+def test_post_contact_follow_up_uses_the_sent_folder_hit(clf: Classifier) -> None:
+    msg = make_message(FOLLOW_UP, subject="退会手続きについて", from_="受付 <uketsuke@example.net>")
+    when = datetime(2024, 5, 14, 10, 0)
+    v = clf.classify(msg, ClassifyContext.build(contacted_on=when))
+    assert v.verdict == SCAM
+    assert v.category == WITHDRAWAL
+    contacted = next(r for r in v.reasons if r.rule == "common.postcontact.contacted")
+    assert contacted.evidence == "2024-05-14"
+    assert "ja.postcontact.defect" in rules_of(v)
+
+
+FAKE_COURT = """法務省管轄支局 民事訴訟管理センターよりご連絡いたします。
+貴方の利用されていた契約会社から、未納料金に関する訴状が提出されました。
+訴訟最終告知のお知らせです。本日正午までにご連絡がない場合、
+差し押さえの強制執行に移行します。
+"""
+
+
+def test_fake_court_notice(clf: Classifier) -> None:
+    v = clf.classify(make_message(FAKE_COURT, subject="訴訟最終告知"))
+    assert v.verdict == SCAM
+    assert {"ja.official.pseudo_agency", "ja.legal.lawsuit", "combo.official_legal"} <= rules_of(v)
+
+
+def test_gift_card_demand(clf: Classifier) -> None:
+    body = "長期未納の料金があります。コンビニでギフト券を購入し、番号をお知らせください。本日中。"
+    v = clf.classify(make_message(body, from_="料金管理室 <ryokin@example.net>"))
+    assert v.verdict == SCAM
+    assert {"ja.payment.gift_card", "combo.payment_debt"} <= rules_of(v)
+
+
+# --- normalisation tricks -----------------------------------------------------------------
+
+
+def test_fullwidth_zero_width_and_halfwidth_kana_do_not_hide_phrases(clf: Classifier) -> None:
+    # 長\u200b期未納 with a zero-width space; ｷﾞﾌﾄ券 in half-width kana.
+    body = "長\u200b期未納の料金を、ｷﾞﾌﾄ券でお支払いください。"
+    r = rules_of(clf.classify(make_message(body)))
+    assert "ja.debt.long_unpaid" in r
+    assert "ja.payment.gift_card" in r
+
+
+def test_hard_wrapped_japanese_phrase_matches(clf: Classifier) -> None:
+    r = rules_of(clf.classify(make_message("期限を過ぎた場合は法的手続きに\n移行いたします。")))
+    assert "ja.legal.lawsuit" in r
+
+
+def test_cyrillic_lookalikes_fold_to_latin() -> None:
+    assert fold("N\u043ert\u043en") == "norton"  # Cyrillic о
+    assert fold("\u0274\u1d0f\u0280\u1d1b\u1d0f\u0274") == "norton"  # small capitals
+    assert fold("M\U000e0139i\U000e0139crosoft") == "microsoft"  # variation selectors
+
+
+def test_lookalike_brand_in_display_name_is_a_mismatch(clf: Classifier) -> None:
+    msg = make_message(
+        "Your subscription has been renewed.", from_="N\u043ert\u043en Billing <bill@example.top>"
+    )
+    assert "common.mismatch.brand_display_name" in rules_of(clf.classify(msg))
+
+
+# --- English callback and billing lures ----------------------------------------------------
+
+CALLBACK = """Dear Customer,
+Your Geek Squad Total Protection plan has been renewed for 1 year.
+Amount charged: $449.99 (auto-renewal).
+If you did not authorize this charge, call our billing helpline at
++1 \u2013 (888) \u2013 (611) \u2013 (3596) within 24 hours to cancel and get a full refund.
+"""
+
+
+def test_callback_invoice_from_freemail_is_scam(clf: Classifier) -> None:
+    v = clf.classify(
+        make_message(CALLBACK, subject="Invoice #A-1182", from_="Billing Dept <bd.desk@gmail.com>")
+    )
+    assert v.verdict == SCAM
+    assert v.category == FAKE_BILLING
+    r = rules_of(v)
+    assert {"en.callback.call_to_cancel", "combo.callback_shape"} <= r
+    assert "common.mismatch.freemail_company" in r
+
+
+@pytest.mark.parametrize(
+    "number", ["1.810.228.8708", "(888) 611-3596", "+1 888 611 3596", "1-888-611-3596"]
+)
+def test_callback_phone_formats(clf: Classifier, number: str) -> None:
+    body = f"If you did not authorize this purchase, call {number} to cancel."
+    assert "en.callback.call_to_cancel" in rules_of(clf.classify(make_message(body)))
+
+
+def test_real_renewal_from_the_brand_is_not_flagged(clf: Classifier) -> None:
+    body = """Hi Alex,
+Your Norton 360 subscription has been renewed. We charged $99.99 to your Visa ending 4242.
+Manage auto-renewal or request a refund in your account:
+https://my.norton.com/account/subscriptions
+"""
+    msg = make_message(
+        body,
+        subject="Your Norton subscription has been renewed",
+        from_="Norton <noreply@norton.com>",
+        to=("Alex Doe <alex@example.org>",),
+        auth=AuthResults(spf="pass", dkim="pass", dmarc="pass"),
+        links=(("Manage", "https://my.norton.com/account/subscriptions"),),
+    )
+    v = clf.classify(msg)
+    assert v.verdict == CLEAN
+    assert "common.context.sender_is_brand" in rules_of(v)
+
+
+def test_authentication_pass_does_not_clean_a_scam(clf: Classifier) -> None:
+    msg = make_message(
+        CALLBACK, from_="Billing Dept <bd.desk@gmail.com>", auth=AuthResults("pass", "pass", "pass")
+    )
+    assert clf.classify(msg).verdict == SCAM
+
+
+BILLING_LURE = """Dear Valued Customer,
+We were unable to process your Netflix membership payment.
+Update your payment details within 24 hours or your account will be suspended.
+"""
+
+
+def test_brand_billing_lure_not_sent_by_the_brand(clf: Classifier) -> None:
+    msg = make_message(
+        BILLING_LURE,
+        subject="Payment declined",
+        from_="Support <alerts@example-billing.top>",
+        links=(("Update", "https://pay-fix.example-billing.top/n"),),
+    )
+    v = clf.classify(msg)
+    assert v.verdict == SCAM
+    assert {"combo.lure_brand_unbacked", "common.brand.unbacked"} <= rules_of(v)
+
+
+def test_same_lure_from_the_brand_with_your_name_is_not_scam(clf: Classifier) -> None:
+    body = BILLING_LURE.replace("Dear Valued Customer", "Hi Alex")
+    msg = make_message(
+        body,
+        subject="Netflix: payment declined",
+        from_="Netflix <info@members.netflix.com>",
+        to=("Alex Doe <alex@example.org>",),
+        links=(("Update", "https://www.netflix.com/YourAccount"),),
+    )
+    assert clf.classify(msg).verdict != SCAM
+
+
+def test_gift_card_debt_collector(clf: Classifier) -> None:
+    body = """Your unpaid balance was placed with our office for collection.
+Accept a settlement paid only in gift cards, then reply with the card numbers today,
+or a process server will deliver court papers to your place of work."""
+    v = clf.classify(make_message(body, from_="Collections <c@recovery.example>"))
+    assert v.verdict == SCAM
+    assert {"en.payment.gift_card", "en.visit.employer"} <= rules_of(v)
+
+
+# --- derived features ----------------------------------------------------------------------
+
+
+def test_reply_to_freemail_and_malformed_sender(clf: Classifier) -> None:
+    r = rules_of(clf.classify(make_message("x", reply_to=("payback.desk@outlook.com",))))
+    assert "common.mismatch.reply_to_freemail" in r
+    r = rules_of(clf.classify(make_message("x", from_="Billing <noreply@customer>")))
+    assert "common.mismatch.malformed_sender" in r
+
+
+def test_attachment_only_body(clf: Classifier) -> None:
+    pdf = Attachment("invoice.pdf", "application/pdf", 20_000)
+    assert "common.channel.attachment_only" in rules_of(
+        clf.classify(make_message("", attachments=(pdf,)))
+    )
+    assert "common.channel.attachment_only" not in rules_of(
+        clf.classify(
+            make_message(
+                "Please find the minutes of Tuesday's meeting attached. " * 3, attachments=(pdf,)
+            )
+        )
+    )
+
+
+def test_calendar_invite_carrying_phone(clf: Classifier) -> None:
+    text = "Order confirmed: $399.00. Call +1 (808) 555-0142 to cancel."
+    v = clf.classify(make_message(text, subject="Invitation: Payment", calendar=text))
+    assert "common.channel.calendar_invite" in rules_of(v)
+
+
+def test_upstream_spam_flag_header(clf: Classifier) -> None:
+    v = clf.classify(make_message("hi", headers={"X-Spam-Flag": "YES"}))
+    assert "common.upstream.spam_flag" in rules_of(v)
+    v = clf.classify(make_message("hi", headers={"X-Spam-Status": "No, score=0.1"}))
+    assert "common.upstream.spam_status" not in rules_of(v)
+
+
+def test_recipient_address_as_greeting(clf: Classifier) -> None:
+    v = clf.classify(
+        make_message("Hello user@example.org, your order shipped.", to=("user@example.org",))
+    )
+    assert "common.greeting.recipient_address" in rules_of(v)
+
+
+def test_hosted_link_counts_with_a_lure(clf: Classifier) -> None:
+    msg = make_message(
+        "Your payment failed. Update your billing information.",
+        links=(("Update", "https://storage.googleapis.com/bucket/pay.html"),),
+    )
+    assert {"common.signal.hosted_link", "combo.lure_hosted_link"} <= rules_of(clf.classify(msg))
+
+
+# --- account context -------------------------------------------------------------------------
+
+
+def test_trusted_and_released_senders_lower_the_score_visibly(clf: Classifier) -> None:
+    msg = make_message(CALLBACK, from_="Billing Dept <bd.desk@gmail.com>")
+    base = clf.classify(msg)
+    trusted = clf.classify(msg, ClassifyContext.build(trusted=["gmail.com"]))
+    released = clf.classify(msg, ClassifyContext.build(released=["bd.desk@gmail.com"]))
+    assert trusted.score == pytest.approx(base.score - 6.0)
+    assert "common.account.trusted" in rules_of(trusted)
+    assert released.score == pytest.approx(base.score - 4.0)
+    assert "common.account.released" in rules_of(released)
+
+
+def test_trust_is_not_granted_to_a_forged_sender(clf: Classifier) -> None:
+    msg = make_message(
+        CALLBACK,
+        from_="Billing <billing@shop.example>",
+        auth=AuthResults(spf="fail", dkim="none", dmarc="fail"),
+    )
+    v = clf.classify(msg, ClassifyContext.build(trusted=["shop.example"]))
+    assert "common.account.trusted" not in rules_of(v)
+
+
+# --- hard negatives ---------------------------------------------------------------------------
+
+
+def test_withdrawal_done_confirmation_is_clean(clf: Classifier) -> None:
+    body = """山田 太郎 様
+いつもご利用ありがとうございます。退会手続きが完了しました。
+ご不明な点はマイページのお問い合わせフォームからご連絡ください。
+https://www.example.co.jp/mypage
+"""
+    msg = make_message(
+        body,
+        subject="退会手続き完了のお知らせ",
+        from_="Example会員事務局 <info@example.co.jp>",
+        to=("山田 太郎 <taro@example.jp>",),
+        links=(("マイページ", "https://www.example.co.jp/mypage"),),
+    )
+    assert clf.classify(msg).verdict == CLEAN
+
+
+def test_bnpl_reminder_with_lawyer_mention_is_not_scam(clf: Classifier) -> None:
+    body = """山田 太郎 様
+ご利用代金 5,280円 のお支払いが確認できておりません。
+お手数ですが、同封の払込票にてコンビニでお支払いください。
+お支払いのない状態が続いた場合、債権回収会社または弁護士事務所に回収業務を委託する場合がございます。
+https://www.atobarai.example.jp/mypage
+"""
+    msg = make_message(
+        body,
+        subject="【再送】お支払いのお願い",
+        from_="あとばらい <info@atobarai.example.jp>",
+        to=("山田 太郎 <taro@example.jp>",),
+        links=(("マイページ", "https://www.atobarai.example.jp/mypage"),),
+    )
+    assert clf.classify(msg).verdict != SCAM
+
+
+def test_consumer_warning_quoting_a_scam_is_not_scam(clf: Classifier) -> None:
+    body = """【注意喚起】架空請求メールの手口
+「未納料金があります。本日中にご連絡がない場合、法的手続きに移行します」
+「退会はこちらにお電話ください」といったメールが届いても、絶対に連絡しないでください。
+不安な場合は消費者ホットライン「188」にご相談ください。
+"""
+    msg = make_message(
+        body,
+        subject="架空請求にご注意ください",
+        from_="市民生活課 <info@city.example.lg.jp>",
+        list_id="<news.city.example.lg.jp>",
+        list_unsubscribe="<https://city.example.lg.jp/unsub>",
+    )
+    v = clf.classify(msg)
+    assert v.verdict != SCAM
+    assert "combo.warning_frame" in rules_of(v)
+
+
+def test_warning_frame_is_refused_to_a_mismatched_sender(clf: Classifier) -> None:
+    """A scam cannot buy the warning discount while its sender identity is off."""
+    body = ONE_CLICK + "\n詐欺にご注意ください。消費生活センターにご相談ください。"
+    v = clf.classify(make_message(body, from_="サポートセンター <nt.support@gmail.com>"))
+    assert "combo.warning_frame" not in rules_of(v)
+    assert v.verdict == SCAM
+
+
+def test_context_entries_are_normalised() -> None:
+    ctx = ClassifyContext(trusted_senders=frozenset({"@Example.COM", " Bob@X.org "}))
+    assert ctx.trusted_senders == frozenset({"example.com", "bob@x.org"})
