@@ -43,7 +43,8 @@ class AuthResults:
 
     @property
     def any_fail(self) -> bool:
-        return any(v in ("fail", "softfail", "permerror") for v in (self.spf, self.dkim, self.dmarc))
+        verdicts = (self.spf, self.dkim, self.dmarc)
+        return any(v in ("fail", "softfail", "permerror") for v in verdicts)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,506 @@
+"""Derived features that detection matches on: normalised text, URLs, phones, amounts.
+
+Scams dodge keyword filters with full-width digits (０３‐１２３４), invisible
+characters inside words, odd phone layouts (``+1 – (888) – (611) – (3596)``)
+and amounts written in kanji units (9万9千円). Everything here folds those
+forms back to one canonical shape, and refuses the look-alikes that are not
+phones or money (dates, order numbers, ZIP codes, IP addresses).
+
+All regexes are compiled once at import; all functions are pure.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+from mailguard.parse.model import Amount, Phone, Url
+
+if TYPE_CHECKING:
+    from mailguard.parse.model import ParsedMessage
+
+# --- normalisation -----------------------------------------------------------
+
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian variation selectors / vowel separator
+    (0x200B, 0x200F),  # zero-width space/joiners, LRM/RLM
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # bidi isolates, deprecated format characters
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # zero-width no-break space / BOM
+    (0xFFA0, 0xFFA0),  # half-width Hangul filler
+    (0xE0000, 0xE007F),  # tag characters
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+_STRIP: dict[int, None] = {cp: None for lo, hi in _INVISIBLE_RANGES for cp in range(lo, hi + 1)}
+_INVISIBLE_RE = re.compile(
+    "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _INVISIBLE_RANGES) + "]"
+)
+
+
+def strip_invisible(text: str) -> str:
+    """Remove zero-width, bidi-control and variation-selector characters."""
+    if text.isascii():
+        return text
+    if _INVISIBLE_RE.search(text) is None:
+        return text
+    return text.translate(_STRIP)
+
+
+def normalize(text: str) -> str:
+    """NFKC fold (full-width → ASCII, ㈱ → (株)) after removing invisible characters.
+
+    Case is left alone: detection casefolds where it needs to.
+    """
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", strip_invisible(text))
+
+
+# --- the text a reader sees --------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+
+
+def _covered(plain: str, html: str) -> bool:
+    """True when the plain part already says (almost) everything the HTML part says."""
+    plain_words = set(_WORD.findall(plain.casefold()))
+    html_words = set(_WORD.findall(html.casefold()))
+    if not html_words:
+        return True
+    missing = sum(len(w) for w in html_words - plain_words)
+    total = sum(len(w) for w in html_words)
+    return missing <= max(8, total // 20)
+
+
+def visible_body(msg: ParsedMessage) -> str:
+    """Plain text, else the HTML's visible text, both when they differ, plus attachment text.
+
+    Scams sometimes put the harmless story in the text/plain alternative and
+    the real demand in the HTML one (or the other way round), so when the two
+    disagree we keep both.
+    """
+    plain = msg.plain_text.strip()
+    html = msg.html_text.strip()
+    if plain and html:
+        body = plain if _covered(plain, html) else plain + "\n" + html
+    else:
+        body = plain or html
+    extra = [a.text.strip() for a in msg.attachments if a.text and a.text.strip()]
+    if extra:
+        body = "\n".join([body, *extra]) if body else "\n".join(extra)
+    return body
+
+
+# --- URLs --------------------------------------------------------------------
+
+_URL_BODY = re.compile(r"[^\s<>\"'`{}|\\^\[\]\u3000-\u303f\uff08\uff09\uff5b\uff5d]+")
+_SCHEMES = ("https", "http", "ftp")
+_URL_TRAIL = ".,;:!?)]}'\"*>"
+_WWW_BEFORE = frozenset("@.-/_")
+_MAX_URLS = 500
+
+
+def url_domain(url: str) -> str:
+    """Lower-cased host of ``url`` without userinfo, port or trailing dot ('' if none).
+
+    Hand-rolled rather than urllib's urlsplit: it is called for every link of
+    every message, never raises on malformed IPv6 brackets, and treats a
+    backslash as a path separator as browsers do.
+    """
+    i = url.find("//", 0, 12)
+    rest = url[i + 2 :] if i >= 0 else url
+    end = len(rest)
+    for sep in "/?#\\":
+        j = rest.find(sep, 0, end)
+        if j >= 0:
+            end = j
+    host = rest[:end].rpartition("@")[2]
+    if host.startswith("["):
+        close = host.find("]")
+        host = host[1:close] if close > 0 else host[1:]
+    else:
+        host = host.partition(":")[0]
+    return host.strip().lower().rstrip(".")
+
+
+def _clean_url(url: str) -> str:
+    """Drop sentence punctuation glued to the end, keeping balanced parentheses."""
+    while url and url[-1] in _URL_TRAIL:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+def _text_urls(text: str) -> list[str]:
+    """URLs written in text: scheme://… and www.…, found with str.find, not a regex scan."""
+    found: list[tuple[int, str]] = []
+    i = text.find("://")
+    while i >= 0 and len(found) < _MAX_URLS:
+        head = text[max(0, i - 5) : i].lower()
+        scheme = next((sc for sc in _SCHEMES if head.endswith(sc)), None)
+        if scheme is not None:
+            start = i - len(scheme)
+            if start == 0 or not text[start - 1].isalnum():
+                body = _URL_BODY.match(text, i + 3)
+                if body is not None:
+                    found.append((start, text[start : body.end()]))
+        i = text.find("://", i + 3)
+    for marker in ("www.", "WWW.", "Www."):
+        i = text.find(marker)
+        while i >= 0 and len(found) < 2 * _MAX_URLS:
+            before = text[i - 1] if i > 0 else " "
+            if not (before.isalnum() or before in _WWW_BEFORE):
+                body = _URL_BODY.match(text, i)
+                if body is not None:
+                    found.append((i, body.group()))
+            i = text.find(marker, i + 4)
+    found.sort()
+    return [url for _, url in found]
+
+
+def extract_urls(msg: ParsedMessage) -> tuple[Url, ...]:
+    """Every http(s)/ftp/www URL in link targets and in the normalised visible text."""
+    seen: dict[str, Url] = {}
+    hrefs = dict.fromkeys(link.href for link in msg.links)
+    for raw in hrefs:
+        href = normalize(raw.strip())
+        low = href[:8].lower()
+        if low.startswith(("http://", "https://", "ftp://", "//", "www.")):
+            if href.startswith("//"):
+                href = "http:" + href
+            if href not in seen:
+                seen[href] = Url(href, url_domain(href))
+                if len(seen) >= _MAX_URLS:
+                    break
+    for found in _text_urls(msg.normalized):
+        url = _clean_url(found)
+        if url and url not in seen:
+            seen[url] = Url(url, url_domain(url))
+        if len(seen) >= 2 * _MAX_URLS:
+            break
+    return tuple(u for u in seen.values() if u.domain)
+
+
+# --- phone numbers -----------------------------------------------------------
+
+_DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\u2500\u2501\ufe63\uff0d\uff70"
+_DASH_SET = frozenset(_DASHES.replace("\\", ""))
+# A run that starts like a number and continues with digits and separators.
+# It starts with a plain character class (the look-behinds that check the
+# character before it come second) so that the regex engine can skip ahead
+# quickly; that made phone extraction ~3x faster.
+_PHONE_RUN = re.compile(
+    r"[+(\d](?<![0-9A-Za-z_+\-/=#@$\u00a5\u00a3\u20ac%].)(?<!\d[.,].)"
+    r"(?:(?<=\+)\(?\d|(?<=\()\d|(?<=\d))"
+    r"[\d \t()./" + _DASHES + r"]{4,48}\d\)?"
+    r"(?![0-9A-Za-z_%\u5186\u4e07]|[.,]\d)"
+)
+_DIGIT_GROUP = re.compile(r"\d+")
+_PHONE_CUE = re.compile(
+    r"(?:tel|phone|call|fax|dial|toll.?free|helpline|hotline|support|contact|"
+    r"電話|でんわ|☎|☏|📞|お?問い?合わ?せ|問合せ|連絡先|窓口|ダイヤル|携帯)[^\n\d]{0,16}\Z",
+    re.I,
+)
+_MAX_PHONES = 100
+_MAX_GROUPS = 16
+
+
+def _sep_ok(sep: str) -> bool:
+    """A separator between digit groups: spaces, parentheses and at most one dash/dot/slash."""
+    core = sep.replace(" ", "").replace("\t", "")
+    if len(core) > 4 or len(sep) > 8:
+        return False
+    if "/" in core:  # 06/08/2002 is a date, not a phone
+        return False
+    marks = sum(1 for c in core if c in _DASH_SET or c == ".")
+    return marks <= 1 and core.count("(") <= 1 and core.count(")") <= 1
+
+
+def _nanp(d: str) -> bool:
+    """North American area code and exchange both start with 2-9."""
+    return d[0] in "23456789" and d[3] in "23456789"
+
+
+def _classify(groups: list[str], plus: bool, cue: bool) -> str | None:
+    """Canonical digits for a valid phone layout, or None.
+
+    Accepted: '+' with 8-15 digits (country codes checked for +1, +44, +81);
+    a domestic number starting with one 0 with 10-11 digits (Japan, UK);
+    North American 3-3-4 or 1-3-3-4. A single unseparated block of digits
+    counts only after a cue word such as TEL or 電話, so that order numbers
+    do not.
+    """
+    digits = "".join(groups)
+    n = len(digits)
+    lens = [len(g) for g in groups]
+    if plus:
+        if not 8 <= n <= 15:
+            return None
+        if digits[0] == "1":
+            return "+" + digits if n == 11 and _nanp(digits[1:]) else None
+        if digits.startswith("81"):
+            return "+" + digits if n in (11, 12) and digits[2] != "0" else None
+        if digits.startswith("44"):
+            return "+" + digits if n in (11, 12) and digits[2] != "0" else None
+        return "+" + digits
+    single = len(groups) == 1
+    if single and not cue:
+        return None
+    if digits[0] == "0":
+        if digits[1] == "0" or n not in (10, 11):
+            return None
+        if not single and (len(groups) > 4 or not 2 <= lens[0] <= 5 or not 3 <= lens[-1] <= 4):
+            return None
+        return digits
+    if n == 10 and (single or lens == [3, 3, 4]):
+        return digits if _nanp(digits) else None
+    if n == 11 and digits[0] == "1" and (single or lens == [1, 3, 3, 4]):
+        return digits if _nanp(digits[1:]) else None
+    return None
+
+
+def _phones_in_run(text: str, run_start: int, run: str) -> list[tuple[str, str]]:
+    """Valid phones inside one candidate run, as (raw text, digits), left to right.
+
+    A run may hold several numbers or a number glued to other figures
+    ("2024-01-15 03-1234-5678"), so sub-ranges of digit groups are tried,
+    longest first, starting and ending only where a separator contains a
+    space or slash (never inside "1.810.228.8708" or an IP address).
+    """
+    spans = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(run)][:_MAX_GROUPS]
+    if not spans:
+        return []
+    g = len(spans)
+    seps = [run[spans[i][1] : spans[i + 1][0]] for i in range(g - 1)]
+    valid = [_sep_ok(sep) for sep in seps]
+    # A group may start/end a number where the separator before/after it is a boundary.
+    boundary = [
+        not ok or " " in sep or "\t" in sep or "/" in sep
+        for sep, ok in zip(seps, valid, strict=True)
+    ]
+    found: list[tuple[str, str]] = []
+    i = 0
+    while i < g:
+        if i > 0 and not boundary[i - 1]:
+            i += 1
+            continue
+        hit = None
+        for j in range(g - 1, i - 1, -1):
+            if j < g - 1 and not boundary[j]:
+                continue
+            if not all(valid[i:j]):
+                continue
+            plus = i == 0 and run.startswith("+")
+            start = 0 if i == 0 else spans[i][0]
+            if i > 0 and run[start - 1 : start] == "(":
+                start -= 1
+            before = text[max(0, run_start + start - 24) : run_start + start]
+            cue = _PHONE_CUE.search(before) is not None
+            digits = _classify([run[a:b] for a, b in spans[i : j + 1]], plus, cue)
+            if digits is not None:
+                end = spans[j][1]
+                raw = run[start:end]
+                if raw.count("(") > raw.count(")") and run[end : end + 1] == ")":
+                    raw += ")"
+                hit = (raw.strip(), digits, j)
+                break
+        if hit is None:
+            i += 1
+        else:
+            found.append((hit[0], hit[1]))
+            i = hit[2] + 1
+    return found
+
+
+def extract_phones(text: str) -> tuple[Phone, ...]:
+    """Phone numbers in ``text`` (expected normalised), deduplicated by digits."""
+    found: dict[str, Phone] = {}
+    for m in _PHONE_RUN.finditer(text):
+        for raw, digits in _phones_in_run(text, m.start(), m.group()):
+            if digits not in found:
+                found[digits] = Phone(raw=raw, digits=digits, international=digits[0] == "+")
+        if len(found) >= _MAX_PHONES:
+            break
+    return tuple(found.values())
+
+
+# --- money -------------------------------------------------------------------
+
+_KANJI_DIGITS = {
+    "〇": 0, "零": 0, "一": 1, "壱": 1, "二": 2, "弐": 2, "三": 3, "参": 3, "四": 4,
+    "五": 5, "六": 6, "七": 7, "八": 8, "九": 9,
+}  # fmt: skip
+_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "千": 1000, "阡": 1000}
+_BIG_UNITS = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "兆": 1_000_000_000_000}
+_JA_NUM_CHARS = "".join(_KANJI_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS)
+_NUM = r"(?:\d{1,3}(?:[,.']\d{3})++(?:[.,]\d{1,2})?|\d++(?:[.,]\d{1,2})?)"
+_JA_DIGITS = "".join(_KANJI_DIGITS) + "".join(_SMALL_UNITS)
+# A Japanese amount starts with a digit (or 十/百/千), never with 万/億 alone ("数万円").
+# Possessive quantifiers and the look-behind keep this linear on long digit runs.
+_JA_NUM = (
+    rf"(?<![\d,.{_JA_NUM_CHARS}])"
+    rf"(?:\d[\d,]*+(?:\.\d+)?+|[{_JA_DIGITS}])(?:\d[\d,]*+(?:\.\d+)?+|[{_JA_NUM_CHARS}])*+"
+)
+
+_AMOUNT = re.compile(
+    # Japanese: ¥99,000 / 99,000円 / 9万9千円 / 10万円 / JPY 5000 / 5000 yen
+    rf"(?P<jpre>¥|JPY)\s?(?P<jprenum>{_NUM})(?:\s?円)?"
+    rf"|(?P<jnum>{_JA_NUM})\s?(?:円|えん|(?P<jsuf>JPY|yen)\b)"
+    # Dollars, pounds, euros with the symbol or code before or after.
+    rf"|(?P<cpre>US\$|USD|C\$|A\$|\$|£|GBP|€|EUR)\s?(?P<cprenum>{_NUM})(?!\d)"
+    rf"|(?<![\d.,])(?P<cnum>{_NUM})\s?(?P<csuf>USD|US\$|\$|dollars?|GBP|£|pounds?|EUR|€|euros?)(?![A-Za-z])",
+    re.I,
+)
+_CURRENCY = {
+    "us$": "USD", "usd": "USD", "$": "USD", "c$": "CAD", "a$": "AUD", "dollar": "USD",
+    "dollars": "USD", "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "€": "EUR",
+    "eur": "EUR", "euro": "EUR", "euros": "EUR",
+}  # fmt: skip
+_MAX_AMOUNTS = 100
+
+
+def parse_number(text: str, currency: str = "") -> float | None:
+    """'1,234.56' / '1.234,56' / '99 000' to a float; None if it is not a number."""
+    s = text.replace(" ", "").replace("'", "")
+    if not s:
+        return None
+    if "," in s and "." in s:
+        if s.rfind(",") > s.rfind("."):
+            s = s.replace(".", "").replace(",", ".")
+        else:
+            s = s.replace(",", "")
+    elif "," in s:
+        head, _, tail = s.rpartition(",")
+        s = (
+            head.replace(",", "") + "." + tail
+            if len(tail) == 2 and currency == "EUR"
+            else (s.replace(",", ""))
+        )
+    elif s.count(".") > 1 or (currency == "EUR" and len(s.rpartition(".")[2]) == 3):
+        s = s.replace(".", "")
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def parse_japanese_number(text: str) -> float | None:
+    """Arabic and kanji numerals with 十/百/千/万/億 units: '9万9千' → 99000."""
+    total = 0.0
+    section = 0.0
+    current: float | None = None
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isdigit() or ch == ",":
+            j = i
+            while j < n and (text[j].isdigit() or text[j] in ",."):
+                j += 1
+            value = parse_number(text[i:j].strip(","))
+            if value is None:
+                return None
+            current = value
+            i = j
+            continue
+        if ch in _KANJI_DIGITS:
+            current = (
+                (current or 0) * 10 + _KANJI_DIGITS[ch]
+                if current is not None
+                else float(_KANJI_DIGITS[ch])
+            )
+        elif ch in _SMALL_UNITS:
+            section += (current if current is not None else 1) * _SMALL_UNITS[ch]
+            current = None
+        elif ch in _BIG_UNITS:
+            section += current or 0
+            total += (section or 1) * _BIG_UNITS[ch]
+            section = 0
+            current = None
+        else:
+            return None
+        i += 1
+    total += section + (current or 0)
+    return total if total > 0 else None
+
+
+_TRIGGER_SYMBOLS = ("$", "£", "€", "¥", "円", "えん")
+_TRIGGER_WORDS = tuple(
+    v
+    for w in ("usd", "eur", "gbp", "jpy", "yen", "dollar", "pound", "euro")
+    for v in (w, w.upper(), w.capitalize())
+)
+_NUMBERISH = frozenset("0123456789,.' " + _JA_NUM_CHARS)
+_WINDOW = 48
+
+
+def _amount_windows(text: str) -> list[tuple[int, int]]:
+    """Stretches of ``text`` around currency markers, merged; numbers are never cut.
+
+    The full amount pattern is costly per character, and most text has no
+    money in it, so we only run it near a currency symbol, code or word
+    (found with str.find, which is far faster than any regex scan).
+    """
+    hits: list[tuple[int, int]] = []
+    for marker in (*_TRIGGER_SYMBOLS, *_TRIGGER_WORDS):
+        i = text.find(marker)
+        while i >= 0:
+            hits.append((i, i + len(marker)))
+            if len(hits) > 10_000:
+                break
+            i = text.find(marker, i + 1)
+    if not hits:
+        return []
+    hits.sort()
+    n = len(text)
+    windows: list[tuple[int, int]] = []
+    for lo, hi in hits:
+        start = max(0, lo - _WINDOW)
+        while start > 0 and text[start - 1] in _NUMBERISH and lo - start < 4 * _WINDOW:
+            start -= 1
+        end = min(n, hi + _WINDOW)
+        while end < n and text[end] in _NUMBERISH and end - hi < 4 * _WINDOW:
+            end += 1
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], end))
+        else:
+            windows.append((start, end))
+    return windows
+
+
+def extract_amounts(text: str) -> tuple[Amount, ...]:
+    """Distinct money amounts in ``text`` (expected normalised) with ISO currency codes."""
+    out: list[Amount] = []
+    seen: set[tuple[float, str]] = set()
+    matches = (m for lo, hi in _amount_windows(text) for m in _AMOUNT.finditer(text, lo, hi))
+    for m in matches:
+        value: float | None
+        if m.group("jprenum") is not None:
+            currency = "JPY"
+            value = parse_number(m.group("jprenum"), currency)
+        elif m.group("jnum") is not None:
+            currency = "JPY"
+            value = parse_japanese_number(m.group("jnum"))
+        elif m.group("cprenum") is not None:
+            currency = _CURRENCY.get(m.group("cpre").lower(), "USD")
+            value = parse_number(m.group("cprenum"), currency)
+        else:
+            currency = _CURRENCY.get(m.group("csuf").lower(), "USD")
+            value = parse_number(m.group("cnum"), currency)
+        if value is None or value <= 0 or value >= 1e13 or (value, currency) in seen:
+            continue
+        seen.add((value, currency))
+        out.append(Amount(raw=m.group().strip(), value=value, currency=currency))
+        if len(out) >= _MAX_AMOUNTS:
+            break
+    return tuple(out)

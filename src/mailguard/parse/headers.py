@@ -1,0 +1,298 @@
+"""Header decoding: encoded words, raw 8-bit values, addresses, dates, auth results.
+
+The stdlib's compat32 parser hands us header values as ASCII strings with the
+original 8-bit bytes smuggled in as surrogate escapes, and with encoded words
+(RFC 2047) still encoded. We decode both ourselves because the stdlib gets
+the Japanese cases wrong: an ISO-2022-JP subject is often split into several
+encoded words with the escape sequences split between them, so the raw bytes
+of adjacent words must be joined *before* decoding.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from datetime import UTC, datetime
+from email.utils import getaddresses, parsedate_to_datetime
+
+from mailguard.parse.charset import decode_bytes, decode_header_bytes, looks_iso2022jp
+from mailguard.parse.model import Address, AuthResults
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
+_CTRL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+_SURROGATE = re.compile(r"[\udc80-\udcff]")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,60}?)\?([BbQq])\?([^?]*?)\?=")
+_ONLY_SPACE = re.compile(r"[ \t\r\n]*\Z")
+_MAX_HEADER = 16384
+_B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
+_ANGLE_ADDR = re.compile(r"<([^<>]*)>")
+_MSGID = re.compile(r"<[^<>\s]*>")
+
+
+def unfold(value: str) -> str:
+    return _FOLD.sub("", value)
+
+
+def raw_to_text(value: str) -> str:
+    """Undo the parser's surrogate escapes: recover 8-bit header bytes and decode them."""
+    if _SURROGATE.search(value) is None:
+        if "\x1b" in value and looks_iso2022jp(value.encode("ascii", "ignore")):
+            return decode_header_bytes(value.encode("ascii", "ignore"))
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    return decode_header_bytes(data)
+
+
+def _word_bytes(encoding: str, payload: str) -> bytes:
+    if encoding in "Bb":
+        text = _B64_JUNK.sub("", payload)
+        if len(text) % 4 == 1:
+            text = text[:-1]
+        text += "=" * (-len(text) % 4)
+        try:
+            return binascii.a2b_base64(text)
+        except (binascii.Error, ValueError):
+            return payload.encode("ascii", "replace")
+    try:
+        return binascii.a2b_qp(payload.encode("ascii", "replace"), header=True)
+    except (binascii.Error, ValueError):
+        return payload.encode("ascii", "replace")
+
+
+def decode_encoded_words(value: str) -> str:
+    """Decode every RFC 2047 encoded word in ``value``, leniently.
+
+    Adjacent words (only whitespace between them) that share a charset are
+    joined as bytes before decoding, which repairs multi-byte characters and
+    ISO-2022-JP escape sequences split across words. Words also decode inside
+    quoted strings and mid-word, as real mail user agents do.
+    """
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    pos = 0
+    group_cs: str | None = None
+    group: list[bytes] = []
+
+    def flush() -> None:
+        nonlocal group_cs
+        if group_cs is not None:
+            out.append(decode_bytes(b"".join(group), group_cs).text)
+            group.clear()
+            group_cs = None
+
+    for m in _ENCODED_WORD.finditer(value):
+        gap = value[pos : m.start()]
+        charset = m.group(1).split("*", 1)[0].lower()
+        if group_cs is not None and _ONLY_SPACE.match(gap):
+            if charset != group_cs:
+                flush()
+        else:
+            flush()
+            out.append(gap)
+        group_cs = charset
+        group.append(_word_bytes(m.group(2), m.group(3)))
+        pos = m.end()
+    flush()
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def decode_header(value: str) -> str:
+    """A raw compat32 header value to clean display text (one line)."""
+    if len(value) > _MAX_HEADER:
+        value = value[:_MAX_HEADER]
+    if value.isascii() and "=?" not in value and "\x1b" not in value:
+        if value.isprintable():  # the common case: nothing to decode
+            return value.strip()
+        return _CTRL.sub(" ", unfold(value)).strip()
+    value = unfold(value)
+    value = decode_encoded_words(raw_to_text(value))
+    return _CTRL.sub(" ", value).strip()
+
+
+def decode_opaque(value: str) -> str:
+    """A machine-written header: unfold and make it valid text, but decode nothing."""
+    value = unfold(value[:_MAX_HEADER])
+    if not value.isascii():
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CTRL.sub(" ", value).strip()
+
+
+# --- addresses ---------------------------------------------------------------
+
+_SIMPLE_ADDR = re.compile(
+    r'\s*(?:"([^"\\]*)"|([^<>",;\\]*?))\s*<([^<>\s",;:()\\\[\]]+@[^<>\s",;:()\\\[\]]+)>\s*\Z'
+    r'|\s*([^<>\s",;:()\\\[\]]+@[^<>\s",;:()\\\[\]]+)\s*\Z'
+)
+_ANGLE = re.compile(r"^(.*)<([^<>]*)>[^<>]*$", re.S)
+_BARE_ADDR = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+
+
+def _clean_addr(addr: str) -> str:
+    return addr.strip().strip("<>").strip().lower()
+
+
+def _clean_name(name: str) -> str:
+    name = decode_encoded_words(name)
+    name = _CTRL.sub(" ", name).strip()
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+        name = name[1:-1].strip()
+    return name
+
+
+def parse_addresses(value: str, limit: int = 100) -> tuple[Address, ...]:
+    """All mailboxes in an address header; display names decoded.
+
+    Parses the still-encoded value so that a decoded name containing commas
+    or angle brackets cannot break the split. Falls back to a regex when the
+    stdlib refuses malformed input.
+    """
+    value = raw_to_text(unfold(value[:_MAX_HEADER]))
+    if not value.strip():
+        return ()
+    simple = _SIMPLE_ADDR.match(value)
+    if simple is not None:  # 'Name <a@b>', '"Name" <a@b>' or 'a@b': skip the slow stdlib parser
+        name = simple.group(1) if simple.group(1) is not None else simple.group(2) or ""
+        addr = simple.group(3) or simple.group(4)
+        return (Address(name=_clean_name(name), addr=_clean_addr(addr)),)
+    try:
+        pairs = getaddresses([value])
+    except Exception:
+        pairs = []
+    result: list[Address] = []
+    for name, addr in pairs[:limit]:
+        if not name and not addr:
+            continue
+        result.append(Address(name=_clean_name(name), addr=_clean_addr(addr)))
+    if not result or all(not a.addr for a in result):
+        fallback = _fallback_address(value)
+        return (fallback,) if fallback is not None else tuple(result)
+    return tuple(result)
+
+
+def _fallback_address(value: str) -> Address | None:
+    m = _ANGLE.match(value.strip())
+    if m:
+        found = Address(name=_clean_name(m.group(1)), addr=_clean_addr(m.group(2)))
+        return found if found.name or found.addr else None
+    m2 = _BARE_ADDR.search(value)
+    if m2:
+        name = (value[: m2.start()] + value[m2.end() :]).strip(" \t<>()\"'")
+        return Address(name=_clean_name(name), addr=_clean_addr(m2.group()))
+    name = _clean_name(value)
+    if not name or name.rstrip().endswith(":;"):  # empty group, e.g. undisclosed-recipients:;
+        return None
+    return Address(name=name, addr="")
+
+
+def parse_return_path(value: str) -> str:
+    value = unfold(value[:_MAX_HEADER]).strip()
+    m = _ANGLE_ADDR.search(value)
+    return _clean_addr(m.group(1) if m else value.split()[0] if value.split() else "")
+
+
+def parse_message_id(value: str) -> str:
+    value = unfold(value[:_MAX_HEADER]).strip()
+    m = _MSGID.search(value)
+    return m.group() if m else value[:998]
+
+
+# --- dates -------------------------------------------------------------------
+
+_DATE_NOISE = re.compile(r"\([^)]*\)|\s+(?=[,:])")
+
+
+def parse_date(value: str) -> datetime | None:
+    """RFC 5322 date to an aware datetime; naive/-0000 dates are taken as UTC."""
+    value = unfold(value[:200]).strip()
+    if not value:
+        return None
+    for candidate in (value, _DATE_NOISE.sub("", value).strip()):
+        try:
+            dt = parsedate_to_datetime(candidate)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if dt is None:
+            continue
+        return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    return None
+
+
+# --- Authentication-Results --------------------------------------------------
+
+_COMMENT = re.compile(r"\([^()]*\)")
+_METHOD = re.compile(r"^\s*(spf|dkim|dmarc)\s*=\s*([A-Za-z]+)", re.I)
+_PROP = re.compile(
+    r"\b(smtp\.mailfrom|smtp\.helo|header\.d|header\.i|header\.from)\s*=\s*\"?([^\s;\"]+)", re.I
+)
+_RECEIVED_SPF = re.compile(r"^\s*([A-Za-z]+)")
+_NO_DOMAIN = frozenset({"none", "unknown", ""})
+
+
+def _domain_of(value: str) -> str:
+    value = value.strip().strip("<>").lower()
+    if "@" in value:
+        value = value.rpartition("@")[2]
+    return value.rstrip(".")
+
+
+def parse_auth_results(values: list[str], received_spf: list[str] | None = None) -> AuthResults:
+    """Verdicts from Authentication-Results headers, topmost header first.
+
+    The topmost header is the one our own receiving server added, so for each
+    method the first header that mentions it wins; lower ones may be forged.
+    A DKIM pass anywhere in that header counts as pass, and every signing
+    domain is kept. ``Received-SPF`` fills in SPF when no result names it.
+    """
+    spf: str | None = None
+    dkim: str | None = None
+    dmarc: str | None = None
+    spf_domain: str | None = None
+    dmarc_domain: str | None = None
+    dkim_domains: list[str] = []
+    for raw in values:
+        text = unfold(raw[:_MAX_HEADER])
+        for _ in range(3):  # nested comments
+            text = _COMMENT.sub(" ", text)
+        seen_here: set[str] = set()
+        dkim_here: list[tuple[str, list[str]]] = []
+        for clause in text.split(";"):
+            m = _METHOD.match(clause)
+            if m is None:
+                continue
+            method, result = m.group(1).lower(), m.group(2).lower()
+            props = {k.lower(): v for k, v in _PROP.findall(clause[m.end() :])}
+            if method == "spf" and spf is None:
+                seen_here.add("spf")
+                spf = result
+                dom = _domain_of(props.get("smtp.mailfrom") or props.get("smtp.helo") or "")
+                spf_domain = dom if dom not in _NO_DOMAIN else None
+            elif method == "dkim" and dkim is None:
+                seen_here.add("dkim")
+                dom = _domain_of(props.get("header.d") or props.get("header.i") or "")
+                dkim_here.append((result, [dom] if dom not in _NO_DOMAIN else []))
+            elif method == "dmarc" and dmarc is None:
+                seen_here.add("dmarc")
+                dmarc = result
+                dom = _domain_of(props.get("header.from") or "")
+                dmarc_domain = dom if dom not in _NO_DOMAIN else None
+        if dkim_here:
+            results = [r for r, _ in dkim_here]
+            dkim = "pass" if "pass" in results else results[0]
+            for _, doms in dkim_here:
+                dkim_domains.extend(d for d in doms if d not in dkim_domains)
+        if spf is not None and dkim is not None and dmarc is not None:
+            break
+    if spf is None and received_spf:
+        m = _RECEIVED_SPF.match(unfold(received_spf[0][:_MAX_HEADER]))
+        if m:
+            spf = m.group(1).lower()
+    return AuthResults(
+        spf=spf,
+        dkim=dkim,
+        dmarc=dmarc,
+        spf_domain=spf_domain,
+        dkim_domains=tuple(dkim_domains),
+        dmarc_domain=dmarc_domain,
+    )

@@ -1,0 +1,231 @@
+"""Walk the MIME tree: decode every text part, describe every attachment.
+
+We walk iteratively with depth and part-count limits (a recursive walk dies on
+a hostile 10,000-deep multipart), undo the transfer encoding ourselves (the
+stdlib silently returns raw base64 when the Content-Transfer-Encoding header
+has stray whitespace or odd case) and hand bytes to our own charset logic.
+Each part is processed in its own try block so that one broken part does not
+cost us the rest of the message.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+
+from mailguard.parse.charset import decode_bytes
+from mailguard.parse.extract import calendar_text, pdf_text
+from mailguard.parse.headers import decode_header
+from mailguard.parse.html import html_to_text
+from mailguard.parse.model import Attachment, Link, TextPart
+
+MAX_DEPTH = 32
+MAX_PARTS = 500
+MAX_LINKS = 1000
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_WS_BYTES = b" \t\r\n\x0b\x0c"
+
+
+@dataclass
+class MimeResult:
+    text_parts: list[TextPart] = field(default_factory=list)
+    html_texts: list[str] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+
+
+def _raw_payload(part: Message) -> bytes:
+    """The still transfer-encoded body bytes, with 8-bit bytes restored."""
+    # Private, but get_payload() would lossily decode 8-bit text with the declared charset.
+    payload = part._payload
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def decode_base64(data: bytes) -> tuple[bytes, bool]:
+    """Lenient base64: ignore junk, repair padding. Returns (bytes, was_clean)."""
+    compact = data.translate(None, _WS_BYTES)
+    clean = not compact.translate(None, _B64_ALPHABET)
+    if not clean:
+        compact = _B64_JUNK.sub(b"", compact)
+    else:
+        eq = compact.find(b"=")
+        if 0 <= eq < len(compact) - 2:  # padding in the middle: concatenated chunks
+            compact = compact.replace(b"=", b"")
+            clean = False
+        else:
+            compact = compact.rstrip(b"=")
+    if len(compact) % 4 == 1:
+        compact = compact[:-1]
+        clean = False
+    compact += b"=" * (-len(compact) % 4)
+    try:
+        return binascii.a2b_base64(compact), clean
+    except (binascii.Error, ValueError):
+        return b"", False
+
+
+def transfer_decode(part: Message, defects: list[str]) -> bytes:
+    """Undo Content-Transfer-Encoding (base64, quoted-printable, uuencode)."""
+    raw = _raw_payload(part)
+    cte = str(part.get("content-transfer-encoding", "") or "").strip().strip("\"'").lower()
+    if cte == "base64":
+        data, clean = decode_base64(raw)
+        if not clean:
+            defects.append("base64:invalid")
+        return data
+    if cte in ("quoted-printable", "quoted_printable", "qp"):
+        try:
+            return binascii.a2b_qp(raw)
+        except (binascii.Error, ValueError):
+            defects.append("qp:invalid")
+            return raw
+    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        try:
+            decoded = part.get_payload(decode=True)
+        except Exception:
+            decoded = None
+        return decoded if isinstance(decoded, bytes) else raw
+    return raw
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or part.get_param("name") or ""
+    except Exception:
+        return ""
+    if isinstance(name, tuple):  # RFC 2231 value the stdlib did not collapse
+        name = name[2] if len(name) == 3 else ""
+    return decode_header(str(name))[:255] if name else ""
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        cs = part.get_content_charset()
+    except Exception:
+        return None
+    if cs is None:
+        return None
+    cs = str(cs).encode("utf-8", "surrogateescape").decode("ascii", "ignore").strip()
+    return cs or None
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        return None
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except Exception:
+        return "text/plain"
+
+
+def _walk(msg: Message, defects: list[str]) -> list[Message]:
+    """Leaf parts in document order, bounded in depth and count."""
+    leaves: list[Message] = []
+    stack: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while stack:
+        part, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS:
+            defects.append("mime:too-many-parts")
+            break
+        payload = part._payload
+        if isinstance(payload, list):
+            if depth >= MAX_DEPTH:
+                defects.append("mime:too-deep")
+                continue
+            stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
+        else:
+            leaves.append(part)
+    return leaves
+
+
+def _stdlib_defects(part: Message, out: list[str]) -> None:
+    for d in getattr(part, "defects", ()) or ():
+        out.append("mime:" + type(d).__name__.removesuffix("Defect"))
+
+
+def walk_message(msg: Message, *, max_part_size: int) -> MimeResult:
+    """Decode every leaf part of ``msg`` into text parts, HTML text, links and attachments."""
+    result = MimeResult()
+    _stdlib_defects(msg, result.defects)
+    for part in _walk(msg, result.defects):
+        if part is not msg:
+            _stdlib_defects(part, result.defects)
+        try:
+            _one_part(part, result, max_part_size)
+        except Exception as exc:  # one broken part must not cost us the others
+            result.defects.append(f"part:error:{type(exc).__name__}")
+    return result
+
+
+def _decode_text(
+    data: bytes, declared: str | None, limit: int, defects: list[str]
+) -> tuple[str, str, bool]:
+    decoded = decode_bytes(data, declared)
+    defects.extend(decoded.defects)
+    text = decoded.text
+    if "\r" in text:  # one line-ending convention for everything downstream
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    truncated = len(text) > limit
+    if truncated:
+        text = text[:limit]
+        defects.append("truncated:part")
+    return text, decoded.charset, truncated
+
+
+def _one_part(part: Message, result: MimeResult, limit: int) -> None:
+    ctype = _content_type(part)
+    if ctype.startswith("multipart/"):  # multipart without a usable boundary: read it as text
+        ctype = "text/plain"
+    disposition = _disposition(part)
+    filename = _filename(part) if (disposition or ctype not in ("text/plain", "text/html")) else ""
+    data = transfer_decode(part, result.defects)
+    lower_name = filename.lower()
+    is_calendar = ctype in ("text/calendar", "application/ics") or lower_name.endswith(".ics")
+    is_pdf = ctype == "application/pdf" or (
+        lower_name.endswith(".pdf") and ctype in ("application/octet-stream", "application/x-pdf")
+    )
+
+    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not is_calendar:
+        declared = _charset(part)
+        text, used, truncated = _decode_text(data, declared, limit, result.defects)
+        result.text_parts.append(TextPart(ctype, text, declared, used, truncated))
+        if ctype == "text/html":
+            rendered = html_to_text(text)
+            result.html_texts.append(rendered.text)
+            room = MAX_LINKS - len(result.links)
+            if room > 0:
+                result.links.extend(rendered.links[:room])
+        return
+
+    text = ""
+    if is_calendar:
+        ics, _, _ = _decode_text(data, _charset(part) or "utf-8", limit * 2, [])
+        text = calendar_text(ics, limit)
+    elif is_pdf:
+        if len(data) <= limit:
+            text, problem = pdf_text(data, limit)
+            if problem:
+                result.defects.append(problem)
+        else:
+            result.defects.append("pdf:too-large")
+    elif ctype.startswith("text/"):
+        text, _, _ = _decode_text(data, _charset(part), limit, result.defects)
+        if ctype == "text/html":
+            text = html_to_text(text).text
+    result.attachments.append(Attachment(filename, ctype, len(data), text))

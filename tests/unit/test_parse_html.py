@@ -1,0 +1,100 @@
+"""HTML to visible text: hidden markup dropped, links kept, hostile input stays linear."""
+
+from __future__ import annotations
+
+from mailguard.parse.html import html_to_text
+from mailguard.parse.model import Link
+
+
+def text(html: str) -> str:
+    return html_to_text(html).text
+
+
+def test_blocks_become_lines_and_inline_tags_vanish() -> None:
+    html = "<html><body><p>Dear <b>Customer</b>,</p><div>Line&nbsp;two<br>three</div></body></html>"
+    assert text(html) == "Dear Customer,\nLine two\nthree"
+
+
+def test_script_style_title_and_comments_are_not_visible() -> None:
+    html = (
+        "<head><title>TITLE</title><style>p{color:red}</style>"
+        "<script>var s = '<p>scriptword</p>';</script></head>"
+        "<body><!-- a comment <p>commented</p> --><p>visible</p><SCRIPT>x()</SCRIPT></body>"
+    )
+    assert text(html) == "visible"
+
+
+def test_zero_font_size_inside_a_word_is_removed() -> None:
+    html = (
+        "<p>Your Nor<span style='font-size:0px'>xq</span>ton plan; "
+        'Pay<span style="FONT-SIZE: 0">zz</span>Pal</p>'
+    )
+    assert text(html) == "Your Norton plan; PayPal"
+
+
+def test_hidden_elements_are_dropped_with_their_children() -> None:
+    html = (
+        "<div style='display: none'>filler <div>nested</div> more filler</div>"
+        "<p>one</p><div hidden>attr</div><p style='visibility:hidden'>vis</p>"
+        "<span style='opacity:0'>op</span><span style='opacity:0.5'>half</span>"
+        "<div style='max-height:0;overflow:hidden'>collapsed</div><p>two</p>"
+    )
+    assert text(html) == "one\nhalf\ntwo"
+
+
+def test_unclosed_hidden_paragraph_ends_at_the_next_paragraph() -> None:
+    assert text("<p style=display:none>gone<p>kept</p>") == "kept"
+
+
+def test_aria_hidden_and_type_hidden_do_not_hide_text() -> None:
+    html = "<span aria-hidden='true'>icon text</span><input type=hidden value=x><p>after</p>"
+    assert text(html) == "icon text\nafter"
+
+
+def test_classes_hidden_by_a_style_block_but_not_by_media_queries() -> None:
+    html = (
+        "<style>.pre { display:none } @media (max-width:600px) { .mob { display:none } }</style>"
+        "<span class='x pre'>preheader</span><p class='mob'>desktop copy</p>"
+    )
+    assert text(html) == "desktop copy"
+
+
+def test_links_keep_text_and_real_target() -> None:
+    html = (
+        '<p>Visit <a href="https://evil.example/login?a=1&amp;b=2">www.paypal.com</a> or '
+        "<A HREF='tel:+18886113596'>call <b>us</b></A>, <a name=top>anchor</a>, "
+        '<a href="https://hidden.example" style="display:none">secret</a></p>'
+    )
+    result = html_to_text(html)
+    assert result.links == (
+        Link(text="www.paypal.com", href="https://evil.example/login?a=1&b=2"),
+        Link(text="call us", href="tel:+18886113596"),
+    )
+    assert result.text == "Visit www.paypal.com or call us, anchor,"
+
+
+def test_entities_and_whitespace() -> None:
+    html = "<p>A&amp;B &lt;tag&gt; &#x3042;&#12356; &copy;   spaced\n\tout &unknown;</p>"
+    assert text(html) == "A&B <tag> あい © spaced out &unknown;"
+
+
+def test_table_cells_are_separated() -> None:
+    assert text("<table><tr><td>Total</td><td>$499.99</td></tr></table>") == "Total $499.99"
+
+
+def test_stray_angle_brackets_are_text() -> None:
+    assert text("3 < 5 and 7 > 2 <not a tag") == "3 < 5 and 7 > 2 <not a tag"
+
+
+def test_hostile_input_finishes() -> None:
+    # Each of these made a naive backtracking tokenizer quadratic or worse.
+    for html in (
+        "<a " * 20000,
+        '<a href="' * 20000,
+        "<!--" * 20000,
+        "<script>" * 5000,
+        "<div style='display:none'>" * 5000,
+        "<style>" + ".a{" * 20000 + "</style>",
+        "<" + "a" * 100000,
+    ):
+        assert isinstance(html_to_text(html).text, str)

@@ -1,0 +1,117 @@
+"""The fast MIME splitter builds the same Message tree as the stdlib feed parser."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from email.message import Message
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailguard.parse.split import split_message
+
+
+def shape(msg: Message) -> object:
+    """Everything downstream reads from a Message: headers, type, payload, defects."""
+    payload = msg.get_payload()
+    body = [shape(p) for p in payload] if isinstance(payload, list) else payload
+    return (
+        msg.get_unixfrom(),
+        list(msg.raw_items()),
+        msg.get_content_type(),
+        body,
+        sorted(type(d).__name__ for d in msg.defects),
+    )
+
+
+def stdlib(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=policy.compat32)
+
+
+CASES = {
+    "simple": b"From: a@b\r\nSubject: hi\r\n\r\nbody\r\nline 2\r\n",
+    "lf only": b"From: a@b\nSubject: hi\n\nbody\n",
+    "folded": b"Subject: one\r\n two\r\n\tthree\r\nX: y\r\n\r\nb",
+    "no body": b"Subject: only headers\r\n",
+    "no headers": b"\r\njust a body\r\n",
+    "unixfrom": b"From someone Mon Jan  1 00:00:00 2024\nSubject: x\n\nbody\n",
+    "missing separator": b"Subject: x\r\nthis is not a header\r\nmore\r\n\r\ntail",
+    "first line continuation": b" continued\r\nSubject: x\r\n\r\nb",
+    "empty name": b":bad\r\nSubject: x\r\n\r\nb",
+    "8bit header": "Subject: 未納\r\n\r\n本文".encode(),
+    "multipart": (
+        b'Content-Type: multipart/alternative; boundary="b1"\r\n\r\npreamble\r\n'
+        b"--b1\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+        b"--b1\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--b1--\r\nepilogue\r\n"
+    ),
+    "nested": (
+        b"Content-Type: multipart/mixed; boundary=outer\n\n"
+        b"--outer\nContent-Type: multipart/alternative; boundary=inner\n\n"
+        b"--inner\n\nA\n--inner\nContent-Type: text/html\n\nB\n--inner--\n"
+        b"--outer\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0=\n"
+        b"--outer--\n"
+    ),
+    "unclosed inner": (
+        b"Content-Type: multipart/mixed; boundary=outer\n\n"
+        b"--outer\nContent-Type: multipart/alternative; boundary=inner\n\n"
+        b"--inner\n\nA\n--outer\n\nC\n--outer--\n"
+    ),
+    "no close": b"Content-Type: multipart/mixed; boundary=z\n\n--z\n\npart\n\n\n",
+    "no start": b"Content-Type: multipart/mixed; boundary=z\n\nno parts here\n",
+    "no boundary param": b"Content-Type: multipart/mixed\n\n--z\n\npart\n--z--\n",
+    "boundary prefix": b"Content-Type: multipart/mixed; boundary=ab\n\n--ab\n\n--abc no\n--ab--\n",
+    "padding after delimiter": b"Content-Type: multipart/mixed; boundary=q\n\n--q \n\nx\n--q--\t\n",
+    "rfc2231 boundary": b"Content-Type: multipart/mixed; boundary*=''b%20x\n\n--b x\n\ny\n--b x--",
+    "rfc822": (
+        b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n"
+        b"Content-Type: text/plain\r\n\r\nforwarded body\r\n"
+    ),
+    "bad multipart cte": (
+        b"Content-Type: multipart/mixed; boundary=z\nContent-Transfer-Encoding: base64\n\n"
+        b"--z\n\nx\n--z--\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", CASES.values(), ids=CASES.keys())
+def test_same_tree_as_the_stdlib(raw: bytes) -> None:
+    assert shape(split_message(raw)) == shape(stdlib(raw))
+
+
+def test_part_limit_stops_splitting() -> None:
+    raw = b"Content-Type: multipart/mixed; boundary=z\n\n" + b"--z\n\nx\n" * 50 + b"--z--\n"
+    msg = split_message(raw, max_parts=10)
+    assert len(msg.get_payload()) < 10
+
+
+def test_depth_limit_leaves_a_leaf() -> None:
+    chain = b"--%d\r\nContent-Type: multipart/mixed; boundary=%d\r\n\r\n"
+    raw = b"Content-Type: multipart/mixed; boundary=0\r\n\r\n" + b"".join(
+        chain % (i, i + 1) for i in range(100)
+    )
+    depth = 0
+    part = split_message(raw)
+    while isinstance(part.get_payload(), list) and part.get_payload():
+        part = part.get_payload()[0]
+        depth += 1
+    assert depth <= 41
+
+
+_line = st.sampled_from(
+    [
+        "Subject: s", "X-A: 1", " folded", "\tfolded", "Content-Type: text/plain",
+        "Content-Type: multipart/mixed; boundary=b", "Content-Type: message/rfc822",
+        "Content-Type: message/global", "Content-Type: multipart/digest; boundary=b",
+        "Content-Transfer-Encoding: base64", "--b", "--b--", "--b  ", "--bb", "", "",
+        "plain text", "未納", "From x", ":", "not a header", "=?utf-8?B?5bGx?=",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(_line, max_size=30), newline=st.sampled_from(["\r\n", "\n"]))
+def test_same_tree_as_the_stdlib_on_generated_input(lines: list[str], newline: str) -> None:
+    raw = newline.join(lines).encode()
+    assert shape(split_message(raw)) == shape(stdlib(raw))
