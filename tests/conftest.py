@@ -6,13 +6,21 @@ never a skip.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from mailguard.testing import DOVECOT_BINARY, DovecotServer, Mailbox
+
+# CI replays the same examples every run (a red CI must be reproducible);
+# local runs keep exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 def start_dovecot(**options: Any) -> DovecotServer:

@@ -26,7 +26,7 @@ from mailguard.config import AccountConfig, Settings
 from mailguard.detect import Classifier
 from mailguard.logs import log_event
 from mailguard.notify import Notifier
-from mailguard.pipeline.runner import scan_account
+from mailguard.pipeline.runner import ConnectionPool, scan_account
 from mailguard.state import StateStore
 
 log = logging.getLogger("mailguard.daemon")
@@ -48,6 +48,7 @@ class Daemon:
         self.store = StateStore.open(settings.state.path)
         self.classifier = Classifier.from_config(settings.detection)
         self.notifier = Notifier()
+        self.pool = ConnectionPool()
         self.metrics: Any = None
         self._failures: dict[str, int] = {}
         self._last_attempt: dict[str, float] = {}
@@ -86,6 +87,7 @@ class Daemon:
             self.classifier,
             stop=self.stop,
             metrics=self.metrics,
+            pool=self.pool,
         )
         self._failures[account.name] = 0 if summary.reached else failures + 1
         next_at = datetime.now(UTC) + timedelta(
@@ -173,6 +175,7 @@ class Daemon:
             self.notifier.stopping()
             log_event(log, "daemon.stopping")
             self.scheduler.shutdown(wait=True)  # running polls see self.stop and finish
+            self.pool.close()  # log out of every kept-open connection
             self.store.close()
             log_event(log, "daemon.stop")
         return 0

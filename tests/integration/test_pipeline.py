@@ -557,3 +557,25 @@ def test_interrupted_scan_resumes(
     [rest] = scan(settings, classifier)
     assert rest.scanned == 4
     assert set(folder_contents(mailbox, "Quarantine")) == {message_id(raw(n)) for n in SCAMS}
+
+
+def test_kept_connection_unchanged_poll_is_noop_and_status(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """The daemon keeps its connection: an unchanged poll is NOOP + STATUS, nothing else."""
+    fill(mailbox, "INBOX", STANDARD)
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    pool = runner.ConnectionPool()
+    try:
+        with StateStore.open(settings.state.path) as store:
+            account = settings.accounts[0]
+            first = scan_account(settings, account, store, classifier, pool=pool)
+            assert first.quarantined == 3 and "LOGIN" in first.commands
+            idle = scan_account(settings, account, store, classifier, pool=pool)
+            assert idle.commands == {"NOOP": 1, "STATUS": 1}
+            fill(mailbox, "INBOX", [(HAMS[0], [])])
+            again = scan_account(settings, account, store, classifier, pool=pool)
+            assert "LOGIN" not in again.commands
+            assert again.scanned == 1
+    finally:
+        pool.close()

@@ -155,4 +155,10 @@ class MailClient(Protocol):
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """Dates of mail in ``folder`` addressed To/Cc/Bcc ``address`` (or a domain), by header."""
 
+    def noop(self) -> None:
+        """Cheap liveness check for a connection kept open between polls."""
+
+    @property
+    def closed(self) -> bool: ...
+
     def logout(self) -> None: ...

@@ -666,6 +666,14 @@ class ImapMailClient:
                     dates.append(when)
         return sorted(dates)
 
+    def noop(self) -> None:
+        """Liveness check for a connection kept open between polls."""
+        self._run("NOOP", self._conn.noop)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def logout(self) -> None:
         if self._closed:
             return

@@ -56,6 +56,13 @@ class DryRunMailClient:
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         return self.inner.search_sent_to(folder, address)
 
+    def noop(self) -> None:
+        self.inner.noop()
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
     def logout(self) -> None:
         self.inner.logout()
 

@@ -46,6 +46,50 @@ def connect(account: AccountConfig) -> MailClient:
     return ImapMailClient.connect(account, str(secret))
 
 
+class ConnectionPool:
+    """Keeps one logged-in connection per account between the daemon's polls.
+
+    A poll of an unchanged folder is then one NOOP and one STATUS on a warm
+    connection instead of a TLS handshake and a LOGIN. Any error drops the
+    connection; the next poll reconnects.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[str, MailClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account: AccountConfig) -> tuple[MailClient, dict[str, int]]:
+        """A live client and its command counts *before* this poll (NOOP included in the poll)."""
+        with self._lock:
+            client = self._clients.pop(account.name, None)
+        if client is not None:
+            before = dict(client.commands.counts)
+            try:
+                if not client.closed:
+                    client.noop()
+                    return client, before
+            except MailClientError:
+                pass
+            with contextlib.suppress(Exception):
+                client.logout()
+        return connect(account), {}
+
+    def put(self, account: AccountConfig, client: MailClient) -> None:
+        with self._lock:
+            old = self._clients.pop(account.name, None)
+            self._clients[account.name] = client
+        if old is not None and old is not client:
+            with contextlib.suppress(Exception):
+                old.logout()
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.logout()
+
+
 def scan_account(
     settings: Settings,
     account: AccountConfig,
@@ -56,21 +100,24 @@ def scan_account(
     since: date | None = None,
     stop: threading.Event | None = None,
     metrics: object | None = None,
+    pool: ConnectionPool | None = None,
 ) -> ScanSummary:
     """One account, one pass; never raises for mail or server problems."""
     started = time.monotonic()
     log_event(log, "poll.start", account=account.name)
-    client: MailClient | None = None
+    inner: MailClient | None = None
+    before: dict[str, int] = {}
+    healthy = False
     summary = ScanSummary(account.name)
     try:
-        client = connect(account)
-        if dry_run:
-            client = DryRunMailClient(client)
+        inner, before = pool.get(account) if pool is not None else (connect(account), {})
+        client = DryRunMailClient(inner) if dry_run else inner
         scanner = AccountScanner(
             settings, account, store, classifier, client, dry_run=dry_run, since=since, stop=stop
         )
         try:
             summary = scanner.run()
+            healthy = True
         finally:
             summary = scanner.summary
     except (MailClientError, OSError) as e:
@@ -87,10 +134,17 @@ def scan_account(
             log, "account.error", level=logging.ERROR, account=account.name, error=summary.error
         )
     finally:
-        if client is not None:
-            summary.commands = dict(client.commands.counts)
-            with contextlib.suppress(Exception):
-                client.logout()
+        if inner is not None:
+            summary.commands = {
+                k: n - before.get(k, 0)
+                for k, n in inner.commands.counts.items()
+                if n - before.get(k, 0)
+            }
+            if pool is not None and healthy and not dry_run:
+                pool.put(account, inner)
+            else:
+                with contextlib.suppress(Exception):
+                    inner.logout()
     duration = time.monotonic() - started
     if not dry_run:
         store.record_poll(
