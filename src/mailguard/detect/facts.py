@@ -69,6 +69,14 @@ def domain_in(domain: str, allowed: tuple[str, ...] | frozenset[str]) -> bool:
     return any(".".join(parts[i:]) in allowed for i in range(1, len(parts)))
 
 
+def _suffixes(domain: str) -> frozenset[str]:
+    """``a.b.example.com`` -> {a.b.example.com, b.example.com, example.com, com}."""
+    if not domain:
+        return frozenset()
+    parts = domain.lower().split(".")
+    return frozenset(".".join(parts[i:]) for i in range(len(parts)))
+
+
 def word_regex(words: tuple[str, ...]) -> re.Pattern[str] | None:
     """One regex matching any of ``words`` as whole words (ASCII) or substrings (CJK)."""
     if not words:
@@ -206,14 +214,23 @@ class Facts:
         Brand lists name only domains the brand sends from; a carrier's mail
         domain (docomo.ne.jp) is both a brand domain and free-mail, and counts.
         """
-        return bool(self.from_domain) and domain_in(self.from_domain, brand.domains)
+        return not self._from_suffixes.isdisjoint(brand.domains)
+
+    @cached_property
+    def _from_suffixes(self) -> frozenset[str]:
+        """The sender's domain and every parent domain: one set test per brand."""
+        return _suffixes(self.from_domain)
+
+    @cached_property
+    def _link_suffixes(self) -> frozenset[str]:
+        return frozenset().union(*(_suffixes(d) for d in self.link_domains))
 
     @cached_property
     def sender_is_any_brand(self) -> bool:
         return any(self.sender_is_brand(b) for b in self.brand_index.brands)
 
     def links_to_brand(self, brand: Brand) -> bool:
-        return any(domain_in(d, brand.domains) for d in self.link_domains)
+        return not self._link_suffixes.isdisjoint(brand.domains)
 
     @cached_property
     def links_to_sender(self) -> bool:

@@ -299,7 +299,7 @@ def _links_to_hosting(params: Mapping[str, Any]) -> Check:
 
     def check(f: Facts) -> str | None:
         hosting = f.set("hosting")
-        for host in f.link_hosts:
+        for host in sorted(f.link_hosts):  # sorted: the same evidence every run
             if domain_in(host, hosting) or _IPISH_HOST.match(host):
                 return host
         return None

@@ -142,6 +142,9 @@ class TextMatcher:
         """Rule id -> evidence for every text/header rule that matches."""
         hits: dict[str, str] = {}
         candidates: set[tuple[str, int]] = set(self._always)
+        # Where each anchored regex's anchors were seen: the regex then only
+        # searches a window around them instead of the whole message.
+        near: dict[tuple[str, int], list[int]] = {}
         for (scope, lang), auto in self._automata.items():
             text = views.get(scope, lang)
             if not text:
@@ -149,7 +152,10 @@ class TextMatcher:
             check_bounds = lang == "en"
             for end, e in auto.iter(text):
                 if e.regex_keys:
-                    candidates.update(e.regex_keys)
+                    for key in e.regex_keys:
+                        spots = near.setdefault(key, [])
+                        if len(spots) < _MAX_WINDOWS:
+                            spots.append(end)
                 if not e.rule_ids:
                     continue
                 start = end - len(e.phrase) + 1
@@ -158,6 +164,7 @@ class TextMatcher:
                 for rid in e.rule_ids:
                     if rid not in hits:
                         hits[rid] = _snippet(text, start, end + 1, lang)
+        candidates.update(near)
         for rid, i in sorted(candidates):
             if rid in hits:
                 continue
@@ -165,7 +172,11 @@ class TextMatcher:
             text = views.get(rule.scope, rule.lang)
             if not text:
                 continue
-            m = rule.regexes[i].search(text)
+            spots = near.get((rid, i))
+            if spots is None or len(spots) >= _MAX_WINDOWS:
+                m = rule.regexes[i].search(text)
+            else:
+                m = _search_near(rule.regexes[i], text, spots)
             if m:
                 hits[rid] = clip_evidence(m.group(0))
         for rule in self._header_rules:
@@ -177,6 +188,31 @@ class TextMatcher:
                     hits[rule.id] = clip_evidence(f"{rule.header}: {value}")
                     break
         return hits
+
+
+_WINDOW = 600  # characters searched on each side of an anchor; far longer than any rule's match
+_MAX_WINDOWS = 8  # past this many anchor hits one search of the whole text is cheaper
+
+
+def _search_near(rx: re.Pattern[str], text: str, ends: list[int]) -> re.Match[str] | None:
+    """First match of ``rx`` in merged windows around anchor positions.
+
+    Every match contains one of the regex's anchors (see :mod:`.anchors`), so
+    searching around the anchors finds what a whole-text search finds, for
+    any match shorter than the window.
+    """
+    lo = hi = -1
+    for end in sorted(ends):
+        a, b = max(0, end - _WINDOW), min(len(text), end + _WINDOW)
+        if a <= hi:
+            hi = b
+            continue
+        if hi >= 0:
+            m = rx.search(text, lo, hi)
+            if m:
+                return m
+        lo, hi = a, b
+    return rx.search(text, lo, hi) if hi >= 0 else None
 
 
 def _is_word_char(ch: str) -> bool:

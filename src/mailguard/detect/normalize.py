@@ -157,6 +157,8 @@ def fold(text: str) -> str:
     NFKC is idempotent, so applying it to text the parse layer already
     normalised only costs time; we do it because headers reach us un-normalised.
     """
+    if text.isascii():  # NFKC, invisible and look-alike folding never change ASCII
+        return text.lower()
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE_RE.sub("", text)
     return text.translate(_FOLD_TABLE).lower()
@@ -164,17 +166,19 @@ def fold(text: str) -> str:
 
 def fold_normalized(text: str) -> str:
     """Like :func:`fold` for text the parse layer already NFKC-normalised."""
+    if text.isascii():  # nothing invisible or look-alike in ASCII: skip the slow passes
+        return text.lower()
     return _INVISIBLE_RE.sub("", text).translate(_FOLD_TABLE).lower()
 
 
 def en_view(folded: str) -> str:
     """Whitespace collapsed to single spaces: English phrases span line breaks."""
-    return _WS_RE.sub(" ", folded).strip()
+    return " ".join(folded.split())  # str.split() and re's \s agree on Unicode whitespace
 
 
 def ja_view(folded: str) -> str:
     """All whitespace removed: Japanese phrases are hard-wrapped anywhere."""
-    return _WS_RE.sub("", folded)
+    return "".join(folded.split())
 
 
 @dataclass(frozen=True)
