@@ -8,11 +8,15 @@ features that detection reads can all be computed.
 
 from __future__ import annotations
 
+import email
+from email import policy
+from email.message import Message
 from pathlib import Path
 
 import pytest
 
 from mailguard.parse import ParsedMessage, parse_message
+from mailguard.parse.split import split_message
 
 pytestmark = pytest.mark.corpus
 
@@ -72,3 +76,28 @@ def test_callback_scams_yield_phone_numbers(parsed: list[tuple[str, ParsedMessag
     assert callback
     with_phone = sum(1 for msg in callback if msg.phones)
     assert with_phone / len(callback) >= 0.95
+
+
+def _shape(msg: Message) -> object:
+    if msg.get_content_type() == "message/delivery-status":
+        return "delivery-status"  # we keep it whole as text; the stdlib splits it up
+    payload = msg._payload  # raw: get_payload() would decode 8-bit text lossily
+    body = [_shape(p) for p in payload] if isinstance(payload, list) else payload
+    defects = sorted(type(d).__name__ for d in msg.defects)
+    return (list(msg.raw_items()), msg.get_content_type(), body, defects)
+
+
+def test_fast_splitter_matches_the_stdlib_parser_on_every_message() -> None:
+    if not LABELS.is_file():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    differ = []
+    for line in LABELS.read_text(encoding="utf-8").splitlines():
+        rel = line.split("\t", 1)[0].strip()
+        if not rel or not (CORPUS / rel).is_file():
+            continue
+        raw = (CORPUS / rel).read_bytes()
+        ours = split_message(raw)
+        theirs = email.message_from_bytes(raw, policy=policy.compat32)
+        if _shape(ours) != _shape(theirs):
+            differ.append(rel)
+    assert differ == []

@@ -143,6 +143,10 @@ def test_amounts_are_distinct_and_keep_raw_text() -> None:
     ]
 
 
+def test_amounts_after_characters_that_grow_when_lower_cased() -> None:
+    assert amounts("İİİ total 500 USD, İ 20 Euro") == [(500, "USD"), (20, "EUR")]
+
+
 def test_japanese_numbers() -> None:
     assert parse_japanese_number("9万9千") == 99000
     assert parse_japanese_number("百万") == 1_000_000

@@ -59,6 +59,11 @@ def test_classes_hidden_by_a_style_block_but_not_by_media_queries() -> None:
     assert text(html) == "desktop copy"
 
 
+def test_comment_wrapped_css_still_hides() -> None:
+    html = "<style><!-- .pre { display:none } --></style><span class=pre>filler</span><p>shown</p>"
+    assert text(html) == "shown"
+
+
 def test_links_keep_text_and_real_target() -> None:
     html = (
         '<p>Visit <a href="https://evil.example/login?a=1&amp;b=2">www.paypal.com</a> or '

@@ -215,6 +215,22 @@ def looks_iso2022jp(data: bytes) -> bool:
     return b"\x1b" in data and _ISO2022_HINT.search(data) is not None
 
 
+def _jis_tables() -> tuple[bytes, bytes, bytes, bytes]:
+    valid = bytes(range(0x21, 0x7F))
+    lead = bytearray(256)
+    parity = bytearray(256)
+    trail = bytearray(256)
+    for c in range(0x21, 0x7F):
+        lead[c] = ((c + 1) >> 1) + (0x70 if c <= 0x5E else 0xB0)
+        parity[c] = 0x80 if c & 1 else 0
+        trail[c] = c + 0x7E  # even lead byte
+        trail[c | 0x80] = c + (0x1F if c <= 0x5F else 0x20)  # odd lead byte
+    return valid, bytes(lead), bytes(parity), bytes(trail)
+
+
+_JIS_BYTES, _JIS_LEAD, _JIS_PARITY, _JIS_TRAIL = _jis_tables()
+
+
 def _jis_pair_to_sjis(c1: int, c2: int) -> bytes:
     """One JIS X 0208 code (row/cell as 0x21-0x7E bytes) to its Shift_JIS bytes.
 
@@ -318,12 +334,38 @@ def _ascii_with_kana(chunk: bytes, errors: str, at: int, data: bytes) -> str:
     return "".join(parts)
 
 
+def _jis_to_sjis_bulk(chunk: bytes) -> bytes | None:
+    """Convert a clean run of JIS pairs to Shift_JIS without a Python loop per pair.
+
+    Even bytes map through one table; odd bytes through another chosen by the
+    parity of their lead byte, folded into bit 7 with one big-int OR. Returns
+    None for runs that are not pure 0x21-0x7E pairs (the slow path handles them).
+    """
+    if len(chunk) % 2 or chunk.translate(None, _JIS_BYTES):
+        return None
+    leads = chunk[0::2]
+    trails = chunk[1::2]
+    n = len(leads)
+    parity = leads.translate(_JIS_PARITY)  # 0x80 where the lead byte is odd
+    keyed = (int.from_bytes(trails, "big") | int.from_bytes(parity, "big")).to_bytes(n, "big")
+    out = bytearray(2 * n)
+    out[0::2] = leads.translate(_JIS_LEAD)
+    out[1::2] = keyed.translate(_JIS_TRAIL)
+    return bytes(out)
+
+
 def _jis0208_chunk(chunk: bytes, errors: str, at: int, data: bytes) -> str:
     # Fast path: Python's own codec knows plain JIS X 0208.
     try:
         return (b"\x1b$B" + chunk).decode("iso2022_jp")
     except UnicodeDecodeError:
         pass
+    sjis = _jis_to_sjis_bulk(chunk)  # CP932 extensions: the whole run through cp932
+    if sjis is not None:
+        try:
+            return sjis.decode("cp932")
+        except UnicodeDecodeError:
+            pass  # an unmapped code somewhere: find it pair by pair below
     parts: list[str] = []
     i = 0
     n = len(chunk)

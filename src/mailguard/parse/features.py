@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from mailguard.parse.model import Amount, Phone, Url
@@ -288,25 +289,34 @@ def _phones_in_run(text: str, run_start: int, run: str) -> list[tuple[str, str]]
         not ok or " " in sep or "\t" in sep or "/" in sep
         for sep, ok in zip(seps, valid, strict=True)
     ]
+    # Digits before each group, so that ranges that cannot hold 8-15 digits are skipped.
+    before_group = [0, *accumulate(b - a for a, b in spans)]
     found: list[tuple[str, str]] = []
     i = 0
     while i < g:
         if i > 0 and not boundary[i - 1]:
             i += 1
             continue
+        plus = i == 0 and run.startswith("+")
+        start = 0 if i == 0 else spans[i][0]
+        if i > 0 and run[start - 1 : start] == "(":
+            start -= 1
+        cue: bool | None = None  # looked up only when a range needs it
         hit = None
         for j in range(g - 1, i - 1, -1):
-            if j < g - 1 and not boundary[j]:
+            count = before_group[j + 1] - before_group[i]
+            if count > 15:
                 continue
-            if not all(valid[i:j]):
+            if count < 8:
+                break
+            if not plus and count not in (10, 11):  # every domestic layout has 10-11 digits
                 continue
-            plus = i == 0 and run.startswith("+")
-            start = 0 if i == 0 else spans[i][0]
-            if i > 0 and run[start - 1 : start] == "(":
-                start -= 1
-            before = text[max(0, run_start + start - 24) : run_start + start]
-            cue = _PHONE_CUE.search(before) is not None
-            digits = _classify([run[a:b] for a, b in spans[i : j + 1]], plus, cue)
+            if (j < g - 1 and not boundary[j]) or not all(valid[i:j]):
+                continue
+            if cue is None and i == j:
+                before = text[max(0, run_start + start - 24) : run_start + start]
+                cue = _PHONE_CUE.search(before) is not None
+            digits = _classify([run[a:b] for a, b in spans[i : j + 1]], plus, bool(cue))
             if digits is not None:
                 end = spans[j][1]
                 raw = run[start:end]
@@ -435,11 +445,7 @@ def parse_japanese_number(text: str) -> float | None:
 
 
 _TRIGGER_SYMBOLS = ("$", "£", "€", "¥", "円", "えん")
-_TRIGGER_WORDS = tuple(
-    v
-    for w in ("usd", "eur", "gbp", "jpy", "yen", "dollar", "pound", "euro")
-    for v in (w, w.upper(), w.capitalize())
-)
+_TRIGGER_WORDS = ("usd", "eur", "gbp", "jpy", "yen", "dollar", "pound", "euro")
 _NUMBERISH = frozenset("0123456789,.' " + _JA_NUM_CHARS)
 _WINDOW = 48
 
@@ -452,13 +458,16 @@ def _amount_windows(text: str) -> list[tuple[int, int]]:
     (found with str.find, which is far faster than any regex scan).
     """
     hits: list[tuple[int, int]] = []
+    low = text.lower()
+    if len(low) != len(text):  # a few characters grow when lower-cased; offsets would drift
+        low = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
     for marker in (*_TRIGGER_SYMBOLS, *_TRIGGER_WORDS):
-        i = text.find(marker)
+        i = low.find(marker)
         while i >= 0:
             hits.append((i, i + len(marker)))
             if len(hits) > 10_000:
                 break
-            i = text.find(marker, i + 1)
+            i = low.find(marker, i + 1)
     if not hits:
         return []
     hits.sort()

@@ -190,19 +190,23 @@ def _strip_raw_blocks(html: str, low: str, hidden_classes: set[str]) -> tuple[st
     out_low: list[str] = []
     pos = 0
     n = len(low)
-    nxt = {marker: low.find(marker) for marker in _RAW_MARKERS}
+    nxt = {marker: i for marker in _RAW_MARKERS if (i := low.find(marker)) >= 0}
     while True:
-        live = [(i, marker) for marker, i in nxt.items() if i >= 0]
-        if not live:
+        if not nxt:
             break
-        start, marker = min(live)
+        marker = min(nxt, key=nxt.__getitem__)
+        start = nxt[marker]
         if marker == "<!--":
             close = low.find("-->", start + 4)
             end = n if close < 0 else close + 3
         else:
             after = low[start + len(marker) : start + len(marker) + 1]
             if after and after not in " \t\r\n/>":  # <scripts>, <titlebar>: not ours
-                nxt[marker] = low.find(marker, start + 1)
+                i = low.find(marker, start + 1)
+                if i < 0:
+                    del nxt[marker]
+                else:
+                    nxt[marker] = i
                 continue
             gt = low.find(">", start)
             close = low.find("</" + marker[1:], gt) if gt >= 0 else -1
@@ -210,18 +214,27 @@ def _strip_raw_blocks(html: str, low: str, hidden_classes: set[str]) -> tuple[st
             if marker == "<style" and gt >= 0:
                 body = html[gt + 1 : close if close >= 0 else n]
                 if "{" in body:
-                    hidden_classes.update(_hidden_classes(_COMMENT.sub(" ", body)))
+                    hidden_classes.update(_hidden_classes(_css_body(body)))
         out.append(html[pos:start])
         out_low.append(low[pos:start])
         out.append(" ")
         out_low.append(" ")
         pos = end
-        for key, i in nxt.items():
-            if 0 <= i < pos:
-                nxt[key] = low.find(key, pos)
+        for key, i in list(nxt.items()):
+            if i < pos:
+                i = low.find(key, pos)
+                if i < 0:
+                    del nxt[key]
+                else:
+                    nxt[key] = i
     out.append(html[pos:])
     out_low.append(low[pos:])
     return "".join(out), "".join(out_low)
+
+
+def _css_body(body: str) -> str:
+    """CSS inside <style>: "<!--" and "-->" are ignorable tokens there; the rules between count."""
+    return body.replace("<!--", " ").replace("-->", " ")
 
 
 def _raw_block_repl(m: re.Match[str], hidden_classes: set[str]) -> str:
@@ -230,7 +243,7 @@ def _raw_block_repl(m: re.Match[str], hidden_classes: set[str]) -> str:
         return ""
     body = m.group(2) or ""
     if tag.lower() == "style" and "{" in body:
-        hidden_classes.update(_hidden_classes(_COMMENT.sub(" ", body)))
+        hidden_classes.update(_hidden_classes(_css_body(body)))
     return " "
 
 

@@ -73,10 +73,11 @@ def decode_base64(data: bytes) -> tuple[bytes, bool]:
         return b"", False
 
 
-def transfer_decode(part: Message, defects: list[str]) -> bytes:
+def transfer_decode(part: Message, defects: list[str], headers: Message | None = None) -> bytes:
     """Undo Content-Transfer-Encoding (base64, quoted-printable, uuencode)."""
     raw = _raw_payload(part)
-    cte = str(part.get("content-transfer-encoding", "") or "").strip().strip("\"'").lower()
+    source = part if headers is None else headers
+    cte = str(source.get("content-transfer-encoding", "") or "").strip().strip("\"'").lower()
     if cte == "base64":
         data, clean = decode_base64(raw)
         if not clean:
@@ -188,13 +189,32 @@ def _decode_text(
     return text, decoded.charset, truncated
 
 
+def _mime_view(part: Message) -> Message:
+    """The part's Content-* headers alone, when it has many headers.
+
+    Message.get() lower-cases every header name on every lookup, and the
+    top-level part of real mail has dozens of trace and anti-spam headers;
+    the MIME lookups below make about ten gets per part.
+    """
+    if len(part) <= 12:
+        return part
+    view = Message()
+    for name, value in part.raw_items():
+        if name[:8].lower() == "content-":
+            view.set_raw(name, value)
+    view.set_default_type(part.get_default_type())
+    return view
+
+
 def _one_part(part: Message, result: MimeResult, limit: int) -> None:
-    ctype = _content_type(part)
+    headers = _mime_view(part)
+    ctype = _content_type(headers)
     if ctype.startswith("multipart/"):  # multipart without a usable boundary: read it as text
         ctype = "text/plain"
-    disposition = _disposition(part)
-    filename = _filename(part) if (disposition or ctype not in ("text/plain", "text/html")) else ""
-    data = transfer_decode(part, result.defects)
+    disposition = _disposition(headers)
+    wants_name = disposition is not None or ctype not in ("text/plain", "text/html")
+    filename = _filename(headers) if wants_name else ""
+    data = transfer_decode(part, result.defects, headers)
     lower_name = filename.lower()
     is_calendar = ctype in ("text/calendar", "application/ics") or lower_name.endswith(".ics")
     is_pdf = ctype == "application/pdf" or (
@@ -202,7 +222,7 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
     )
 
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not is_calendar:
-        declared = _charset(part)
+        declared = _charset(headers)
         text, used, truncated = _decode_text(data, declared, limit, result.defects)
         result.text_parts.append(TextPart(ctype, text, declared, used, truncated))
         if ctype == "text/html":
@@ -215,7 +235,7 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
 
     text = ""
     if is_calendar:
-        ics, _, _ = _decode_text(data, _charset(part) or "utf-8", limit * 2, [])
+        ics, _, _ = _decode_text(data, _charset(headers) or "utf-8", limit * 2, [])
         text = calendar_text(ics, limit)
     elif is_pdf:
         if len(data) <= limit:
@@ -225,7 +245,7 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
         else:
             result.defects.append("pdf:too-large")
     elif ctype.startswith("text/"):
-        text, _, _ = _decode_text(data, _charset(part), limit, result.defects)
+        text, _, _ = _decode_text(data, _charset(headers), limit, result.defects)
         if ctype == "text/html":
             text = html_to_text(text).text
     result.attachments.append(Attachment(filename, ctype, len(data), text))

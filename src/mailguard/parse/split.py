@@ -21,13 +21,10 @@ falls back to the stdlib parser if this one raises.
 
 from __future__ import annotations
 
-import re
 from email import errors
 from email.message import Message
+from itertools import accumulate
 
-_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]*:")
-_BLANK_LINE = re.compile(rb"\n\r?\n|\r\n\r?\n")
-_LINE_END = re.compile(r"\r\n|\r|\n")
 _MAX_DEPTH = 40
 
 
@@ -54,15 +51,18 @@ def _header_block(raw: bytes) -> tuple[bytes, bytes]:
         return b"", raw[1:]
     if raw[:2] == b"\r\n":
         return b"", raw[2:]
-    m = _BLANK_LINE.search(raw)
-    if m is None:
+    cuts = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    if not cuts:
         return raw, b""
-    cut = m.start() + (2 if raw[m.start() : m.start() + 2] == b"\r\n" else 1)
-    return raw[:cut], raw[m.end() :]
+    i = min(cuts)
+    blank_end = i + 2 if raw[i + 1 : i + 2] == b"\n" else i + 3
+    return raw[: i + 1], raw[blank_end:]
 
 
-def _parse(raw: bytes, depth: int, limits: SplitLimits) -> Message:
+def _parse(raw: bytes, depth: int, limits: SplitLimits, default_type: str = "") -> Message:
     msg = Message()
+    if default_type:  # children of multipart/digest default to message/rfc822
+        msg.set_default_type(default_type)
     limits.parts_left -= 1
     head, body = _header_block(raw)
     pushed_back = _read_headers(msg, head.decode("ascii", "surrogateescape"))
@@ -85,7 +85,7 @@ def _parse(raw: bytes, depth: int, limits: SplitLimits) -> Message:
 
 
 def _read_headers(msg: Message, head: str) -> tuple[int, bool] | None:
-    """Store header lines on ``msg`` as the feed parser would.
+    """Store header fields on ``msg`` as the feed parser would.
 
     Returns None when the whole block was headers, else ``(offset, ended_early)``:
     the body really starts at ``offset`` in ``head`` (``head`` is the header
@@ -93,62 +93,81 @@ def _read_headers(msg: Message, head: str) -> tuple[int, bool] | None:
     ``ended_early`` means a non-header line stopped the headers before the
     blank line, so the body runs on through the rest of the raw message;
     otherwise only a trailing "From " line was pushed back into the body.
+
+    Lines come from str.splitlines and are grouped into fields (a first line
+    plus its continuation lines) with list operations, not a per-line state
+    machine: real headers are long folded signatures and anti-spam blobs,
+    hundreds of lines and ~7 KB per message.
     """
     if not head:
         return None
-    lines = _LINE_END.split(head)
-    ends = _LINE_END.findall(head)
-    if lines and lines[-1] == "":
-        lines.pop()
-    offsets: list[int] = []
-    pos = 0
-    stop = len(lines)  # index of the first line that is not a header line
-    for i, line in enumerate(lines):
-        offsets.append(pos)
-        pos += len(line) + (len(ends[i]) if i < len(ends) else 0)
-        if stop == len(lines) and not (
-            line[:1] in (" ", "\t") or line.startswith("From ") or _HEADER_NAME.match(line)
-        ):
-            stop = i
-    result: tuple[int, bool] | None = None
-    if stop < len(lines):
-        msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
-        result = (offsets[stop], True)
-
-    name: str | None = None
-    value_lines: list[str] = []
-
-    def flush() -> None:
-        if name is not None:
-            value = value_lines[0][len(name) + 1 :].lstrip(" \t") + "".join(value_lines[1:])
-            msg.set_raw(name, value.rstrip("\r\n"))
-
-    for i in range(stop):
-        line = lines[i]
-        full = line + (ends[i] if i < len(ends) else "")
-        if line[:1] in (" ", "\t"):
-            if name is None:
-                msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line))
+    lines = head.splitlines(True)  # C speed; the field grouping below is cheap
+    breaks = head.count("\n") + head.count("\r") - head.count("\r\n")
+    if len(lines) != breaks + (head[-1] not in "\r\n"):
+        raise ValueError("line breaks only str.splitlines sees")  # let the stdlib do it
+    offsets = [0, *accumulate(map(len, lines))]
+    starts = [i for i, line in enumerate(lines) if line[0] not in " \t"]
+    for line in lines[: starts[0] if starts else len(lines)]:  # continuation lines first
+        msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line.rstrip("\r\n")))
+    bounds = [*starts, len(lines)]
+    firsts = [lines[a].rstrip("\r\n") for a in starts]
+    colons = [first.find(":") for first in firsts]
+    names = [first[:colon] for first, colon in zip(firsts, colons, strict=True)]
+    joined = "!".join(names)
+    if min(colons, default=1) > 0 and _is_field_name(joined):
+        # The common case, done with list operations: every field is "name: value".
+        # ("From " lines have a space before any colon, so they never get here.)
+        ends = [offsets[b] for b in bounds[1:]]
+        for j, name in enumerate(names):
+            start = offsets[starts[j]] + colons[j] + 1
+            msg.set_raw(name, head[start : ends[j]].lstrip(" \t").rstrip("\r\n"))
+        return None
+    for i, first in enumerate(firsts):
+        start = offsets[starts[i]]
+        continuation = bounds[i + 1] > starts[i] + 1
+        if first.startswith("From "):
+            last = i + 1 == len(firsts) or not _is_header_line(firsts[i + 1])
+            if last and i + 1 < len(firsts):
+                msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
+            if start == 0:
+                msg.set_unixfrom(first)
+            elif last and not continuation:  # the body's first line: push it back
+                return (start, i + 1 < len(firsts))
             else:
-                value_lines.append(full)
+                msg.defects.append(errors.MisplacedEnvelopeHeaderDefect(first))
+            _orphan_continuations(msg, lines[starts[i] + 1 : bounds[i + 1]])
+            if last and i + 1 < len(firsts):
+                return (offsets[starts[i + 1]], True)
             continue
-        flush()
-        name = None
-        if line.startswith("From "):
-            if i == 0:
-                msg.set_unixfrom(line.rstrip("\r\n"))
-            elif i == stop - 1:  # looks like the body's first line: push it back
-                return (offsets[i], result is not None)
-            else:
-                msg.defects.append(errors.MisplacedEnvelopeHeaderDefect(line))
-            continue
-        if line[:1] == ":":
+        colon = first.find(":")
+        if colon < 0 or not _is_field_name(first[:colon]):
+            msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
+            return (start, True)
+        if colon == 0:
             msg.defects.append(errors.InvalidHeaderDefect("Missing header name."))
+            _orphan_continuations(msg, lines[starts[i] + 1 : bounds[i + 1]])
             continue
-        name = line[: line.find(":")]
-        value_lines = [full]
-    flush()
-    return result
+        text = (
+            head[start + colon + 1 : offsets[bounds[i + 1]]] if continuation else first[colon + 1 :]
+        )
+        msg.set_raw(first[:colon], text.lstrip(" \t").rstrip("\r\n"))
+    return None
+
+
+def _is_field_name(name: str) -> bool:
+    """Printable ASCII without space or colon (the colon was split off already)."""
+    return not name or (name.isascii() and name.isprintable() and " " not in name)
+
+
+def _is_header_line(line: str) -> bool:
+    colon = line.find(":")
+    return line.startswith("From ") or (colon >= 0 and _is_field_name(line[:colon]))
+
+
+def _orphan_continuations(msg: Message, lines: list[str]) -> None:
+    """Continuation lines after a line that started no header: defects, as in the stdlib."""
+    for line in lines:
+        msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line.rstrip("\r\n")))
 
 
 def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits) -> None:
@@ -163,26 +182,23 @@ def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits)
     if depth >= _MAX_DEPTH or limits.parts_left <= 0:
         msg.set_payload(body.decode("ascii", "surrogateescape"))
         return
-    if msg.get_content_type() == "multipart/digest":
-        child_default = "message/rfc822"
-    else:
-        child_default = "text/plain"
+    child_default = "message/rfc822" if msg.get_content_type() == "multipart/digest" else ""
     sep = b"--" + boundary.encode("ascii", "surrogateescape")
-    delim = re.compile(rb"^" + re.escape(sep) + rb"(--)?[ \t]*\r?$", re.M)
-    starts: list[tuple[int, int, bool]] = []  # (line start, line end incl. newline, is_close)
-    for m in delim.finditer(body):
-        end = m.end()
-        if body[end : end + 1] == b"\n":
-            end += 1
-        starts.append((m.start(), end, m.group(1) is not None))
-        if m.group(1) is not None:
-            break
+    # A folded boundary parameter can contain a line break: it can never match a line.
+    if "\n" in boundary or "\r" in boundary:
+        starts: list[tuple[int, int, bool]] = []
+    else:
+        starts = _delimiters(body, sep)
     if not starts or starts[0][2]:
+        # No opening delimiter: the text before a premature close (or all of it) is the payload.
         msg.defects.append(errors.StartBoundaryNotFoundDefect())
-        msg.set_payload(body.decode("ascii", "surrogateescape"))
+        text = body[: starts[0][0]] if starts else body
+        msg.set_payload(text.decode("ascii", "surrogateescape"))
+        msg.epilogue = ""
         return
     preamble = body[: _strip_final_newline(body, starts[0][0])]
-    msg.preamble = preamble.decode("ascii", "surrogateescape") if preamble else None
+    if starts[0][0] > 0:  # some lines before the first delimiter, even if only a newline
+        msg.preamble = preamble.decode("ascii", "surrogateescape")
     closed = starts[-1][2]
     if not closed:
         msg.defects.append(errors.CloseBoundaryNotFoundDefect())
@@ -192,17 +208,48 @@ def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits)
     for start, stop in bounds:
         if limits.parts_left <= 0:
             break
-        # The feed parser drops the last line break of a part even at end of input.
-        chunk = body[start : _strip_final_newline(body, stop, start)]
-        child = _parse(chunk, depth + 1, limits)
-        if child_default != "text/plain" and "content-type" not in child:
-            child.set_default_type(child_default)
+        child = _parse(body[start:stop], depth + 1, limits, child_default)
+        _drop_delimiter_newline(child)
         msg.attach(child)
     if closed:
         epilogue = body[starts[-1][1] :]
         msg.epilogue = epilogue.decode("ascii", "surrogateescape") if epilogue else ""
     if msg.get_payload() is None:  # every part was dropped by the limits
         msg.set_payload([])
+
+
+def _delimiters(body: bytes, sep: bytes) -> list[tuple[int, int, bool]]:
+    """Delimiter lines as (line start, line end with its break, is_close), up to the close.
+
+    bytes.find rather than a regex: a pattern per boundary would have to be
+    compiled per message, which cost more than the search.
+    """
+    found: list[tuple[int, int, bool]] = []
+    n = len(body)
+    pos = 0
+    while True:
+        i = body.find(sep, pos)
+        if i < 0:
+            return found
+        pos = i + 1
+        if i > 0 and body[i - 1] not in (0x0A, 0x0D):
+            continue  # not at the start of a line
+        j = i + len(sep)
+        close = body[j : j + 2] == b"--"
+        if close:
+            j += 2
+        while j < n and body[j] in (0x20, 0x09):
+            j += 1
+        if j < n and body[j] not in (0x0A, 0x0D):
+            continue  # "--boundaryX": some other line
+        end = j + 2 if body[j : j + 2] == b"\r\n" else min(j + 1, n)
+        if found and i == found[-1][1]:
+            # The feed parser swallows a delimiter line that directly follows another.
+            found[-1] = (found[-1][0], end, found[-1][2])
+            continue
+        found.append((i, end, close))
+        if close:
+            return found
 
 
 def _strip_final_newline(body: bytes, stop: int, start: int = 0) -> int:
@@ -212,3 +259,38 @@ def _strip_final_newline(body: bytes, stop: int, start: int = 0) -> int:
     if stop >= start + 1 and body[stop - 1 : stop] in (b"\n", b"\r"):
         return stop - 1
     return stop
+
+
+def _drop_delimiter_newline(part: Message) -> None:
+    """Give the line break before a delimiter back to the delimiter, as the feed parser does.
+
+    It takes it from the epilogue of a multipart part, else from the payload
+    of the innermost message of a message/* part, else from the part's own
+    payload; and it does so at end of input too, where there is no delimiter.
+    """
+    # ``_payload`` directly, as the feed parser does: get_payload() would hand back
+    # a copy of 8-bit text already decoded (lossily) with the declared charset.
+    last = part
+    while last.get_content_maintype() != "multipart":
+        payload = last._payload
+        if not isinstance(payload, list) or not payload:
+            break
+        last = payload[0]  # message/rfc822: the enclosed message
+    if last.get_content_maintype() == "multipart":
+        epilogue = last.epilogue
+        if epilogue == "":
+            last.epilogue = None
+        elif epilogue:
+            last.epilogue = _without_final_newline(epilogue)
+        return
+    payload = last._payload
+    if isinstance(payload, str) and payload:
+        last._payload = _without_final_newline(payload)
+
+
+def _without_final_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith(("\n", "\r")):
+        return text[:-1]
+    return text
