@@ -579,3 +579,52 @@ def test_kept_connection_unchanged_poll_is_noop_and_status(
             assert again.scanned == 1
     finally:
         pool.close()
+
+
+def test_crash_between_copy_and_expunge_is_finished(
+    dovecot_factory: Callable[..., DovecotServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    classifier: Classifier,
+) -> None:
+    """UIDPLUS path: COPY done, EXPUNGE not, then a crash. The next run finishes the move."""
+    server = dovecot_factory(hide_capabilities=["MOVE"])
+    mb = server.mailbox(server.unique_name("copycrash"))
+    fill(mb, "INBOX", [(SCAMS[0], [b"\\Seen"]), (HAMS[0], [])])
+    monkeypatch.setenv("MG_COPYCRASH_PW", mb.password)
+    settings = make_settings(tmp_path, [account_dict(mb, "MG_COPYCRASH_PW")])
+    real_connect = runner.connect
+
+    class CopyThenCrash:
+        def __init__(self, inner: MailClient) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def move(self, folder: str, uid: int, dest: str) -> Any:
+            other = mb.client()  # the first half of the UIDPLUS move, on the real server
+            try:
+                other.select_folder(folder)
+                other.copy([uid], dest)
+            finally:
+                other.logout()
+            raise SystemExit("simulated crash between UID COPY and UID EXPUNGE")
+
+    monkeypatch.setattr(runner, "connect", lambda a: CopyThenCrash(real_connect(a)))
+    with pytest.raises(SystemExit):
+        scan(settings, classifier)
+    assert message_id(raw(SCAMS[0])) in folder_contents(mb, "INBOX")
+    assert message_id(raw(SCAMS[0])) in folder_contents(mb, "Quarantine")
+    monkeypatch.setattr(runner, "connect", real_connect)
+
+    [after] = scan(settings, classifier)
+    assert after.reached, after.error
+    inbox, quarantine = folder_contents(mb, "INBOX"), folder_contents(mb, "Quarantine")
+    assert set(inbox) == {message_id(raw(HAMS[0]))}
+    assert quarantine == {message_id(raw(SCAMS[0])): {"\\Seen"}}
+    with StateStore.open(settings.state.path) as store:
+        [rec] = store.list_quarantine(account=settings.accounts[0].name)
+        actions = [e.action for e in store.audit_entries(quarantine_id=rec.id)]
+        assert "move.reconciled" in actions or "move.confirmed" in actions
+        assert store.pending_moves(settings.accounts[0].name) == []

@@ -23,6 +23,9 @@ from mailguard.state import StateStore
 
 log = logging.getLogger("mailguard.reconcile")
 
+# How the move is recorded once reconciliation has found where the message is.
+_METHODS = {"moved": "reconciled", "finished": "reconciled-expunge", "copy-only": "copy-only"}
+
 
 def reconcile_pending(client: MailClient, store: StateStore, account: AccountConfig) -> int:
     """Settle every pending move of ``account``; returns how many were settled."""
@@ -54,46 +57,28 @@ def reconcile_pending(client: MailClient, store: StateStore, account: AccountCon
                 error=str(e),
             )
             continue
-        if in_dest and not in_source:
+        if in_dest:
+            if not in_source:
+                outcome = "moved"
+            elif "UIDPLUS" in client.capabilities:
+                # Copied but not yet expunged: finish the move on that one UID.
+                client.expunge_uid(rec.original_folder, rec.original_uid)
+                outcome = "finished"
+            else:
+                outcome = "copy-only"
             store.confirm_move(
                 rec.id,
                 quarantine_folder=dest,
                 quarantine_uid=max(in_dest),
                 quarantine_uidvalidity=None,
-                method="reconciled",
+                method=_METHODS[outcome],
             )
-            store.mark_reconciled(rec.id, "moved")
-            outcome = "moved"
-        elif in_dest and in_source:
-            if "UIDPLUS" in client.capabilities:
-                client.expunge_uid(rec.original_folder, rec.original_uid)
-                store.confirm_move(
-                    rec.id,
-                    quarantine_folder=dest,
-                    quarantine_uid=max(in_dest),
-                    quarantine_uidvalidity=None,
-                    method="reconciled-expunge",
-                )
-                store.mark_reconciled(rec.id, "finished")
-                outcome = "finished"
-            else:
-                store.confirm_move(
-                    rec.id,
-                    quarantine_folder=dest,
-                    quarantine_uid=max(in_dest),
-                    quarantine_uidvalidity=None,
-                    method="copy-only",
-                )
-                store.mark_reconciled(rec.id, "copy-only")
-                outcome = "copy-only"
         elif in_source:
-            store.fail_move(rec.id, "interrupted before the move; will be scanned again")
-            store.mark_reconciled(rec.id, "not-moved")
             outcome = "not-moved"
+            store.fail_move(rec.id, "interrupted before the move; will be scanned again")
         else:
-            store.fail_move(rec.id, "message found in neither folder")
-            store.mark_reconciled(rec.id, "missing")
             outcome = "missing"
+            store.fail_move(rec.id, "message found in neither folder")
             log_event(
                 log,
                 "reconcile.missing",
@@ -102,6 +87,7 @@ def reconcile_pending(client: MailClient, store: StateStore, account: AccountCon
                 quarantine_id=rec.id,
                 message_id=rec.message_id,
             )
+        store.mark_reconciled(rec.id, outcome)
         settled += 1
         log_event(
             log, "move.reconciled", account=account.name, quarantine_id=rec.id, outcome=outcome
