@@ -165,3 +165,46 @@ def test_delivery_failure_is_recorded_and_retried(
         kinds = [e.action for e in store.audit_entries(account="d")]
         assert "digest.failed" in kinds and "digest.sent" in kinds
     assert len(digests_in_inbox(mailbox)) == 1
+
+
+def test_digest_cli_preview_marks_nothing_then_send_now(
+    mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    append(mailbox, SCAMS[0], HAM)
+    monkeypatch.setenv("MG_DIGEST_PW", mailbox.password)
+    cfg = tmp_path / "mailguard.toml"
+    cfg.write_text(
+        f'[state]\npath = "{tmp_path / "state.db"}"\n\n[[accounts]]\nname = "d"\n'
+        f'host = "{mailbox.host}"\nport = {mailbox.port}\ntls_ca_file = "{mailbox.ca_file}"\n'
+        f'username = "{mailbox.user}"\npassword_env = "MG_DIGEST_PW"\nlanguage = "en"\n'
+        f'country = "GB"\n',
+        encoding="utf-8",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mailguard", *args, "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=os.environ.copy(),
+        )
+
+    assert run("scan", "--once").returncode == 0
+    html = tmp_path / "digest.html"
+    for _ in range(2):  # previewing twice shows the same thing: nothing is marked
+        preview = run("digest", "--preview", "--html", str(html))
+        assert preview.returncode == 0, preview.stderr
+        assert "0300 123 2040" in preview.stdout and "reportfraud.police.uk" in preview.stdout
+        assert "mailguard release 1" in preview.stdout
+    assert "<html" in html.read_text().lower()
+    assert digests_in_inbox(mailbox) == []
+    sent = run("digest", "--send-now")
+    assert sent.returncode == 0 and "digest sent (1 item(s))" in sent.stdout, sent.stdout
+    assert len(digests_in_inbox(mailbox)) == 1
+    again = run("digest", "--preview")
+    assert "nothing new" in again.stdout

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 
 from mailguard.state import StateStore
 from mailguard.testing import DovecotServer, Mailbox
+from mailguard.testing.dovecot import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -92,11 +94,14 @@ def test_daemon_ready_quarantine_digest_and_clean_sigterm(mailbox: Mailbox, tmp_
     append(mailbox, SCAM, HAM)
     creds = credentials(tmp_path, mailbox.password)
     digest_at = (datetime.now() + timedelta(seconds=12)).strftime("%H:%M:%S")
+    metrics_port = free_port()
     cfg = write_config(
         tmp_path,
         mailbox,
         extra=f'[schedule]\npoll_interval = "3s"\njitter = "0.1s"\n'
-        f'digest_times = ["{digest_at}"]\n[digest]\nimmediate = false\n',
+        f'digest_times = ["{digest_at}"]\n[digest]\nimmediate = false\n'
+        f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
+        f'textfile = "{tmp_path / "mailguard.prom"}"\n',
     )
     sock_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -125,6 +130,12 @@ def test_daemon_ready_quarantine_digest_and_clean_sigterm(mailbox: Mailbox, tmp_
                 assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert any("READY=1" in n for n in notes), notes
         assert quarantine_count(mailbox) == 1, "the first poll ran before READY"
+        scrape = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        metrics = scrape.read().decode()
+        assert 'mailguard_messages_quarantined_total{account="office"} 1.0' in metrics
+        assert 'mailguard_messages_scanned_total{account="office"} 2.0' in metrics
+        assert "mailguard_last_successful_poll_timestamp_seconds" in metrics
+        assert "mailguard_messages_quarantined_total" in (tmp_path / "mailguard.prom").read_text()
         # The digest arrives at its scheduled time, unread, in the INBOX.
         digest = None
         while time.monotonic() < deadline and digest is None:
