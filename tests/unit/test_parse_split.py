@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailguard.parse import parse_message
 from mailguard.parse.split import split_message
 
 
@@ -80,6 +81,13 @@ CASES = {
 @pytest.mark.parametrize("raw", CASES.values(), ids=CASES.keys())
 def test_same_tree_as_the_stdlib(raw: bytes) -> None:
     assert shape(split_message(raw)) == shape(stdlib(raw))
+
+
+def test_bare_cr_line_endings_are_left_to_the_stdlib() -> None:
+    raw = b"Subject: old mac\r\rbody\r"
+    with pytest.raises(ValueError):
+        split_message(raw)
+    assert parse_message(raw).subject == "old mac"
 
 
 def test_part_limit_stops_splitting() -> None:

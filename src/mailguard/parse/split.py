@@ -4,7 +4,8 @@ The stdlib feed parser reads every line of every part through Python code
 (its line buffer, boundary regex and state machine run once per line of a
 base64 attachment), and that was the largest single cost of parsing. This
 module finds the header/body split and the multipart delimiters with
-``bytes.find`` and compiled regexes instead, then builds the same compat32
+``bytes.find`` and groups header lines with ``str.splitlines`` and list
+operations instead, then builds the same compat32
 ``Message`` tree the feed parser would, so everything downstream (parameter
 and RFC 2231 handling, ``get_filename``, ``get_content_charset``) is still
 the stdlib's own code.
@@ -14,9 +15,14 @@ their continuations, a line that is neither ends the header block (with a
 MissingHeaderBodySeparator defect), delimiters are whole lines
 ``--boundary`` with optional trailing ``--`` and whitespace, the line break
 before a delimiter belongs to it, and everything after the close delimiter
-is epilogue. ``tests/corpus/test_corpus_parse.py`` checks that both parsers
-give the same result on every message of the real corpus; ``parse_message``
-falls back to the stdlib parser if this one raises.
+is epilogue; even the feed parser's quirks are kept (a delimiter line right
+after another is swallowed). Deliberate differences: message/delivery-status
+stays one text part, and depth and part counts are capped.
+``tests/unit/test_parse_split.py`` compares both parsers on tricky and
+generated input, ``tests/corpus/test_corpus_parse.py`` on every message of
+the real corpus; ``parse_message`` falls back to the stdlib parser whenever
+this one raises (it does so on purpose for input it does not handle, such as
+bare-CR line endings).
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ def _header_block(raw: bytes) -> tuple[bytes, bytes]:
         return b"", raw[2:]
     cuts = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
     if not cuts:
+        if b"\r\r" in raw:  # old Mac line endings: leave them to the stdlib parser
+            raise ValueError("bare-CR line endings")
         return raw, b""
     i = min(cuts)
     blank_end = i + 2 if raw[i + 1 : i + 2] == b"\n" else i + 3
