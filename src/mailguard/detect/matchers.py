@@ -190,7 +190,7 @@ class TextMatcher:
         return hits
 
 
-_WINDOW = 600  # characters searched on each side of an anchor; far longer than any rule's match
+_WINDOW = 300  # characters searched on each side of an anchor; longer than any rule's match
 _MAX_WINDOWS = 8  # past this many anchor hits one search of the whole text is cheaper
 
 
