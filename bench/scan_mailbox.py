@@ -107,7 +107,9 @@ def child(config_path: str, polls: int) -> None:
                 "peak_rss_mb": rss_first,
                 "poll_ms": poll_times,
                 "poll_commands": poll_cmds[-1],
-                "poll_scanned": s.scanned, "cold_ms": cold_times, "cold_commands": cold_cmds,
+                "poll_scanned": s.scanned,
+                "cold_ms": cold_times,
+                "cold_commands": cold_cmds,
             }
         )
     )
@@ -166,7 +168,13 @@ def main() -> int:
     )
     print(f"first scan peak RSS: {r['peak_rss_mb']:.0f} MB")
     print(
-        f"unchanged poll: median {statistics.median(r['poll_ms']):.1f} ms over "
+        f"unchanged poll, new connection (scan --once): median "
+        f"{statistics.median(r['cold_ms']):.1f} ms, commands "
+        + json.dumps(dict(sorted(r["cold_commands"].items())))
+    )
+    print(
+        f"unchanged poll, kept connection (daemon): median "
+        f"{statistics.median(r['poll_ms']):.1f} ms over "
         f"{len(r['poll_ms'])} polls (min {min(r['poll_ms']):.1f}, max {max(r['poll_ms']):.1f}), "
         f"scanned {r['poll_scanned']}, commands "
         + json.dumps(dict(sorted(r["poll_commands"].items())))
