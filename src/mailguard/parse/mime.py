@@ -160,6 +160,16 @@ def _stdlib_defects(part: Message, out: list[str]) -> None:
         out.append("mime:" + type(d).__name__.removesuffix("Defect"))
 
 
+# PDF text is extracted only while the visible body read so far is shorter than this.
+PDF_WHEN_BODY_UNDER = 2000
+
+
+def _body_chars(result: MimeResult) -> int:
+    return sum(len(p.text) for p in result.text_parts if p.content_type == "text/plain") + sum(
+        len(t) for t in result.html_texts
+    )
+
+
 def walk_message(msg: Message, *, max_part_size: int) -> MimeResult:
     """Decode every leaf part of ``msg`` into text parts, HTML text, links and attachments."""
     result = MimeResult()
@@ -238,7 +248,11 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
         ics, _, _ = _decode_text(data, _charset(headers) or "utf-8", limit * 2, [])
         text = calendar_text(ics, limit)
     elif is_pdf:
-        if len(data) <= limit:
+        if _body_chars(result) >= PDF_WHEN_BODY_UNDER:
+            # The message speaks for itself; PDF text is for the blank-body
+            # invoice trick and costs more than the rest of the parse.
+            result.defects.append("pdf:not-read:body-present")
+        elif len(data) <= limit:
             text, problem = pdf_text(data, limit)
             if problem:
                 result.defects.append(problem)
