@@ -94,6 +94,8 @@ class AccountScanner:
         self._quarantine_ready = False
         self._sent = SentFolderCheck(client, account) if settings.scan.check_sent_folder else None
         self._trusted = frozenset(account.trusted_senders)
+        # Read once per pass: releases happen between passes, not during one.
+        self._released = frozenset(store.released_senders(account.name))
         self._signer = DigestSigner.for_state(settings.state.path)
 
     # -- the pass ---------------------------------------------------------------------------
@@ -241,9 +243,9 @@ class AccountScanner:
         self._quarantine(folder, uidvalidity, fetched, msg, verdict, digest)
 
     def _classify(self, msg: ParsedMessage) -> Verdict:
-        released = self.store.released_senders(self.account.name)
+        released = self._released
         context = ClassifyContext(
-            trusted_senders=self._trusted, released_senders=frozenset(released)
+            trusted_senders=self._trusted, released_senders=released
         )
         verdict = self.classifier.classify(msg, context=context)
         if verdict.verdict != "clean" and self._sent is not None and msg.from_ is not None:
@@ -251,7 +253,7 @@ class AccountScanner:
             if contacted is not None:
                 context = ClassifyContext(
                     trusted_senders=self._trusted,
-                    released_senders=frozenset(released),
+                    released_senders=released,
                     contacted_on=contacted,
                 )
                 verdict = self.classifier.classify(msg, context=context)
