@@ -93,7 +93,7 @@ def credentials(tmp_path: Path, secret: str) -> Path:
 def test_daemon_ready_quarantine_digest_and_clean_sigterm(mailbox: Mailbox, tmp_path: Path) -> None:
     append(mailbox, SCAM, HAM)
     creds = credentials(tmp_path, mailbox.password)
-    digest_at = (datetime.now() + timedelta(seconds=12)).strftime("%H:%M:%S")
+    digest_at = (datetime.now() + timedelta(seconds=20)).strftime("%H:%M:%S")
     metrics_port = free_port()
     cfg = write_config(
         tmp_path,
@@ -122,7 +122,7 @@ def test_daemon_ready_quarantine_digest_and_clean_sigterm(mailbox: Mailbox, tmp_
     )
     notes: list[str] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and "READY=1" not in "\n".join(notes):
             try:
                 notes.append(sock.recv(4096).decode())
