@@ -33,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
             print("  never polled")
             continue
         print(f"  last poll:   {_ago(st.last_poll_at)}  {st.last_result or ''}")
-        print(f"  next poll:   {_ago(st.next_poll_at)}")
+        nxt = _ago(st.next_poll_at) if st.next_poll_at else "not scheduled (set by `mailguard run`)"
+        print(f"  next poll:   {nxt}")
         print(f"  in quarantine now: {counts[a.name]}")
         print(
             f"  totals: scanned {st.scanned_total}, quarantined {st.quarantined_total}, "
