@@ -8,6 +8,7 @@ flags, so we can check where every message ends up and with which flags.
 from __future__ import annotations
 
 import email
+import email.utils
 import os
 import signal
 import subprocess
@@ -630,3 +631,34 @@ def test_crash_between_copy_and_expunge_is_finished(
         actions = [e.action for e in store.audit_entries(quarantine_id=rec.id)]
         assert "move.reconciled" in actions or "move.confirmed" in actions
         assert store.pending_moves(settings.accounts[0].name) == []
+
+
+def test_sent_folder_contact_is_recorded_and_raises_severity(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """The founding story: the user wrote to the scammer; the follow-up says so."""
+    lure = raw(SCAMS[2])
+    sender = email.utils.parseaddr(str(email.message_from_bytes(lure)["From"]))[1]
+    reply = (
+        f"From: {mailbox.user}\r\nTo: {sender}\r\nSubject: taikai\r\n"
+        "Date: Mon, 23 Nov 2026 21:14:00 +0900\r\nMessage-ID: <sent-1@example.jp>\r\n\r\n"
+        "I want to withdraw.\r\n"
+    ).encode()
+    c = mailbox.client()
+    try:
+        c.create_folder("Sent")
+        c.append("Sent", reply, flags=[b"\\Seen"])
+        c.append("INBOX", lure)
+    finally:
+        c.logout()
+    settings = make_settings(
+        tmp_path, [account_dict(mailbox, env_password(mailbox), sent_folder="Sent")]
+    )
+    [summary] = scan(settings, classifier)
+    assert summary.quarantined == 1
+    with StateStore.open(settings.state.path) as store:
+        [rec] = store.list_quarantine(account=settings.accounts[0].name)
+    assert rec.contacted_on is not None, "the contact date is kept for the digest"
+    assert rec.category == "withdrawal"
+    assert any(r["family"] == "postcontact" for r in rec.reasons)
+    assert folder_contents(mailbox, "Sent") == {"<sent-1@example.jp>": {"\\Seen"}}, "Sent untouched"

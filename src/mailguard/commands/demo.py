@@ -56,6 +56,7 @@ def main(args: argparse.Namespace) -> int:
     from mailguard.detect import Classifier
     from mailguard.parse import parse_message
     from mailguard.pipeline.digesting import render_for, send_digest
+    from mailguard.pipeline.records import top_descriptions
     from mailguard.pipeline.runner import scan_account
     from mailguard.state import StateStore
     from mailguard.testing.dovecot import DovecotServer
@@ -139,11 +140,7 @@ def main(args: argparse.Namespace) -> int:
 
                 _say("\n3. The quarantine (mailguard quarantine list):")
                 for rec in store.list_quarantine(account="demo"):
-                    desc = [
-                        (r.get("description_ja") if args.lang == "ja" else r.get("description_en"))
-                        for r in sorted(rec.reasons, key=lambda r: -float(r.get("weight", 0)))
-                        if float(r.get("weight", 0)) > 0
-                    ][:2]
+                    desc = top_descriptions(rec.reasons, args.lang, 2)
                     _say(f"   #{rec.id} [{rec.category}] score {rec.score:.1f}  {rec.subject[:50]}")
                     _say(f"       from {rec.from_addr}: " + "; ".join(str(d) for d in desc))
 

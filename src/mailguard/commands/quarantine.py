@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from mailguard.commands.common import load_or_report, pick_accounts
-
-
-def _top_reasons(reasons: list[dict[str, Any]], lang: str, n: int = 3) -> list[str]:
-    key = "description_ja" if lang == "ja" else "description_en"
-    ordered = sorted(reasons, key=lambda r: -float(r.get("weight", 0)))
-    return [str(r.get(key) or r.get("rule")) for r in ordered if r.get("weight", 0) > 0][:n]
+from mailguard.pipeline.records import top_descriptions
 
 
 def main(args: argparse.Namespace) -> int:
@@ -52,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
                         "verdict": rec.verdict,
                         "category": rec.category,
                         "score": rec.score,
-                        "reasons": _top_reasons(rec.reasons, lang),
+                        "reasons": top_descriptions(rec.reasons, lang),
                         "original_folder": rec.original_folder,
                         "quarantine_folder": rec.quarantine_folder,
                     },
@@ -68,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"    Subject: {rec.subject}")
             print(
                 f"    {rec.category or '-'}, score {rec.score:.1f}: "
-                + "; ".join(_top_reasons(rec.reasons, lang))
+                + "; ".join(top_descriptions(rec.reasons, lang))
             )
     if not records and not args.json:
         print("quarantine is empty")

@@ -23,6 +23,7 @@ from mailguard.digest import (
     render_digest,
 )
 from mailguard.logs import log_event
+from mailguard.pipeline.records import positive_reasons
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.state import StateStore
 
@@ -39,8 +40,7 @@ def _to_item(rec: Any) -> DigestItem:
             evidence=str(r.get("evidence", "")),
             weight=float(r.get("weight", 0.0)),
         )
-        for r in sorted(rec.reasons, key=lambda r: -float(r.get("weight", 0)))
-        if float(r.get("weight", 0)) > 0
+        for r in positive_reasons(rec.reasons)
     )
     families = {r.get("family") for r in rec.reasons}
     return DigestItem(

@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from mailguard.config import AccountConfig, Settings
 from mailguard.detect import Classifier, ClassifyContext, Verdict
+from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
@@ -36,8 +36,6 @@ from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.state import StateStore
 
 log = logging.getLogger("mailguard.scan")
-
-DIGEST_HEADER = "x-mailguard-digest"
 
 
 @dataclass
@@ -64,7 +62,17 @@ class ScanSummary:
         )
 
 
-ClientFactory = Callable[[AccountConfig], MailClient]
+@dataclass(frozen=True)
+class _Flagged:
+    """A message that is not clean, with everything recording and moving it needs."""
+
+    folder: str
+    uidvalidity: int
+    fetched: FetchedMessage
+    msg: ParsedMessage
+    verdict: Verdict
+    digest: str
+    contacted: datetime | None
 
 
 class AccountScanner:
@@ -183,7 +191,7 @@ class AccountScanner:
             )
             if msg.header(DIGEST_HEADER) and self._signer.is_ours(msg.message_id):
                 return  # our own digest: never scanned into quarantine
-            verdict = self._classify(msg)
+            verdict, contacted = self._classify(msg)
         except Exception as e:  # one bad message must never stop the batch
             self.summary.errors += 1
             log_event(
@@ -209,6 +217,7 @@ class AccountScanner:
         if verdict.verdict == "clean":
             return
         digest = hashlib.sha256(fetched.raw).hexdigest()
+        flagged = _Flagged(folder, uidvalidity, fetched, msg, verdict, digest, contacted)
         existing = self.store.find_existing(name, msg.message_id, digest)
         if existing is not None and existing.status in ("quarantined", "released", "suspicious"):
             log_event(
@@ -227,9 +236,7 @@ class AccountScanner:
         if not move:
             self.summary.suspicious += 1
             if not self.dry_run:
-                qid = self.store.record_suspicious(
-                    **self._record_fields(folder, uidvalidity, fetched, msg, verdict, digest)
-                )
+                qid = self.store.record_suspicious(**self._record_fields(flagged))
                 log_event(
                     log,
                     "message.suspicious",
@@ -240,13 +247,12 @@ class AccountScanner:
                     score=round(verdict.score, 2),
                 )
             return
-        self._quarantine(folder, uidvalidity, fetched, msg, verdict, digest)
+        self._quarantine(flagged)
 
-    def _classify(self, msg: ParsedMessage) -> Verdict:
+    def _classify(self, msg: ParsedMessage) -> tuple[Verdict, datetime | None]:
+        """The verdict, and when the user last wrote to the sender (only asked if flagged)."""
         released = self._released
-        context = ClassifyContext(
-            trusted_senders=self._trusted, released_senders=released
-        )
+        context = ClassifyContext(trusted_senders=self._trusted, released_senders=released)
         verdict = self.classifier.classify(msg, context=context)
         if verdict.verdict != "clean" and self._sent is not None and msg.from_ is not None:
             contacted = self._sent.last_contact(msg.from_.addr)
@@ -256,26 +262,19 @@ class AccountScanner:
                     released_senders=released,
                     contacted_on=contacted,
                 )
-                verdict = self.classifier.classify(msg, context=context)
-        return verdict
+                return self.classifier.classify(msg, context=context), contacted
+        return verdict, None
 
-    def _record_fields(
-        self,
-        folder: str,
-        uidvalidity: int,
-        fetched: FetchedMessage,
-        msg: ParsedMessage,
-        verdict: Verdict,
-        digest: str,
-    ) -> dict[str, object]:
+    def _record_fields(self, f: _Flagged) -> dict[str, object]:
+        msg, fetched, verdict = f.msg, f.fetched, f.verdict
         sender = msg.from_
         return {
             "account": self.account.name,
-            "original_folder": folder,
+            "original_folder": f.folder,
             "original_uid": fetched.uid,
-            "original_uidvalidity": uidvalidity,
+            "original_uidvalidity": f.uidvalidity,
             "message_id": msg.message_id,
-            "sha256": digest,
+            "sha256": f.digest,
             "from_addr": sender.addr if sender else "",
             "from_name": sender.name if sender else "",
             "subject": msg.subject,
@@ -285,7 +284,7 @@ class AccountScanner:
             "score": verdict.score,
             "reasons": reasons_to_json(verdict),
             "flags": list(fetched.flags),
-            "contacted_on": verdict_details(verdict).get("contacted_on"),
+            "contacted_on": f.contacted,
             "details": {
                 "urls": [u.url for u in msg.urls[:10]],
                 "phones": [p.raw for p in msg.phones[:5]],
@@ -293,15 +292,8 @@ class AccountScanner:
             },
         }
 
-    def _quarantine(
-        self,
-        folder: str,
-        uidvalidity: int,
-        fetched: FetchedMessage,
-        msg: ParsedMessage,
-        verdict: Verdict,
-        digest: str,
-    ) -> None:
+    def _quarantine(self, f: _Flagged) -> None:
+        folder, fetched, msg, verdict = f.folder, f.fetched, f.msg, f.verdict
         name = self.account.name
         dest = self.account.quarantine_folder
         if self.dry_run:
@@ -323,7 +315,7 @@ class AccountScanner:
             self.client.ensure_folder(dest)
             self._quarantine_ready = True
         qid = self.store.record_move_intent(
-            **self._record_fields(folder, uidvalidity, fetched, msg, verdict, digest),
+            **self._record_fields(f),
             quarantine_folder=dest,
         )
         log_event(
