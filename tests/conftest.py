@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from mailguard.testing import DOVECOT_BINARY, DovecotServer, Mailbox
+from mailguard.testing import SETUP_HINT, DovecotServer, Mailbox, locate_dovecot
 
 # CI replays the same examples every run (a red CI must be reproducible);
 # local runs keep exploring new ones.
@@ -25,10 +25,9 @@ if os.environ.get("CI"):
 
 def start_dovecot(**options: Any) -> DovecotServer:
     """Start a DovecotServer, or fail the test with the way to fix the machine."""
-    if not DOVECOT_BINARY.exists():
+    if locate_dovecot() is None:
         pytest.fail(
-            f"{DOVECOT_BINARY} is missing: the integration tests need a real Dovecot. "
-            "Run `./run setup` (as root, it installs dovecot-imapd and openssl).",
+            f"no Dovecot here: the integration tests need a real one; {SETUP_HINT}.",
             pytrace=False,
         )
     server = DovecotServer(**options)

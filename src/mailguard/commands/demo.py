@@ -59,8 +59,12 @@ def main(args: argparse.Namespace) -> int:
     from mailguard.pipeline.records import top_descriptions
     from mailguard.pipeline.runner import scan_account
     from mailguard.state import StateStore
-    from mailguard.testing.dovecot import DovecotServer
+    from mailguard.testing.dovecot import SETUP_HINT, DovecotServer, locate_dovecot
 
+    if locate_dovecot() is None:
+        # The demo needs a real IMAP server; a traceback would not say how to get one.
+        print(f"mailguard demo: no Dovecot found; {SETUP_HINT}.", file=sys.stderr)
+        return 1
     setup_logging_for(args, None) if getattr(args, "log_level", None) else None
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="mailguard-demo-"))

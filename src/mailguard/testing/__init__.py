@@ -3,6 +3,20 @@
 Nothing here is imported by the daemon itself.
 """
 
-from mailguard.testing.dovecot import DOVECOT_BINARY, DovecotError, DovecotServer, Mailbox
+from mailguard.testing.dovecot import (
+    DOVECOT_BINARY,
+    SETUP_HINT,
+    DovecotError,
+    DovecotServer,
+    Mailbox,
+    locate_dovecot,
+)
 
-__all__ = ["DOVECOT_BINARY", "DovecotError", "DovecotServer", "Mailbox"]
+__all__ = [
+    "DOVECOT_BINARY",
+    "SETUP_HINT",
+    "DovecotError",
+    "DovecotServer",
+    "Mailbox",
+    "locate_dovecot",
+]

@@ -3,14 +3,27 @@
 The test suite and ``mailguard demo`` both need an IMAP server that behaves
 like the ones users have -- real MOVE/UIDPLUS semantics, real flag handling,
 real TLS -- and a fake would only test our assumptions about IMAP. So this
-module runs the distribution's ``/usr/sbin/dovecot`` in the foreground from a
-private temporary directory: its own config, self-signed certificate, users
-file, mail, logs and sockets, listening on free ports on 127.0.0.1. Nothing
-outside that directory is touched, and no process outlives :meth:`stop`.
+module runs Debian's Dovecot in the foreground from a private temporary
+directory: its own config, self-signed certificate, users file, mail, logs and
+sockets, listening on free ports on 127.0.0.1. Nothing outside that directory
+is touched, and no process outlives :meth:`stop`.
 
-It works as root (CI, using Debian's ``dovecot``/``dovenull`` service users and
-``nobody`` as the mail owner) and as a normal user (everything runs as that
-user; login chroots are disabled).
+Which Dovecot (:func:`locate_dovecot`): an installed ``/usr/sbin/dovecot`` if
+the machine has one (we only run the binary, with our own config; a system
+Dovecot service is never started, stopped or reconfigured), else the Debian
+packages unpacked without installing them (``apt-get download`` + ``dpkg -x``,
+what ``./run setup`` does) into ``$MAILGUARD_DOVECOT_ROOT`` or
+``~/.cache/mailguard/dovecot-root``. Installing ``dovecot-imapd`` would remove
+an installed Courier or Cyrus (they conflict); an unpacked copy cannot. Its
+binaries look for their modules under the compiled-in ``/usr/lib/dovecot``, so
+an unpacked copy runs inside a private mount namespace (``unshare -m``) in
+which an overlay puts it over ``/usr``; the machine's own ``/usr`` is never
+changed. That needs root.
+
+It works as root (CI; Debian's ``dovecot``/``dovenull`` service users when they
+exist, else ``nobody``, and ``nobody`` as the mail owner) and as a normal user
+with an installed Dovecot (everything runs as that user; login chroots are
+disabled).
 
 Example::
 
@@ -34,6 +47,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -48,7 +62,83 @@ if TYPE_CHECKING:
     from mailguard.config import AccountConfig
 
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
-SETUP_HINT = "install it with `./run setup` (Debian package dovecot-imapd)"
+SETUP_HINT = (
+    "in a source checkout run `./run setup` (as root: it unpacks Dovecot into a cache "
+    "without installing it); otherwise install the Debian/Ubuntu package dovecot-imapd"
+)
+
+
+@dataclass(frozen=True)
+class DovecotInstall:
+    """A Dovecot to run: the system's, or an unpacked copy laid over ``/usr`` privately."""
+
+    binary: Path
+    unpacked_root: Path | None = None  # a dpkg -x tree holding usr/sbin/dovecot
+
+    @property
+    def needs_overlay(self) -> bool:
+        return self.unpacked_root is not None
+
+
+def unpacked_dovecot_root() -> Path:
+    """Where ``./run setup`` unpacks the Dovecot packages (``$MAILGUARD_DOVECOT_ROOT`` wins)."""
+    configured = os.environ.get("MAILGUARD_DOVECOT_ROOT")
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "mailguard" / "dovecot-root"
+
+
+# The packages an unpacked Dovecot needs beyond a minimal Debian: Dovecot itself and the
+# libraries it links that such a machine may lack.
+DOVECOT_DEBS = ("dovecot-core", "dovecot-imapd", "libexttextcat-2.0-0", "liblua5.4-0", "libwrap0")
+
+
+def unpack_dovecot(root: Path) -> Path:
+    """Download Dovecot's Debian packages and unpack them into ``root``; install nothing.
+
+    ``apt-get download`` fetches the .deb files only and ``dpkg-deb -x`` extracts
+    them: no maintainer scripts run, so no service is started, no user created
+    and no conflicting IMAP server (Courier, Cyrus) removed. Returns ``root``.
+    """
+    apt, dpkg_deb = shutil.which("apt-get"), shutil.which("dpkg-deb")
+    if apt is None or dpkg_deb is None:
+        raise DovecotError("apt-get and dpkg-deb are needed to unpack Dovecot (Debian/Ubuntu)")
+    partial = root.with_name(root.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="mailguard-debs-") as tmp:
+        os.chmod(tmp, 0o755)  # apt's download user must be able to write here
+        done = subprocess.run(
+            [apt, "download", "-qq", *DOVECOT_DEBS], cwd=tmp, capture_output=True, text=True
+        )
+        debs = sorted(Path(tmp).glob("*.deb"))
+        if done.returncode != 0 or len(debs) < len(DOVECOT_DEBS):
+            raise DovecotError(
+                "apt-get download of Dovecot failed (run `apt-get update` first?): "
+                + done.stderr.strip()[-500:]
+            )
+        for deb in debs:
+            subprocess.run([dpkg_deb, "-x", str(deb), str(partial)], check=True)
+    for path in [partial, *partial.rglob("*")]:
+        if not path.is_symlink():  # nobody (Dovecot's unprivileged processes) must read it
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
+    return root
+
+
+def locate_dovecot() -> DovecotInstall | None:
+    """The Dovecot the tests and the demo can run, or None with nothing usable here."""
+    root = unpacked_dovecot_root()
+    unpacked = root / "usr" / "sbin" / "dovecot"
+    if os.environ.get("MAILGUARD_DOVECOT_ROOT") and unpacked.exists():
+        return DovecotInstall(unpacked, root)
+    if DOVECOT_BINARY.exists():
+        return DovecotInstall(DOVECOT_BINARY)
+    if unpacked.exists() and os.geteuid() == 0 and shutil.which("unshare"):
+        return DovecotInstall(unpacked, root)
+    return None
+
 
 _USER_RE = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,62}$")
 
@@ -77,17 +167,17 @@ def _identity() -> _Identity:
     """
     if os.geteuid() == 0:
         try:
-            pwd.getpwnam("dovecot")
+            owner = pwd.getpwnam("nobody")
+        except KeyError:
+            raise DovecotError("the 'nobody' user is missing; Dovecot needs it") from None
+        owner_group = grp.getgrgid(owner.pw_gid).gr_name
+        try:
             pwd.getpwnam("dovenull")
             dovecot_group = grp.getgrgid(pwd.getpwnam("dovecot").pw_gid).gr_name
         except KeyError:
-            raise DovecotError(
-                f"the 'dovecot' and 'dovenull' system users are missing; {SETUP_HINT}"
-            ) from None
-        try:
-            owner = pwd.getpwnam("nobody")
-        except KeyError:
-            owner = pwd.getpwnam("dovecot")
+            # Unpacked, not installed: no service users were created (and we create
+            # none). ``nobody`` runs the unprivileged processes instead.
+            return _Identity("nobody", owner_group, "nobody", owner.pw_uid, owner.pw_gid, False)
         return _Identity("dovecot", dovecot_group, "dovenull", owner.pw_uid, owner.pw_gid, False)
     me = pwd.getpwuid(os.geteuid())
     group = grp.getgrgid(os.getegid()).gr_name
@@ -183,12 +273,14 @@ class DovecotServer:
         hide_capabilities: Iterable[str] = (),
         extra_capabilities: Iterable[str] = (),
         sent_auto: bool = False,
-        binary: Path | str = DOVECOT_BINARY,
+        binary: Path | str | None = None,
         host: str = "127.0.0.1",
         start_timeout: float = 20.0,
         keep_files: bool = False,
     ) -> None:
-        self.binary = Path(binary)
+        install = DovecotInstall(Path(binary)) if binary is not None else locate_dovecot()
+        self._install = install
+        self.binary = install.binary if install is not None else DOVECOT_BINARY
         self.host = host
         self.start_timeout = start_timeout
         self.keep_files = keep_files
@@ -246,8 +338,8 @@ class DovecotServer:
         """Start (or start again, keeping users and mail) and wait until both ports answer."""
         if self.running:
             return
-        if not self.binary.exists():
-            raise DovecotError(f"{self.binary} not found; {SETUP_HINT}")
+        if self._install is None or not self.binary.exists():
+            raise DovecotError(f"no Dovecot found; {SETUP_HINT}")
         if self._root is None:
             self._prepare()
         if self._hide and self._capability is None:
@@ -464,7 +556,7 @@ class DovecotServer:
         stderr = (self.root / "stderr.log").open("ab")
         try:
             self._proc = subprocess.Popen(
-                [str(self.binary), "-F", "-c", str(self.config_path)],
+                self._command(),
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
@@ -478,6 +570,26 @@ class DovecotServer:
         except BaseException:
             self.stop()
             raise
+
+    def _command(self) -> list[str]:
+        """``dovecot -F``; for an unpacked copy, inside a private mount namespace.
+
+        ``unshare -m`` gives the process its own mount table with private
+        propagation, so the overlay that lays the unpacked ``usr`` over ``/usr``
+        is seen by this Dovecot and its children only and vanishes with them.
+        ``exec`` keeps one PID, so stop/kill reach the server itself.
+        """
+        config = str(self.config_path)
+        install = self._install
+        if install is None or install.unpacked_root is None:
+            return [str(self.binary), "-F", "-c", config]
+        script = (
+            'mount -t overlay mailguard-dovecot -o "lowerdir=$1/usr:/usr" /usr '
+            '&& exec /usr/sbin/dovecot -F -c "$2"'
+        )
+        unpacked = str(install.unpacked_root)
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", unpacked,
+                config]  # fmt: skip
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout
@@ -664,3 +776,22 @@ service imap-login {{
   }}
 }}
 {rootless}"""
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m mailguard.testing.dovecot --unpack [DIR]``: what ``./run setup`` calls."""
+    if argv[:1] != ["--unpack"] or len(argv) > 2:
+        print("usage: python -m mailguard.testing.dovecot --unpack [DIR]", file=sys.stderr)
+        return 2
+    root = Path(argv[1]) if len(argv) == 2 else unpacked_dovecot_root()
+    try:
+        unpack_dovecot(root)
+    except (DovecotError, OSError, subprocess.CalledProcessError) as e:
+        print(f"mailguard setup: {e}", file=sys.stderr)
+        return 1
+    print(f"mailguard setup: Dovecot unpacked into {root} (nothing installed)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
