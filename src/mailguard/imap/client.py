@@ -23,6 +23,7 @@ import contextlib
 import logging
 import re
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from email.parser import BytesHeaderParser
@@ -670,6 +671,41 @@ class ImapMailClient:
         """Liveness check for a connection kept open between polls."""
         self._run("NOOP", self._conn.noop)
 
+    def idle_wait(
+        self, folder: str, timeout: float, *, should_stop: Callable[[], bool] = lambda: False
+    ) -> bool:
+        """Wait in IDLE (RFC 2177) on ``folder`` for up to ``timeout`` seconds.
+
+        Returns True as soon as the server announces a change to the folder's
+        messages (EXISTS, RECENT or EXPUNGE), False when the time ran out or
+        ``should_stop`` said so. The folder is EXAMINEd (read-only): watching
+        never changes a flag. The IDLE is always ended with DONE, and the
+        server must confirm it within the account's timeout, else the
+        connection is treated as dead (ConnectionLost): a silently dropped TCP
+        connection would otherwise look like a quiet mailbox forever.
+        Callers re-issue IDLE every ``timeout`` seconds, well under the 29
+        minutes after which servers may drop an idle client (RFC 2177).
+        """
+        if "IDLE" not in self._caps:
+            raise MailClientError(f"{self.where}: server does not offer IDLE")
+        if self._selected != folder or not self._selected_readonly:
+            self.select(folder, readonly=True)
+        self._run("IDLE", self._conn.idle)
+        changed = False
+        deadline = time.monotonic() + timeout
+        try:
+            while not changed and not should_stop():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # Short slices so a stop request is seen within a second or two.
+                responses = self._run("IDLE", self._conn.idle_check, timeout=min(left, 2.0))
+                changed = any(_is_change(r) for r in responses)
+        finally:
+            if not self._closed:
+                self._run("DONE", self._conn.idle_done)
+        return changed
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -689,6 +725,13 @@ class ImapMailClient:
 
     def __exit__(self, *exc: object) -> None:
         self.logout()
+
+
+def _is_change(response: object) -> bool:
+    """An untagged IDLE response that means the folder's messages changed."""
+    if isinstance(response, tuple) and len(response) >= 2:
+        return _decode(response[1]).upper() in ("EXISTS", "RECENT", "EXPUNGE")
+    return False
 
 
 def _envelope_addresses(envelope: Any) -> Iterator[str]:
