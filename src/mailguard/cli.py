@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="report what would move; move nothing")
     sp.add_argument("--account", metavar="NAME", help="only this account")
     sp.add_argument("--since", metavar="YYYY-MM-DD", help="also look at mail since this date")
+    sp.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="do not send the immediate alert for held mail that cannot wait (sent by default)",
+    )
 
     add("run", "run the daemon: poll on schedule and send digests", "run")
 

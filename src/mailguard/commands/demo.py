@@ -11,12 +11,14 @@ folder is touched.
 from __future__ import annotations
 
 import argparse
+import email.utils
 import os
 import secrets
 import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +28,7 @@ SENT_REPLY = (
     "From: {user} <{user}>\r\n"
     "To: {to}\r\n"
     "Subject: =?UTF-8?B?{subject}?=\r\n"
-    "Date: Mon, 23 Nov 2026 21:14:00 +0900\r\n"
+    "Date: {date}\r\n"
     "Message-ID: <demo-sent-1@localhost>\r\n"
     "MIME-Version: 1.0\r\n"
     "Content-Type: text/plain; charset=UTF-8\r\n"
@@ -96,6 +98,11 @@ def main(args: argparse.Namespace) -> int:
                         SENT_REPLY.format(
                             user=user,
                             to=to,
+                            # Written after the first scam, before the follow-up that
+                            # arrives now and answers it.
+                            date=email.utils.format_datetime(
+                                datetime.now(UTC) - timedelta(hours=2)
+                            ),
                             subject=subject,
                             body="退会したいです。登録した覚えはありません。",
                         ).encode("utf-8"),

@@ -23,6 +23,7 @@ def main(args: argparse.Namespace) -> int:
     accounts = pick_accounts(settings, args.account)
 
     from mailguard.detect import Classifier
+    from mailguard.pipeline.digesting import send_alerts
     from mailguard.pipeline.runner import scan_account
     from mailguard.state import StateStore
 
@@ -38,6 +39,13 @@ def main(args: argparse.Namespace) -> int:
             for line in summary.planned:
                 print(f"  {line}")
             all_reached &= summary.reached
+            if summary.reached and not args.dry_run and not args.no_alerts:
+                # Same as the daemon: what cannot wait for the digest is announced now.
+                outcome = send_alerts(settings, account, store)
+                if outcome.sent:
+                    print(f"  alert sent: {outcome.items} message(s) that cannot wait")
+                elif outcome.error:
+                    print(f"  alert NOT sent: {outcome.error}")
     finally:
         store.close()
     return 0 if all_reached else 1

@@ -23,15 +23,35 @@ from mailguard.digest import (
     render_digest,
 )
 from mailguard.logs import log_event
-from mailguard.pipeline.records import positive_reasons
+from mailguard.pipeline.records import positive_reasons, reason_facts
 from mailguard.pipeline.selfmail import DigestSigner
+from mailguard.situations import alert_reasons, derive_situations
 from mailguard.state import StateStore
+from mailguard.state.codec import dt_from_db
+from mailguard.state.records import QuarantineRecord
+from mailguard.vocabulary import Situation, Status, VerdictKind
 
 log = logging.getLogger("mailguard.digest")
 
 
-def _to_item(rec: Any) -> DigestItem:
+def record_situations(rec: QuarantineRecord) -> frozenset[Situation]:
+    """The situations stored with the record; derived from its reasons for older rows."""
+    stored = (rec.details or {}).get("situations")
+    if stored is not None:
+        return frozenset(Situation(s) for s in stored if s in Situation._value2member_map_)
+    return derive_situations(
+        verdict=rec.verdict,
+        category=rec.category,
+        reasons=reason_facts(rec.reasons),
+        sender_name=rec.from_name or "",
+        subject=rec.subject or "",
+        contacted=rec.contacted_on is not None,
+    )
+
+
+def _to_item(rec: QuarantineRecord) -> DigestItem:
     details: dict[str, Any] = rec.details or {}
+    internaldate = dt_from_db(details.get("internaldate"))
     reasons = tuple(
         DigestReason(
             rule=str(r.get("rule", "")),
@@ -42,23 +62,36 @@ def _to_item(rec: Any) -> DigestItem:
         )
         for r in positive_reasons(rec.reasons)
     )
-    families = {r.get("family") for r in rec.reasons}
+    quarantined = rec.status == Status.QUARANTINED
     return DigestItem(
         id=rec.id,
-        arrived=rec.date,
+        arrived=internaldate or rec.date,
+        arrived_from_header=internaldate is None and rec.date is not None,
         sender_name=rec.from_name or "",
         sender_addr=rec.from_addr or "",
         subject=rec.subject or "",
         category=rec.category,
-        verdict="scam" if rec.status == "quarantined" else "suspicious",
+        verdict=VerdictKind.SCAM if quarantined else VerdictKind.SUSPICIOUS,
         reasons=reasons,
-        folder=rec.quarantine_folder if rec.status == "quarantined" else rec.original_folder,
+        folder=(rec.quarantine_folder or rec.original_folder)
+        if quarantined
+        else rec.original_folder,
         original_folder=rec.original_folder,
         urls=tuple(details.get("urls", ())),
         phones=tuple(details.get("phones", ())),
         contacted_on=rec.contacted_on,
-        court_claim=bool(details.get("court_claim")) or bool(families & {"official"}),
-        followup="postcontact" in families or rec.contacted_on is not None,
+        situations=record_situations(rec),
+        copy_only=quarantined and rec.move_method == "copy-only",
+    )
+
+
+def alert_reasons_for(rec: QuarantineRecord) -> tuple[str, ...]:
+    """Why this held message cannot wait for the morning digest (empty: it can)."""
+    return alert_reasons(
+        record_situations(rec),
+        flags=rec.flags,
+        reasons=reason_facts(rec.reasons),
+        subject=rec.subject or "",
     )
 
 
@@ -81,13 +114,10 @@ def render_for(
     """Render what would be sent now; marks nothing."""
     now = now or datetime.now().astimezone()
     if kind == "alert":
-        # Alerts interrupt the user, so only for what cannot wait for the morning:
-        # withdrawal lures and follow-ups after the user already made contact.
-        records = [
-            r
-            for r in store.pending_alert_items(account.name)
-            if r.category == "withdrawal" or r.contacted_on is not None
-        ]
+        # Alerts interrupt the user, so only for what cannot wait for the morning
+        # (mailguard.situations.alert_reasons): withdrawal lures, follow-ups after
+        # contact, mail the user had already opened, same-day deadlines, legal threats.
+        records = [r for r in store.pending_alert_items(account.name) if alert_reasons_for(r)]
     else:
         records = store.pending_digest_items(account.name)
     if not records and not (kind == "digest" and settings.digest.send_empty):

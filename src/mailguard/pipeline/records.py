@@ -6,9 +6,13 @@ account's language later, even if the rule data changes meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from mailguard.detect import Verdict
+from mailguard.detect.quotes import readable_quote
+from mailguard.situations import ReasonFacts, derive_situations
 
 
 def reasons_to_json(verdict: Verdict) -> list[dict[str, Any]]:
@@ -25,10 +29,52 @@ def reasons_to_json(verdict: Verdict) -> list[dict[str, Any]]:
     ]
 
 
-def verdict_details(verdict: Verdict) -> dict[str, Any]:
-    """Facts the digest needs beyond the reasons: does the message claim a court's authority."""
-    families = {r.family for r in verdict.reasons}
-    return {"court_claim": bool(families & {"official", "legal"})}
+def readable_reasons(reasons: list[dict[str, Any]], original: str) -> list[dict[str, Any]]:
+    """Stored reasons with their evidence quoted as the message wrote it (see detect.quotes)."""
+    return [
+        {**r, "evidence": readable_quote(str(r.get("evidence", "")), original)} for r in reasons
+    ]
+
+
+def reason_facts(reasons: Iterable[Mapping[str, Any]]) -> list[ReasonFacts]:
+    """Stored reason rows in the shape :mod:`mailguard.situations` reads."""
+    return [
+        ReasonFacts(
+            rule=str(r.get("rule", "")),
+            family=str(r.get("family", "")),
+            weight=float(r.get("weight", 0.0)),
+            evidence=str(r.get("evidence", "")),
+        )
+        for r in reasons
+    ]
+
+
+def verdict_details(
+    verdict: Verdict,
+    *,
+    sender_name: str = "",
+    subject: str = "",
+    contacted: bool = False,
+    internaldate: datetime | None = None,
+) -> dict[str, Any]:
+    """What the digest needs beyond the reasons, derived once when the message is held.
+
+    ``situations`` (fake bill, withdrawal lure, after contact, official claim,
+    suspicious) choose the advice everywhere; ``internaldate`` is when the
+    server received the message, which is what "arrived" means to the reader.
+    """
+    situations = derive_situations(
+        verdict=verdict.verdict,
+        category=verdict.category,
+        reasons=reason_facts(reasons_to_json(verdict)),
+        sender_name=sender_name,
+        subject=subject,
+        contacted=contacted,
+    )
+    details: dict[str, Any] = {"situations": sorted(situations)}
+    if internaldate is not None:
+        details["internaldate"] = internaldate.isoformat()
+    return details
 
 
 def positive_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:

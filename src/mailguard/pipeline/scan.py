@@ -30,7 +30,7 @@ from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
 from mailguard.pipeline.reconcile import reconcile_pending
-from mailguard.pipeline.records import reasons_to_json, verdict_details
+from mailguard.pipeline.records import readable_reasons, reasons_to_json, verdict_details
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.state import StateStore
@@ -282,13 +282,21 @@ class AccountScanner:
             "verdict": verdict.verdict,
             "category": verdict.category,
             "score": verdict.score,
-            "reasons": reasons_to_json(verdict),
+            "reasons": readable_reasons(
+                reasons_to_json(verdict), msg.subject + "\n" + msg.body_text
+            ),
             "flags": list(fetched.flags),
             "contacted_on": f.contacted,
             "details": {
                 "urls": [u.url for u in msg.urls[:10]],
                 "phones": [p.raw for p in msg.phones[:5]],
-                **verdict_details(verdict),
+                **verdict_details(
+                    verdict,
+                    sender_name=sender.name if sender else "",
+                    subject=msg.subject,
+                    contacted=f.contacted is not None,
+                    internaldate=fetched.internaldate,
+                ),
             },
         }
 
