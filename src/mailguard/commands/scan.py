@@ -39,7 +39,12 @@ def main(args: argparse.Namespace) -> int:
             for line in summary.planned:
                 print(f"  {line}")
             all_reached &= summary.reached
-            if summary.reached and not args.dry_run and not args.no_alerts:
+            if (
+                summary.reached
+                and not args.dry_run
+                and not args.no_alerts
+                and settings.digest.immediate
+            ):
                 # Same as the daemon: what cannot wait for the digest is announced now.
                 outcome = send_alerts(settings, account, store)
                 if outcome.sent:

@@ -12,7 +12,7 @@ from a derived fact), it is returned unchanged.
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from functools import lru_cache
 
 from mailguard.detect.normalize import fold
@@ -35,9 +35,18 @@ def _is_wordish(ch: str) -> bool:
     return ch.isalnum() and not _is_cjk(ch)
 
 
+_CJK_RANGES = (
+    (0x3000, 0x30FF),  # CJK punctuation (、。「」), hiragana, katakana
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # full-width forms and half-width katakana
+)
+
+
 def _is_cjk(ch: str) -> bool:
-    name = unicodedata.name(ch, "")
-    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "FULLWIDTH"))
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _CJK_RANGES)
 
 
 class _FoldedIndex:
@@ -114,15 +123,25 @@ def _grow(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_WS_RUN = re.compile(r"\s+")
+
+
 def _tidy(quote: str) -> str:
-    """One line: whitespace runs become one space, or nothing between Japanese characters."""
-    out: list[str] = []
-    words = quote.split()
-    for word in words:
-        if out and not (_is_cjk(out[-1][-1]) and _is_cjk(word[0])):
-            out.append(" ")
-        out.append(word)
-    return "".join(out)
+    """One line: a whitespace run becomes one space, or nothing inside Japanese text.
+
+    Japanese mail is hard-wrapped mid-phrase, so a line break between two
+    Japanese characters is not a space; a blank line (a new paragraph, or the
+    subject/body boundary) still is.
+    """
+
+    def join(m: re.Match[str]) -> str:
+        start, end = m.start(), m.end()
+        if start == 0 or end == len(quote):
+            return ""
+        cjk = _is_cjk(quote[start - 1]) and _is_cjk(quote[end])
+        return "" if cjk and m.group(0).count("\n") < 2 else " "
+
+    return _WS_RUN.sub(join, quote)
 
 
 def _shorten(quote: str, limit: int) -> str:

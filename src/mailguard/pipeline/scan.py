@@ -283,7 +283,7 @@ class AccountScanner:
             "category": verdict.category,
             "score": verdict.score,
             "reasons": readable_reasons(
-                reasons_to_json(verdict), msg.subject + "\n" + msg.body_text
+                reasons_to_json(verdict), msg.subject + "\n\n" + msg.body_text
             ),
             "flags": list(fetched.flags),
             "contacted_on": f.contacted,
