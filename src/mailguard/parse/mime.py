@@ -1,7 +1,8 @@
 """Walk the MIME tree: decode every text part, describe every attachment.
 
-We walk iteratively with depth and part-count limits (a recursive walk dies on
-a hostile 10,000-deep multipart), undo the transfer encoding ourselves (the
+We walk iteratively with a part-count limit (a recursive walk dies on a
+hostile 10,000-deep multipart; nesting past ``MAX_DEPTH`` is flattened and
+reported, not dropped), undo the transfer encoding ourselves (the
 stdlib silently returns raw base64 when the Content-Transfer-Encoding header
 has stray whitespace or odd case) and hand bytes to our own charset logic.
 Each part is processed in its own try block so that one broken part does not
@@ -20,9 +21,11 @@ from mailguard.parse.extract import calendar_text, pdf_text
 from mailguard.parse.headers import decode_header
 from mailguard.parse.html import html_to_text
 from mailguard.parse.model import Attachment, Link, TextPart
+from mailguard.parse.split import NestingLimitDefect
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
+MAX_CONTAINERS = 5000
 MAX_LINKS = 1000
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -134,30 +137,45 @@ def _content_type(part: Message) -> str:
 
 
 def _walk(msg: Message, defects: list[str]) -> list[Message]:
-    """Leaf parts in document order, bounded in depth and count."""
+    """Leaf parts in document order, bounded in count; nesting past MAX_DEPTH is flattened.
+
+    Nesting a scam body 40 multiparts deep is an evasion trick, not a reason
+    to stop reading: past ``MAX_DEPTH`` the deeper parts are still collected
+    (the part and size caps bound the work) and the nesting itself is
+    recorded as ``mime:too-deep``, which detection treats as evidence.
+    """
     leaves: list[Message] = []
     stack: list[tuple[Message, int]] = [(msg, 0)]
-    seen = 0
+    containers = 0
+    too_deep = False
     while stack:
         part, depth = stack.pop()
-        seen += 1
-        if seen > MAX_PARTS:
-            defects.append("mime:too-many-parts")
-            break
         payload = part._payload
         if isinstance(payload, list):
-            if depth >= MAX_DEPTH:
+            # Containers are cheap; only leaves are decoded, so only they count
+            # against MAX_PARTS (a 1,000-deep chain must still reach its text).
+            containers += 1
+            if containers > MAX_CONTAINERS:
+                defects.append("mime:too-many-parts")
+                break
+            if depth >= MAX_DEPTH and not too_deep:
+                too_deep = True
                 defects.append("mime:too-deep")
-                continue
             stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
         else:
+            if len(leaves) >= MAX_PARTS:
+                defects.append("mime:too-many-parts")
+                break
             leaves.append(part)
     return leaves
 
 
 def _stdlib_defects(part: Message, out: list[str]) -> None:
     for d in getattr(part, "defects", ()) or ():
-        out.append("mime:" + type(d).__name__.removesuffix("Defect"))
+        if isinstance(d, NestingLimitDefect):  # the splitter gave up on nesting: same evidence
+            out.append("mime:too-deep")
+        else:
+            out.append("mime:" + type(d).__name__.removesuffix("Defect"))
 
 
 # PDF text is extracted only while the visible body read so far is shorter than this.
