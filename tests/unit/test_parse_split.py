@@ -97,7 +97,10 @@ def test_part_limit_stops_splitting() -> None:
     assert len(msg.get_payload()) < 10
 
 
-def _chain(levels: int, leaf: bytes = b"Content-Type: text/plain\r\n\r\ninnermost words\r\n") -> bytes:
+_LEAF = b"Content-Type: text/plain\r\n\r\ninnermost words\r\n"
+
+
+def _chain(levels: int, leaf: bytes = _LEAF) -> bytes:
     """``levels`` multiparts, each the only child of the one above, with a text leaf."""
     opening = b"".join(
         b"--%d\r\nContent-Type: multipart/mixed; boundary=%d\r\n\r\n" % (i, i + 1)
