@@ -194,7 +194,7 @@ def test_command_errors_do_not_quote_the_command_line() -> None:
     assert "Hunter2" not in str(e.value)
     assert "password_command" in str(e.value)
     with pytest.raises(SecretError) as e:
-        run_secret_command(_py("import sys; sys.exit(2)") + ["Hunter2-arg"], what="a")
+        run_secret_command([*_py("import sys; sys.exit(2)"), "Hunter2-arg"], what="a")
     assert "Hunter2" not in str(e.value)
 
 
