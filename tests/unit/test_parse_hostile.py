@@ -35,16 +35,35 @@ SCAM_BODY = (
 )
 
 
-def _pdf(content: bytes) -> bytes:
-    """A one-page PDF whose page content is ``content``, deflated, with a correct xref."""
+def _pdf(content: bytes, *, in_form: bool = False) -> bytes:
+    """A one-page PDF drawing ``content`` (deflated), with a correct xref.
+
+    ``in_form`` puts the operators in a form XObject that the page draws
+    with ``Do``, the other place a content stream can hide.
+    """
     stream = zlib.compress(content, 9)
+    deflated = b"/Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream
+    fonts = b"/Font << /F1 4 0 R >>"
+    if in_form:
+        page_content = b"<< /Length 7 >>\nstream\n/X1 Do\n\nendstream"
+        extra = [
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << "
+            + fonts
+            + b" >> "
+            + deflated
+            + b"\nendstream"
+        ]
+        resources = fonts + b" /XObject << /X1 6 0 R >>"
+    else:
+        page_content, extra, resources = b"<< " + deflated + b"\nendstream", [], fonts
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"/Resources << " + resources + b" >> /Contents 5 0 R >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        page_content,
+        *extra,
     ]
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -61,9 +80,9 @@ def _pdf(content: bytes) -> bytes:
     return bytes(out)
 
 
-def _many_ops_pdf(ops: int) -> bytes:
+def _many_ops_pdf(ops: int, *, in_form: bool = False) -> bytes:
     line = b"BT /F1 12 Tf 10 10 Td (Call 1-888-555-0142 to cancel) Tj ET\n"
-    return _pdf(line * ops)
+    return _pdf(line * ops, in_form=in_form)
 
 
 def _mail_with_pdf(pdf: bytes) -> bytes:
@@ -76,8 +95,9 @@ def _mail_with_pdf(pdf: bytes) -> bytes:
     return msg.as_bytes()
 
 
-def test_many_operator_pdf_is_cut_quickly_and_keeps_the_text_read() -> None:
-    pdf = _many_ops_pdf(200_000)
+@pytest.mark.parametrize("in_form", [False, True], ids=["page", "form-xobject"])
+def test_many_operator_pdf_is_cut_quickly_and_keeps_the_text_read(in_form: bool) -> None:
+    pdf = _many_ops_pdf(200_000, in_form=in_form)
     assert len(pdf) < 60_000, "small on the wire, megabytes once inflated"
     started = time.monotonic()
     parsed = parse_message(_mail_with_pdf(pdf))
@@ -88,16 +108,18 @@ def test_many_operator_pdf_is_cut_quickly_and_keeps_the_text_read() -> None:
     assert any(d.startswith("pdf:budget-exceeded") for d in parsed.defects)
 
 
-def test_small_pdf_is_read_whole_without_a_budget_defect() -> None:
-    text, problem = pdf_text(_many_ops_pdf(20), 10_000)
+@pytest.mark.parametrize("in_form", [False, True], ids=["page", "form-xobject"])
+def test_small_pdf_is_read_whole_without_a_budget_defect(in_form: bool) -> None:
+    text, problem = pdf_text(_many_ops_pdf(20, in_form=in_form), 10_000)
     assert problem is None
     assert text.count("Call 1-888-555-0142") == 20
 
 
-def test_time_budget_stops_extraction_and_keeps_text() -> None:
-    # Under the size cap, so only the clock can stop it.
+@pytest.mark.parametrize("in_form", [False, True], ids=["page", "form-xobject"])
+def test_time_budget_stops_extraction_and_keeps_text(in_form: bool) -> None:
+    # Under the size cap, so only the clock can stop it (pypdf must not swallow the stop).
     ops = PDF_MAX_CONTENT_BYTES // 70
-    text, problem = pdf_text(_many_ops_pdf(ops), 1_000_000, budget_s=0.0)
+    text, problem = pdf_text(_many_ops_pdf(ops, in_form=in_form), 1_000_000, budget_s=0.0)
     assert problem == "pdf:budget-exceeded:time"
     assert "Call 1-888-555-0142" in text
 

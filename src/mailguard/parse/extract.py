@@ -49,8 +49,13 @@ def calendar_text(ics: str, limit: int) -> str:
     return "\n".join(out)[:limit]
 
 
-class _BudgetExceeded(Exception):
-    """Raised from a pypdf visitor to stop extraction; the text read so far is kept."""
+class _BudgetExceeded(BaseException):
+    """Raised from a pypdf visitor to stop extraction; the text read so far is kept.
+
+    A BaseException on purpose: pypdf catches ``Exception`` around every form
+    XObject and carries on, which would turn a budget stop into a silent loss
+    of time instead of a stop.
+    """
 
 
 def _pdf_config() -> contextlib.AbstractContextManager[object]:
@@ -85,6 +90,7 @@ def _bounded_contents(page: Any, defects: list[str]) -> None:
     """
     from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
 
+    _bounded_forms(page, defects)
     contents = page.get("/Contents")
     if contents is None:
         return
@@ -97,9 +103,7 @@ def _bounded_contents(page: Any, defects: list[str]) -> None:
         stream = ref.get_object()
         data = _stream_prefix(stream, PDF_MAX_CONTENT_BYTES - size + 1)
         if size + len(data) > PDF_MAX_CONTENT_BYTES:
-            data = data[: PDF_MAX_CONTENT_BYTES - size]
-            end = max(data.rfind(b"\n"), data.rfind(b"\r"), data.rfind(b"ET") + 1)
-            data = data[: end + 1] if end > 0 else data
+            data = _cut(data, PDF_MAX_CONTENT_BYTES - size)
             cut = True
         chunks.append(data)
         size += len(data)
@@ -111,6 +115,48 @@ def _bounded_contents(page: Any, defects: list[str]) -> None:
     bounded = DecodedStreamObject()
     bounded.set_data(b"\n".join(chunks))
     page[NameObject("/Contents")] = bounded
+
+
+def _cut(data: bytes, limit: int) -> bytes:
+    """The first ``limit`` bytes, ending at an operator boundary (a line end or ``ET``)."""
+    data = data[:limit]
+    end = max(data.rfind(b"\n"), data.rfind(b"\r"), data.rfind(b"ET") + 1)
+    return data[: end + 1] if end > 0 else data
+
+
+_MAX_FORMS = 64
+
+
+def _bounded_forms(page: Any, defects: list[str]) -> None:
+    """Cut the page's form XObjects (content drawn with ``Do``) the same way as the page.
+
+    The operators can as well sit in a form XObject that the page draws;
+    pypdf parses such a form whole, too, and swallows any error in it.
+    """
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    if not isinstance(resources, DictionaryObject):
+        return
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not isinstance(xobjects, DictionaryObject):
+        return
+    for name in list(xobjects.keys())[:_MAX_FORMS]:
+        form = xobjects[name].get_object()
+        if not isinstance(form, DictionaryObject) or form.get("/Subtype") != "/Form":
+            continue
+        data = _stream_prefix(form, PDF_MAX_CONTENT_BYTES + 1)
+        if len(data) <= PDF_MAX_CONTENT_BYTES:
+            continue
+        bounded = DecodedStreamObject()
+        for key, value in form.items():
+            if key not in ("/Filter", "/DecodeParms", "/Length"):
+                bounded[NameObject(key)] = value
+        bounded.set_data(_cut(data, PDF_MAX_CONTENT_BYTES))
+        xobjects[NameObject(name)] = bounded
+        defects.append("pdf:budget-exceeded:content-size")
 
 
 def _stream_prefix(stream: Any, limit: int) -> bytes:
