@@ -108,6 +108,21 @@ def test_many_operator_pdf_is_cut_quickly_and_keeps_the_text_read(in_form: bool)
     assert any(d.startswith("pdf:budget-exceeded") for d in parsed.defects)
 
 
+def test_many_hostile_pdfs_in_one_message_share_one_budget() -> None:
+    msg = EmailMessage()
+    msg["From"] = "billing@renewals-desk.example"
+    msg["Subject"] = "Invoices"
+    msg.set_content("")
+    pdf = _many_ops_pdf(200_000)
+    for i in range(20):
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"inv{i}.pdf")
+    started = time.monotonic()
+    parsed = parse_message(msg.as_bytes())
+    assert time.monotonic() - started < 2.5
+    assert "pdf:budget-exceeded:message" in parsed.defects
+    assert "Call 1-888-555-0142" in parsed.attachments[0].text
+
+
 @pytest.mark.parametrize("in_form", [False, True], ids=["page", "form-xobject"])
 def test_small_pdf_is_read_whole_without_a_budget_defect(in_form: bool) -> None:
     text, problem = pdf_text(_many_ops_pdf(20, in_form=in_form), 10_000)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import binascii
 import re
+import time
 from dataclasses import dataclass, field
 from email.message import Message
 
 from mailguard.parse.charset import decode_bytes
-from mailguard.parse.extract import calendar_text, pdf_text
+from mailguard.parse.extract import PDF_TIME_BUDGET_S, calendar_text, pdf_text
 from mailguard.parse.headers import decode_header
 from mailguard.parse.html import html_to_text
 from mailguard.parse.model import Attachment, Link, TextPart
@@ -27,6 +28,8 @@ MAX_DEPTH = 32
 MAX_PARTS = 500
 MAX_CONTAINERS = 5000
 MAX_LINKS = 1000
+MAX_PDFS = 5  # PDFs whose text is read per message
+PDF_MESSAGE_BUDGET_S = 1.0  # wall clock for all of a message's PDFs together
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
@@ -40,6 +43,10 @@ class MimeResult:
     links: list[Link] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    # One message may carry hundreds of hostile PDFs: the per-PDF budgets of
+    # extract.py are shared out from one per-message budget.
+    pdfs_read: int = 0
+    pdf_seconds_left: float = PDF_MESSAGE_BUDGET_S
 
 
 def _raw_payload(part: Message) -> bytes:
@@ -270,8 +277,14 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
             # The message speaks for itself; PDF text is for the blank-body
             # invoice trick and costs more than the rest of the parse.
             result.defects.append("pdf:not-read:body-present")
+        elif result.pdfs_read >= MAX_PDFS or result.pdf_seconds_left <= 0:
+            result.defects.append("pdf:budget-exceeded:message")
         elif len(data) <= limit:
-            text, problem = pdf_text(data, limit)
+            result.pdfs_read += 1
+            started = time.monotonic()
+            budget = min(PDF_TIME_BUDGET_S, result.pdf_seconds_left)
+            text, problem = pdf_text(data, limit, budget_s=budget)
+            result.pdf_seconds_left -= time.monotonic() - started
             if problem:
                 result.defects.append(problem)
         else:
