@@ -142,7 +142,9 @@ def _parse(raw: bytes, depth: int, default_type: str, limits: SplitLimits) -> _P
         and limits.parts_left > 0
         and limits.bytes_left > 0
     ):
-        inner = yield (body, depth + 1, "")
+        pending = [body]  # handed over by pop(): no frame of ours keeps the copy alive
+        del body
+        inner = yield (pending.pop(), depth + 1, "")
         msg.attach(inner)
     else:
         msg.set_payload(body.decode("ascii", "surrogateescape"))
