@@ -126,14 +126,21 @@ def _split(data: bytes, defects: list[str]) -> Message:
         return split_message(data, max_parts=MAX_SPLIT_PARTS)
     except Exception:
         pass
-    try:
-        return email.message_from_bytes(data, policy=policy.compat32)
-    except Exception as exc:  # RecursionError on deep nesting, or worse
-        defects.append(f"parse:stdlib-failed:{type(exc).__name__}")
+    if data.lower().count(b"multipart/") > _STDLIB_MAX_MULTIPARTS:
+        # Every line passes through one feed-parser generator per level: a
+        # few hundred levels of a 2 MB message cost seconds before failing.
+        defects.append("parse:stdlib-skipped:deep")
+    else:
+        try:
+            return email.message_from_bytes(data, policy=policy.compat32)
+        except Exception as exc:  # RecursionError on deep nesting, or worse
+            defects.append(f"parse:stdlib-failed:{type(exc).__name__}")
     lenient = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").translate(_ODD_BREAKS)
     return split_message(lenient, max_parts=MAX_SPLIT_PARTS)
 
 
+# More multiparts than this and the stdlib parser is not tried (see _split).
+_STDLIB_MAX_MULTIPARTS = 64
 # Characters str.splitlines treats as line breaks but RFC 5322 does not.
 _ODD_BREAKS = bytes.maketrans(b"\x0b\x0c\x1c\x1d\x1e", b"     ")
 
