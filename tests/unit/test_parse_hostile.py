@@ -177,10 +177,11 @@ def test_deep_nesting_is_not_a_way_out_of_quarantine() -> None:
 
 
 def test_nesting_past_the_recursion_limit_with_an_odd_line_break() -> None:
-    """A vertical tab in a header sends the message to the stdlib parser, which recurses.
+    """A vertical tab in a header makes our splitter defer to the stdlib parser.
 
-    It dies with RecursionError on deep nesting; the message must still come
-    back with its headers and its text, not empty.
+    That parser recurses once per level and dies with RecursionError (after
+    seconds) on deep nesting; the message must still come back quickly with
+    its headers and its text, not empty.
     """
     raw = _nested(sys.getrecursionlimit() + 100)
     raw = raw.replace(b"To: alice@example.com", b"To: alice\x0b@example.com")
