@@ -43,6 +43,13 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         default=default,
         help="log level (overrides [logging] level)",
     )
+    parser.add_argument(
+        "--log-wire",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="with --log-level DEBUG, log the full IMAP exchange including message content "
+        "(default: commands and sizes only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -205,7 +205,8 @@ def make_ssl_context(account: AccountConfig) -> ssl.SSLContext:
         )
     except (OSError, ssl.SSLError) as e:
         raise MailClientError(
-            f"cannot load tls_ca_file {account.tls_ca_file}: {getattr(e, 'strerror', None) or e}"
+            # The key, not its value: config values are never echoed (see mailguard.secrets).
+            f"cannot load the file named by tls_ca_file: {getattr(e, 'strerror', None) or e}"
         ) from None
     if not account.tls_verify:
         log.warning(
