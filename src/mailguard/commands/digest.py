@@ -12,16 +12,14 @@ def main(args: argparse.Namespace) -> int:
     settings = load_or_report(args)
     if settings is None:
         return 2
-    from mailguard.pipeline.digesting import render_for, send_digest
-    from mailguard.state import StateStore
+    from mailguard.app import App
 
     accounts = pick_accounts(settings, args.account)
-    store = StateStore.open(settings.state.path)
     failed = False
-    try:
+    with App(settings) as app:
         for account in accounts:
             if args.preview:
-                rendered, _ids = render_for(settings, account, store)
+                rendered, _ids = app.digests.render(account)
                 if rendered is None:
                     print(f"{account.name}: nothing new since the last digest")
                     continue
@@ -36,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
                     html_path.write_text(rendered.html, encoding="utf-8")
                     print(f"(HTML written to {html_path})")
             else:
-                outcome = send_digest(settings, account, store)
+                outcome = app.digests.send(account)
                 if outcome.error:
                     failed = True
                     print(f"{account.name}: digest NOT sent: {outcome.error}")
@@ -47,6 +45,4 @@ def main(args: argparse.Namespace) -> int:
                     )
                 else:
                     print(f"{account.name}: nothing new since the last digest")
-    finally:
-        store.close()
     return 1 if failed else 0

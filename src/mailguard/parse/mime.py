@@ -42,7 +42,7 @@ class MimeResult:
 def _raw_payload(part: Message) -> bytes:
     """The still transfer-encoded body bytes, with 8-bit bytes restored."""
     # Private, but get_payload() would lossily decode 8-bit text with the declared charset.
-    payload = part._payload
+    payload = part._payload  # type: ignore[attr-defined]
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
@@ -144,7 +144,7 @@ def _walk(msg: Message, defects: list[str]) -> list[Message]:
         if seen > MAX_PARTS:
             defects.append("mime:too-many-parts")
             break
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]
         if isinstance(payload, list):
             if depth >= MAX_DEPTH:
                 defects.append("mime:too-deep")
