@@ -57,7 +57,18 @@ def _log_released(rec: QuarantineRecord, uid: int | None) -> None:
     )
 
 
+def _find_in_quarantine(client: MailClient, rec: QuarantineRecord, folder: str) -> list[int]:
+    """The message's UIDs in the quarantine folder: by Message-ID, else by the recorded UID."""
+    uids: list[int] = []
+    if rec.message_id:
+        uids = client.find_by_message_id(folder, rec.message_id)
+    if not uids and rec.quarantine_uid is not None:
+        uids = list(client.get_flags(folder, [rec.quarantine_uid]))
+    return uids
+
+
 def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
+    """Move record ``qid`` back where it came from (or, if it never moved, vouch for it)."""
     rec = store.get(qid)
     if rec is None:
         raise ReleaseError(f"no quarantined message with id {qid}")
@@ -66,11 +77,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     if rec.status not in (Status.QUARANTINED, Status.RELEASING) or not rec.quarantine_folder:
         raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
     folder = rec.quarantine_folder
-    uids: list[int] = []
-    if rec.message_id:
-        uids = client.find_by_message_id(folder, rec.message_id)
-    if not uids and rec.quarantine_uid is not None:
-        uids = [u for u in client.get_flags(folder, [rec.quarantine_uid])]
+    uids = _find_in_quarantine(client, rec, folder)
     if not uids and rec.status == Status.RELEASING and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
