@@ -42,8 +42,6 @@ __all__ = [
     "MetricsError",
     "MetricsServer",
     "parse_listen",
-    "start_http",
-    "write_textfile",
 ]
 
 #: The values the ``kind`` label of ``mailguard_errors_total`` can take.
@@ -241,12 +239,3 @@ class Metrics:
                 os.unlink(tmp)
             raise
 
-
-def start_http(listen: str, metrics: Metrics) -> MetricsServer:
-    """Function form of :meth:`Metrics.start_http`."""
-    return metrics.start_http(listen)
-
-
-def write_textfile(path: Path | str, metrics: Metrics) -> None:
-    """Function form of :meth:`Metrics.write_textfile`."""
-    metrics.write_textfile(path)

@@ -750,6 +750,9 @@ def test_a_message_that_fails_is_recorded_skipped_and_reported(
         assert store.message_error_count(name) == 1
         state = store.get_folder_state(name, "INBOX")
         assert state is not None and state.last_uid >= err.uid, "the position moved past it"
+    # The digest can tell the user which message went unchecked.
+    with App(settings) as app:
+        assert [e.uid for e in app.digests.unchecked(settings.accounts[0])] == [err.uid]
     # The next pass does not trip over it again, and `status` tells the user.
     with App(settings, classifier=broken) as app:
         [again] = [app.scan(a) for a in settings.accounts]
@@ -789,3 +792,77 @@ def test_identical_scam_delivered_twice_is_quarantined_twice(
     with StateStore.open(settings.state.path) as store:
         recs = store.list_quarantine(account=settings.accounts[0].name)
         assert len(recs) == 2 and len({r.original_uid for r in recs}) == 2
+
+
+class CountingClassifier(Classifier):
+    """The real classifier, counting how often it is asked."""
+
+    calls = 0
+
+    def classify(self, msg: Any, context: Any = None) -> Any:
+        type(self).calls += 1
+        return super().classify(msg, context)
+
+
+def test_one_classification_per_message_and_no_sent_search_for_clean_mail(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str]
+) -> None:
+    """The Sent-folder contact rides along in the single classify pass, looked up on demand."""
+    from mailguard.config import DetectionConfig
+
+    lure = raw(SCAMS[2])
+    sender = email.utils.parseaddr(str(email.message_from_bytes(lure)["From"]))[1]
+    reply = (
+        f"From: {mailbox.user}\r\nTo: {sender}\r\nSubject: taikai\r\n"
+        "Date: Mon, 23 Nov 2026 21:14:00 +0900\r\nMessage-ID: <sent-2@example.jp>\r\n\r\n"
+        "I want to withdraw.\r\n"
+    ).encode()
+    c = mailbox.client()
+    try:
+        c.create_folder("Sent")
+        c.append("Sent", reply, flags=[b"\\Seen"])
+        c.append("INBOX", raw(HAMS[0]))
+    finally:
+        c.logout()
+    settings = make_settings(
+        tmp_path, [account_dict(mailbox, env_password(mailbox), sent_folder="Sent")]
+    )
+    counting = CountingClassifier.from_config(DetectionConfig())
+    CountingClassifier.calls = 0
+    with App(settings, classifier=counting) as app:
+        [clean] = [app.scan(a) for a in settings.accounts]
+        assert (clean.scanned, CountingClassifier.calls) == (1, 1)
+        assert clean.commands.get("SEARCH") == 1, "clean mail costs no Sent-folder search"
+        append_raw(mailbox, lure)
+        [flagged] = [app.scan(a) for a in settings.accounts]
+    assert (flagged.scanned, flagged.quarantined) == (1, 1)
+    assert CountingClassifier.calls == 2, "the follow-up was classified once, not twice"
+    assert flagged.commands.get("SEARCH", 0) >= 2, "its sender was looked up in Sent"
+    with StateStore.open(settings.state.path) as store:
+        [rec] = store.list_quarantine(account=settings.accounts[0].name)
+    assert rec.contacted_on is not None
+    assert any(r["family"] == "postcontact" for r in rec.reasons)
+
+
+def test_releasing_a_suspicious_message_vouches_for_the_sender_without_moving_it(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    suspicious = "en/70_utility_past_due_disconnection.eml"
+    fill(mailbox, "INBOX", [(suspicious, [b"\\Seen"])])
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [summary] = scan(settings, classifier)
+    assert (summary.suspicious, summary.quarantined) == (1, 0)
+    account = settings.accounts[0]
+    with App(settings) as app:
+        [rec] = app.store.list_quarantine(account=account.name, status="suspicious")
+        client = app.connect(account)
+        try:
+            done = release_one(client, app.store, rec.id)
+            moves = client.commands["MOVE"] + client.commands["COPY"]
+        finally:
+            client.logout()
+        assert moves == 0, "a suspicious message never left its folder: nothing to move"
+        assert (done.folder, done.uid) == ("INBOX", rec.original_uid)
+        assert app.store.get(rec.id).status == "released"
+        assert rec.from_addr in app.store.released_senders(account.name)
+    assert folder_contents(mailbox, "INBOX") == {message_id(raw(suspicious)): {"\\Seen"}}

@@ -19,6 +19,12 @@ def main(args: argparse.Namespace) -> int:
     with App(settings) as app:
         for account in accounts:
             if args.preview:
+                unchecked = app.digests.unchecked(account)
+                if unchecked:
+                    print(
+                        f"{account.name}: {len(unchecked)} message(s) could not be checked "
+                        f"since the last digest (see `mailguard status`)"
+                    )
                 rendered, _ids = app.digests.render(account)
                 if rendered is None:
                     print(f"{account.name}: nothing new since the last digest")

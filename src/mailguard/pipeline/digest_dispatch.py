@@ -31,7 +31,7 @@ from mailguard.metrics import Metrics
 from mailguard.pipeline.pool import ConnectionSource
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.verdict_record import positive_reasons
-from mailguard.state import KIND_ALERT, KIND_DIGEST, QuarantineRecord, StateStore
+from mailguard.state import KIND_ALERT, KIND_DIGEST, MessageError, QuarantineRecord, StateStore
 from mailguard.vocabulary import Category, Status, VerdictKind
 
 log = logging.getLogger("mailguard.digest")
@@ -130,6 +130,15 @@ class DigestSender:
             kind=kind,
         )
         return rendered, [r.id for r in records]
+
+    def unchecked(self, account: AccountConfig) -> list[MessageError]:
+        """Messages skipped as unreadable since the last daily digest, newest first.
+
+        A message mailguard could not check may be a scam left in the INBOX;
+        the user should hear about it in the next digest.
+        """
+        last = self.store.last_digest(account.name, KIND_DIGEST)
+        return self.store.message_errors(account.name, since=last.sent_at if last else None)
 
     def _deliver(self, account: AccountConfig, rendered: RenderedDigest, now: datetime) -> None:
         from_addr = self.smtp.from_address if self.smtp else f"mailguard@{account.host}"
