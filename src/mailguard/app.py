@@ -26,6 +26,7 @@ from types import TracebackType
 
 from mailguard.config import AccountConfig, Settings
 from mailguard.detect import Classifier
+from mailguard.imap import ImapEndpoint
 from mailguard.imap.base import MailClient
 from mailguard.metrics import Metrics
 from mailguard.pipeline.connection import ConnectionFactory, CredentialsUnavailable, Login
@@ -59,7 +60,8 @@ class App:
         self.policy = QuarantinePolicy.from_config(settings.detection)
         self._pooled = pooled
         self._persist_tokens = persist_oauth2_tokens
-        self.connect: Connector = connect or ConnectionFactory(self.credentials)
+        self._endpoints = {a.name: ImapEndpoint.from_account(a) for a in settings.accounts}
+        self.connect: Connector = connect or ConnectionFactory(self.credentials, self.endpoint)
         if classifier is not None:
             self.__dict__["classifier"] = classifier  # fills the cached_property
         self._lock = threading.Lock()
@@ -106,6 +108,10 @@ class App:
         )
 
     # -- credentials and keys -----------------------------------------------------------------
+    def endpoint(self, account: AccountConfig) -> ImapEndpoint:
+        """Where ``account``'s server is (built once from the settings)."""
+        return self._endpoints.get(account.name) or ImapEndpoint.from_account(account)
+
     def credentials(self, account: AccountConfig) -> Login:
         """How to log in to ``account``, resolved now (just in time, never cached here)."""
         from mailguard.secrets import SecretError, resolve_secret

@@ -151,7 +151,7 @@ def scan(
     """
     app = App(settings, classifier=classifier)
     if wrap is not None:
-        real = ConnectionFactory(app.credentials)
+        real = ConnectionFactory(app.credentials, app.endpoint)
         app.connect = lambda a: wrap(real(a))
     with app:
         return [app.scan(a, **kw) for a in settings.accounts]

@@ -14,7 +14,7 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
-from mailguard.imap.client import ImapMailClient
+from mailguard.imap.client import ImapEndpoint, ImapMailClient
 
 __all__ = [
     "AuthenticationFailed",
@@ -23,6 +23,7 @@ __all__ = [
     "FetchedMessage",
     "FolderNotFound",
     "FolderStatus",
+    "ImapEndpoint",
     "ImapMailClient",
     "MailClient",
     "MailClientError",

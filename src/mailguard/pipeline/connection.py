@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailguard.config import AccountConfig
-from mailguard.imap import ImapMailClient
+from mailguard.imap import ImapEndpoint, ImapMailClient
 from mailguard.imap.base import AuthenticationFailed, MailClient, MailClientError
 
 
@@ -31,23 +31,31 @@ class Login:
 
 #: Resolves an account's credentials just before a connection is opened.
 CredentialResolver = Callable[[AccountConfig], Login]
+#: Where an account's server is (``App.endpoint``).
+EndpointResolver = Callable[[AccountConfig], ImapEndpoint]
 
 
 class ConnectionFactory:
     """``factory(account) -> MailClient``: resolve the credentials, then log in."""
 
-    def __init__(self, credentials: CredentialResolver) -> None:
+    def __init__(
+        self,
+        credentials: CredentialResolver,
+        endpoint: EndpointResolver = ImapEndpoint.from_account,
+    ) -> None:
         self._credentials = credentials
+        self._endpoint = endpoint
 
     def __call__(self, account: AccountConfig) -> MailClient:
+        where = self._endpoint(account)
         login = self._credentials(account)
         if login.token is None:
-            return ImapMailClient.connect(account, login.password)
+            return ImapMailClient.connect(where, login.password)
         try:
-            return ImapMailClient.connect(account, "", oauth2_token=login.token())
+            return ImapMailClient.connect(where, "", oauth2_token=login.token())
         except AuthenticationFailed:
             if login.invalidate is None:
                 raise
             # The cached token may have been revoked early: refresh once, then give up.
             login.invalidate()
-            return ImapMailClient.connect(account, "", oauth2_token=login.token())
+            return ImapMailClient.connect(where, "", oauth2_token=login.token())
