@@ -449,3 +449,30 @@ def test_list_quarantine_filters_and_counts(store: StateStore) -> None:
     assert counts["quarantined"] == 1 and counts["suspicious"] == 1
     assert counts["pending_move"] == 1 and counts["released"] == 0
     assert store.quarantine_counts()["quarantined"] == 2
+
+
+def test_the_transition_table_covers_every_status_and_final_means_final(
+    store: StateStore,
+) -> None:
+    from mailguard.state import TRANSITIONS, may_transition
+    from mailguard.vocabulary import Status
+
+    assert set(TRANSITIONS) == {None, *Status}, "every status has a row in the table"
+    assert may_transition(Status.SUSPICIOUS, Status.RELEASING), "releasing suspicious is allowed"
+    assert not may_transition(Status.SUSPICIOUS, Status.QUARANTINED)
+    released = quarantined(store)
+    store.begin_release(released)
+    store.confirm_release(released, restored_uid=7)
+    failed = store.record_move_intent(item(original_uid=50, sha256=sha(b"f")), "Quarantine")
+    store.fail_move(failed, "no such mailbox")
+    for qid in (released, failed):
+        for attempt in (
+            lambda q=qid: store.begin_release(q),
+            lambda q=qid: store.confirm_release(q),
+            lambda q=qid: store.abort_release(q, "x"),
+            lambda q=qid: store.confirm_move(q, "Quarantine", 1, 1, "move"),
+            lambda q=qid: store.fail_move(q, "x"),
+        ):
+            with pytest.raises(InvalidTransition):
+                attempt()
+    assert store.get(released).status == "released" and store.get(failed).status == "failed"

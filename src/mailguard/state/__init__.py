@@ -32,6 +32,7 @@ from mailguard.state.records import (
 )
 from mailguard.state.schema import LATEST_VERSION
 from mailguard.state.store import StateStore
+from mailguard.vocabulary import ReconcileOutcome, Status  # the words rows are written in
 
 __all__ = [
     "DIGEST_KINDS",
@@ -51,11 +52,13 @@ __all__ = [
     "MessageError",
     "NewItem",
     "QuarantineRecord",
+    "ReconcileOutcome",
     "ReleasedSender",
     "SchemaTooNew",
     "StateError",
     "StateLocked",
     "StateStore",
+    "Status",
     "UnknownItem",
     "daemon_lock",
     "lock_path_for",
