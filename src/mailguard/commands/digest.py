@@ -35,16 +35,20 @@ def main(args: argparse.Namespace) -> int:
     settings = load_or_report(args)
     if settings is None:
         return 2
-    from mailguard.pipeline.digesting import render_for, send_digest
-    from mailguard.state import StateStore
+    from mailguard.app import App
 
     accounts = pick_accounts(settings, args.account)
-    store = StateStore.open(settings.state.path)
     failed = False
-    try:
+    with App(settings) as app:
         for account in accounts:
             if args.preview:
-                rendered, _ids = render_for(settings, account, store)
+                unchecked = app.digests.unchecked(account)
+                if unchecked:
+                    print(
+                        f"{account.name}: {len(unchecked)} message(s) could not be checked "
+                        f"since the last digest (see `mailguard status`)"
+                    )
+                rendered, _ids = app.digests.render(account)
                 if rendered is None:
                     print(f"{account.name}: nothing new since the last digest")
                     continue
@@ -64,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
                         continue
                     print(f"(HTML written to {html_path}, mode 0600)")
             else:
-                outcome = send_digest(settings, account, store)
+                outcome = app.digests.send(account)
                 if outcome.error:
                     failed = True
                     print(f"{account.name}: digest NOT sent: {outcome.error}")
@@ -75,6 +79,4 @@ def main(args: argparse.Namespace) -> int:
                     )
                 else:
                     print(f"{account.name}: nothing new since the last digest")
-    finally:
-        store.close()
     return 1 if failed else 0

@@ -22,22 +22,14 @@ def main(args: argparse.Namespace) -> int:
             return 2
     accounts = pick_accounts(settings, args.account)
 
-    from mailguard.detect import Classifier
-    from mailguard.pipeline.runner import scan_account
-    from mailguard.state import StateStore
+    from mailguard.app import App
 
-    classifier = Classifier.from_config(settings.detection)
-    store = StateStore.open(settings.state.path)
     all_reached = True
-    try:
+    with App(settings) as app:
         for account in accounts:
-            summary = scan_account(
-                settings, account, store, classifier, dry_run=args.dry_run, since=since
-            )
+            summary = app.scan(account, dry_run=args.dry_run, since=since)
             print(("[dry-run] " if args.dry_run else "") + summary.line())
             for line in summary.planned:
                 print(f"  {line}")
             all_reached &= summary.reached
-    finally:
-        store.close()
     return 0 if all_reached else 1

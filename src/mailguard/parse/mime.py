@@ -52,7 +52,7 @@ class MimeResult:
 def _raw_payload(part: Message) -> bytes:
     """The still transfer-encoded body bytes, with 8-bit bytes restored."""
     # Private, but get_payload() would lossily decode 8-bit text with the declared charset.
-    payload = part._payload
+    payload = part._payload  # type: ignore[attr-defined]
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
@@ -157,7 +157,7 @@ def _walk(msg: Message, defects: list[str]) -> list[Message]:
     too_deep = False
     while stack:
         part, depth = stack.pop()
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]
         if isinstance(payload, list):
             # Containers are cheap; only leaves are decoded, so only they count
             # against MAX_PARTS (a 1,000-deep chain must still reach its text).

@@ -342,7 +342,7 @@ def _drop_delimiter_newline(part: Message) -> None:
     # a copy of 8-bit text already decoded (lossily) with the declared charset.
     last = part
     while last.get_content_maintype() != "multipart":
-        payload = last._payload
+        payload = last._payload  # type: ignore[attr-defined]
         if not isinstance(payload, list) or not payload:
             break
         last = payload[0]  # message/rfc822: the enclosed message
@@ -353,9 +353,9 @@ def _drop_delimiter_newline(part: Message) -> None:
         elif epilogue:
             last.epilogue = _without_final_newline(epilogue)
         return
-    payload = last._payload
+    payload = last._payload  # type: ignore[attr-defined]
     if isinstance(payload, str) and payload:
-        last._payload = _without_final_newline(payload)
+        last._payload = _without_final_newline(payload)  # type: ignore[attr-defined]
 
 
 def _without_final_newline(text: str) -> str:
