@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from mailguard.app import App
 from mailguard.config import DetectionConfig, Settings, settings_from_dict
 from mailguard.detect import Classifier
-from mailguard.pipeline.digesting import send_alerts, send_digest
-from mailguard.pipeline.runner import scan_account
-from mailguard.state import StateStore
+from mailguard.pipeline.digest_dispatch import DigestOutcome
+from mailguard.state import KIND_ALERT, StateStore
 from mailguard.testing import Mailbox
 
 pytestmark = pytest.mark.integration
@@ -72,10 +72,19 @@ def digests_in_inbox(mb: Mailbox) -> list[tuple[set[bytes], email.message.EmailM
 
 
 def scan(settings: Settings) -> Any:
-    with StateStore.open(settings.state.path) as store:
-        return scan_account(
-            settings, settings.accounts[0], store, Classifier.from_config(DetectionConfig())
-        )
+    with App(settings, classifier=Classifier.from_config(DetectionConfig())) as app:
+        return app.scan(settings.accounts[0])
+
+
+def send_digest(settings: Settings, account: Any, store: StateStore) -> DigestOutcome:
+    """The daily digest, as the daemon sends it (``store``: the test's own handle)."""
+    with App(settings) as app:
+        return app.digests.send(account)
+
+
+def send_alerts(settings: Settings, account: Any, store: StateStore) -> DigestOutcome:
+    with App(settings) as app:
+        return app.digests.send(account, kind=KIND_ALERT)
 
 
 def test_digest_lands_unread_and_is_never_quarantined(

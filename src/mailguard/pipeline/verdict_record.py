@@ -1,4 +1,4 @@
-"""Turn a verdict into the JSON the state database keeps.
+"""Turn a verdict into what the state database keeps, and stored reasons back into text.
 
 Reasons are stored in both languages so that a digest can be rendered in the
 account's language later, even if the rule data changes meanwhile.
@@ -12,7 +12,15 @@ from typing import Any
 
 from mailguard.detect import Verdict
 from mailguard.detect.quotes import readable_quote
+from mailguard.imap.base import FetchedMessage
+from mailguard.parse.model import ParsedMessage
 from mailguard.situations import ReasonFacts, derive_situations
+from mailguard.state import NewItem
+from mailguard.vocabulary import Category, VerdictKind
+
+#: How many URLs and phone numbers a record keeps for the digest.
+MAX_URLS = 10
+MAX_PHONES = 5
 
 
 def reasons_to_json(verdict: Verdict) -> list[dict[str, Any]]:
@@ -75,6 +83,51 @@ def verdict_details(
     if internaldate is not None:
         details["internaldate"] = internaldate.isoformat()
     return details
+
+
+def new_item(
+    account: str,
+    folder: str,
+    uidvalidity: int,
+    fetched: FetchedMessage,
+    msg: ParsedMessage,
+    verdict: Verdict,
+    sha256: str,
+    contacted_on: datetime | None,
+) -> NewItem:
+    """The one typed value recorded for a flagged message (see ``state.records.NewItem``)."""
+    sender = msg.from_
+    return NewItem(
+        account=account,
+        original_folder=folder,
+        original_uid=fetched.uid,
+        original_uidvalidity=uidvalidity,
+        message_id=msg.message_id,
+        sha256=sha256,
+        verdict=VerdictKind(verdict.verdict),
+        score=verdict.score,
+        category=Category(verdict.category) if verdict.category else None,
+        from_addr=sender.addr if sender else "",
+        from_name=sender.name if sender else "",
+        subject=msg.subject,
+        date=msg.date or fetched.internaldate,
+        reasons=tuple(
+            readable_reasons(reasons_to_json(verdict), msg.subject + "\n\n" + msg.body_text)
+        ),
+        flags=tuple(fetched.flags),
+        contacted_on=contacted_on,
+        details={
+            "urls": [u.url for u in msg.urls[:MAX_URLS]],
+            "phones": [p.raw for p in msg.phones[:MAX_PHONES]],
+            **verdict_details(
+                verdict,
+                sender_name=sender.name if sender else "",
+                subject=msg.subject,
+                contacted=contacted_on is not None,
+                internaldate=fetched.internaldate,
+            ),
+        },
+    )
 
 
 def positive_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
