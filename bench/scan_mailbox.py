@@ -66,35 +66,32 @@ def fill(server: object, user: str, password: str, count: int) -> float:
 
 def child(config_path: str, polls: int) -> None:
     """Runs in a fresh process: first scan, then unchanged polls; prints JSON."""
+    from mailguard.app import App
     from mailguard.config import load_settings
-    from mailguard.detect import Classifier
-    from mailguard.pipeline.runner import ConnectionPool, scan_account
-    from mailguard.state import StateStore
 
     settings = load_settings(config_path)
     account = settings.accounts[0]
-    classifier = Classifier.from_config(settings.detection)
-    store = StateStore.open(settings.state.path)
+    fresh = App(settings)  # as `scan --once` does it
     t0 = time.perf_counter()
-    first = scan_account(settings, account, store, classifier)
+    first = fresh.scan(account)
     first_s = time.perf_counter() - t0
     rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     poll_times, poll_cmds = [], []
     cold_times = []
     for _ in range(polls):  # as `scan --once` does it: connect, STATUS, log out
         t = time.perf_counter()
-        s = scan_account(settings, account, store, classifier)
+        s = fresh.scan(account)
         cold_times.append((time.perf_counter() - t) * 1000)
     cold_cmds = s.commands
-    pool = ConnectionPool()
-    scan_account(settings, account, store, classifier, pool=pool)  # opens the kept connection
-    for _ in range(polls):  # as the daemon does it: a kept-open connection
+    fresh.close()
+    pooled = App(settings, pooled=True, classifier=fresh.classifier)  # as the daemon does it
+    pooled.scan(account)  # opens the kept connection
+    for _ in range(polls):  # a kept-open connection
         t = time.perf_counter()
-        s = scan_account(settings, account, store, classifier, pool=pool)
+        s = pooled.scan(account)
         poll_times.append((time.perf_counter() - t) * 1000)
         poll_cmds.append(s.commands)
-    pool.close()
-    store.close()
+    pooled.close()
     print(
         json.dumps(
             {

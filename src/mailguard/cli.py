@@ -18,10 +18,6 @@ from collections.abc import Sequence
 
 from mailguard import __version__
 
-EXIT_OK = 0
-EXIT_PARTIAL = 1
-EXIT_USAGE = 2
-
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     # On subparsers the default is SUPPRESS so a value given before the
@@ -42,6 +38,13 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         default=default,
         help="log level (overrides [logging] level)",
+    )
+    parser.add_argument(
+        "--log-wire",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="with --log-level DEBUG, log the full IMAP exchange including message content "
+        "(default: commands and sizes only)",
     )
 
 
@@ -81,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="report what would move; move nothing")
     sp.add_argument("--account", metavar="NAME", help="only this account")
     sp.add_argument("--since", metavar="YYYY-MM-DD", help="also look at mail since this date")
+    sp.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="do not send the immediate alert for held mail that cannot wait (sent by default)",
+    )
 
     add("run", "run the daemon: poll on schedule and send digests", "run")
 
@@ -129,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return EXIT_OK
+        return 0
 
 
 if __name__ == "__main__":

@@ -46,7 +46,12 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: Any) -> float:
-    """Accept "90s", "5m", "1h", "1h30m" or a plain number of seconds."""
+    """Accept "90s", "5m", "1h", "1h30m" or a plain number of seconds.
+
+    Errors here and in the other value parsers never quote the value: a
+    password pasted into the wrong key (or a ``MAILGUARD_…`` override) would
+    otherwise be printed by ``check-config`` and logged by the daemon.
+    """
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 5m or 1h")
     if isinstance(value, int | float):
@@ -54,7 +59,7 @@ def parse_duration(value: Any) -> float:
     elif isinstance(value, str) and _DURATION_RE.match(value):
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
     else:
-        raise ValueError(f"expected a duration such as 90s, 5m or 1h, got {value!r}")
+        raise ValueError("expected a duration such as 90s, 5m or 1h")
     if seconds <= 0:
         raise ValueError("duration must be positive")
     return seconds
@@ -69,7 +74,7 @@ def parse_size(value: Any) -> int:
     elif isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+)\s*([KMG]i?B?|B)?\s*", value, re.IGNORECASE)
         if not m:
-            raise ValueError(f"expected a size such as 512KB or 10MB, got {value!r}")
+            raise ValueError("expected a size such as 512KB or 10MB")
         unit = (m.group(2) or "B").upper().rstrip("B").replace("I", "")
         size = int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[unit]
     else:
@@ -90,7 +95,7 @@ def _parse_clock(value: Any) -> dtime:
         m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*", value)
         if m and int(m.group(1)) < 24 and int(m.group(2)) < 60 and int(m.group(3) or 0) < 60:
             return dtime(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-    raise ValueError(f"expected a local time HH:MM, got {value!r}")
+    raise ValueError("expected a local time HH:MM")
 
 
 Clock = Annotated[dtime, BeforeValidator(_parse_clock)]
@@ -379,6 +384,18 @@ def _loc_to_key(loc: tuple[Any, ...]) -> str:
     return key or "(top level)"
 
 
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _account_label(name: Any) -> str | None:
+    """The account's name for an error line, only if it is a valid name.
+
+    A valid name is an identifier shown by design (status, logs); anything
+    else is an invalid value, and invalid values are never echoed.
+    """
+    return name if isinstance(name, str) and _ACCOUNT_NAME.match(name) else None
+
+
 def format_validation_error(err: ValidationError, data: dict[str, Any] | None = None) -> list[str]:
     """One line per problem, naming the exact key; never echoes the bad value back.
 
@@ -398,7 +415,7 @@ def format_validation_error(err: ValidationError, data: dict[str, Any] | None = 
         key = _loc_to_key(loc)
         if data is not None and loc and isinstance(loc[0], str) and loc[0] == "accounts":
             try:
-                name = data["accounts"][loc[1]].get("name")
+                name = _account_label(data["accounts"][loc[1]].get("name"))
                 if name:
                     key += f" (account {name!r})"
             except (KeyError, IndexError, TypeError, AttributeError):
@@ -443,7 +460,7 @@ def _source_conflicts(data: dict[str, Any]) -> list[str]:
     for key, section in sections:
         if not isinstance(section, dict):
             continue
-        name = section.get("name")
+        name = _account_label(section.get("name"))
         label = f"{key} (account {name!r})" if name and key != "smtp" else key
         if "password" in section:
             lines.append(f"{label}: {_INLINE_REFUSED}")

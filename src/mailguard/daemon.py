@@ -5,6 +5,10 @@ jittered) and one digest job per configured time. A failing account backs off
 on its own; the others keep their rhythm. SIGTERM/SIGINT set a stop flag that
 the scanner checks between batches, so the batch in hand is finished (or
 safely abandoned before its next move), state is committed, and we log out.
+
+Everything long-lived comes from one :class:`~mailguard.app.App` built with a
+connection pool: polls, immediate alerts and the daily digests all use the
+account's kept-open connection.
 """
 
 from __future__ import annotations
@@ -15,19 +19,18 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from mailguard.app import App
 from mailguard.config import AccountConfig, Settings
-from mailguard.detect import Classifier
 from mailguard.logs import log_event
+from mailguard.metrics import Metrics
 from mailguard.notify import Notifier
-from mailguard.pipeline.runner import ConnectionPool, scan_account
-from mailguard.state import StateStore
+from mailguard.state import KIND_ALERT
 
 log = logging.getLogger("mailguard.daemon")
 
@@ -45,11 +48,11 @@ class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stop = threading.Event()
-        self.store = StateStore.open(settings.state.path)
-        self.classifier = Classifier.from_config(settings.detection)
+        metrics = Metrics() if settings.metrics.listen or settings.metrics.textfile else None
+        self.app = App(settings, pooled=True, metrics=metrics, persist_oauth2_tokens=True)
+        self.store = self.app.store
+        self.metrics = metrics
         self.notifier = Notifier()
-        self.pool = ConnectionPool()
-        self.metrics: Any = None
         self._failures: dict[str, int] = {}
         self._last_attempt: dict[str, float] = {}
         self._first_cycle: set[str] = set()
@@ -80,24 +83,16 @@ class Daemon:
                 )
                 return
         self._last_attempt[account.name] = time.monotonic()
-        summary = scan_account(
-            self.settings,
-            account,
-            self.store,
-            self.classifier,
-            stop=self.stop,
-            metrics=self.metrics,
-            pool=self.pool,
-        )
+        summary = self.app.scan(account, stop=self.stop)
         self._failures[account.name] = 0 if summary.reached else failures + 1
         next_at = datetime.now(UTC) + timedelta(
             seconds=backoff_seconds(interval, self._failures[account.name]) or interval
         )
         self.store.set_next_poll(account.name, next_at)
         if self.settings.digest.immediate and summary.reached and not self.stop.is_set():
-            from mailguard.pipeline.digesting import send_alerts
-
-            send_alerts(self.settings, account, self.store)
+            self.app.digests.send(account, kind=KIND_ALERT)
+        if self.metrics is not None:
+            self._sync_released(account.name)
         if self.metrics is not None and self.settings.metrics.textfile:
             self.metrics.write_textfile(self.settings.metrics.textfile)
         self._note_cycle(account.name)
@@ -105,11 +100,9 @@ class Daemon:
     def digest(self) -> None:
         if self.stop.is_set():
             return
-        from mailguard.pipeline.digesting import send_digest
-
         for account in self.settings.accounts:
             try:
-                send_digest(self.settings, account, self.store)
+                self.app.digests.send(account)
             except Exception as e:  # one account's digest must not block the next
                 log_event(
                     log,
@@ -118,6 +111,12 @@ class Daemon:
                     account=account.name,
                     error=f"{type(e).__name__}: {e}",
                 )
+
+    def _sync_released(self, name: str) -> None:
+        """Feed ``messages_released``: releases happen in the CLI, the daemon sees the total."""
+        assert self.metrics is not None
+        status = self.store.account_status(name)
+        self.metrics.observe_released_total(name, status.released_total if status else 0)
 
     def _note_cycle(self, name: str) -> None:
         with self._lock:
@@ -135,18 +134,12 @@ class Daemon:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        if self.settings.metrics.listen or self.settings.metrics.textfile:
-            from mailguard.metrics import Metrics
-
-            self.metrics = Metrics()
+        if self.metrics is not None:
+            for account in self.settings.accounts:
+                self.metrics.init_account(account.name)
+                self._sync_released(account.name)
             if self.settings.metrics.listen:
                 self.metrics.start_http(self.settings.metrics.listen)
-        for account in self.settings.accounts:
-            if account.auth == "oauth2":
-                from mailguard.oauth2 import token_provider_for
-
-                # Rotated refresh tokens (Microsoft rotates them) must survive a restart.
-                token_provider_for(account, store_dir=self.settings.state.path.parent / "oauth2")
         interval = self.settings.schedule.poll_interval
         now = datetime.now().astimezone()
         for i, account in enumerate(self.settings.accounts):
@@ -175,8 +168,7 @@ class Daemon:
             self.notifier.stopping()
             log_event(log, "daemon.stopping")
             self.scheduler.shutdown(wait=True)  # running polls see self.stop and finish
-            self.pool.close()  # log out of every kept-open connection
-            self.store.close()
+            self.app.close()  # log out of every kept-open connection, close the store
             log_event(log, "daemon.stop")
         return 0
 

@@ -43,11 +43,13 @@ __all__ = [
     "JsonFormatter",
     "RedactingFilter",
     "TextFormatter",
+    "WireFilter",
     "forget_secret",
     "log_event",
     "redact",
     "register_secret",
     "setup_logging",
+    "summarize_wire",
 ]
 
 REDACTED = "***"
@@ -230,6 +232,67 @@ class RedactingFilter(logging.Filter):
         fields = getattr(record, "mg_fields", None)
         if isinstance(fields, Mapping):
             record.mg_fields = {k: _redact_value(v) for k, v in fields.items()}
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# IMAP wire logging
+# ---------------------------------------------------------------------------------------
+
+#: Loggers that carry the IMAP exchange: imapclient's command log and the
+#: imaplib protocol dump it redirects (at DEBUG, every line both ways,
+#: including the FETCHed messages and the APPENDed digest).
+_WIRE_LOGGERS = ("imapclient",)
+_WIRE_TOKEN = re.compile(r"^[A-Za-z0-9*+.\-\[\]]{1,40}$")
+_WIRE_DIRECTION = re.compile(r"^\s*(\(literal\)\s*)?([<>])\s?")
+_WIRE_BYTES_REPR = re.compile(r"^b(['\"])(.*)\1$", re.S)
+_WIRE_UNTAGGED = re.compile(r"^(untagged_responses\[[A-Za-z0-9-]{1,40}\])")
+_WIRE_SAFE = re.compile(r"^(read literal size \d+|[A-Za-z][A-Za-z0-9 ,.:;/'()-]{0,80})$")
+
+
+def summarize_wire(message: str) -> str:
+    """One IMAP protocol log line reduced to its command (tag, verb) and its size.
+
+    What mail people receive (bodies, subjects, addresses in ENVELOPE or
+    SEARCH) and the digests we APPEND must not land in a DEBUG log: a log is
+    copied into bug reports and kept for months. The tag and the command
+    words say what happened; the byte count says how much. ``--log-wire``
+    turns this off for protocol debugging.
+    """
+    m = _WIRE_DIRECTION.match(message)
+    if m:
+        literal, direction = m.group(1), m.group(2)
+        rest = message[m.end() :]
+        inner = _WIRE_BYTES_REPR.match(rest.strip())
+        payload = inner.group(2) if inner else rest
+        if literal:
+            return f"(literal) {direction} [{len(payload)} bytes]"
+        words: list[str] = []
+        for token in payload.split()[:3]:
+            if not _WIRE_TOKEN.match(token):
+                break
+            words.append(token)
+        return f"{direction} {' '.join(words)} [{len(payload)} bytes]".replace("  ", " ")
+    u = _WIRE_UNTAGGED.match(message)
+    if u:
+        return f"{u.group(1)} [{len(message)} bytes]"
+    if _WIRE_SAFE.match(message):
+        return message
+    return f"[imap protocol detail, {len(message)} bytes; --log-wire shows it]"
+
+
+class WireFilter(logging.Filter):
+    """Handler filter: IMAP protocol log lines show commands and sizes, not content."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_WIRE_LOGGERS):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        record.msg = summarize_wire(message)
+        record.args = None
         return True
 
 
@@ -465,8 +528,12 @@ def setup_logging(
     *,
     journal: bool | None = None,
     capture_uncaught: bool = True,
+    wire: bool = False,
 ) -> logging.Handler:
     """Configure the root logger once; calling it again replaces our handler, not others'.
+
+    Unless ``wire`` is true (``--log-wire``), IMAP protocol lines are reduced
+    to command and size by :class:`WireFilter` before anything else sees them.
 
     ``journal=None`` detects journald from ``$JOURNAL_STREAM``. With
     ``capture_uncaught`` (the default) uncaught exceptions in any thread are
@@ -483,6 +550,8 @@ def setup_logging(
             h.close()
     handler: logging.Handler = logging.StreamHandler(out)
     setattr(handler, _OURS, True)
+    if not wire:
+        handler.addFilter(WireFilter())
     handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -26,7 +26,6 @@ import ipaddress
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,6 @@ __all__ = [
     "MetricsError",
     "MetricsServer",
     "parse_listen",
-    "start_http",
-    "write_textfile",
 ]
 
 #: The values the ``kind`` label of ``mailguard_errors_total`` can take.
@@ -136,6 +133,7 @@ class Metrics:
         self.build = Info("mailguard_build", "mailguard version.", registry=r)
         self.build.info({"version": __version__})
         self._server: MetricsServer | None = None
+        self._released_seen: dict[str, int] = {}
 
     # -- recording ------------------------------------------------------------------------
     def init_account(self, account: str) -> None:
@@ -158,37 +156,42 @@ class Metrics:
         self.scanned.labels(account).inc(max(0, int(getattr(summary, "scanned", 0) or 0)))
         self.quarantined.labels(account).inc(max(0, int(getattr(summary, "quarantined", 0) or 0)))
         self.suspicious.labels(account).inc(max(0, int(getattr(summary, "suspicious", 0) or 0)))
+        kinds = dict(getattr(summary, "error_kinds", None) or {})
         message_errors = max(0, int(getattr(summary, "errors", 0) or 0))
-        if message_errors:
-            self.errors.labels(account, "poll").inc(message_errors)
+        unlabelled = message_errors - sum(kinds.values())
+        if unlabelled > 0:
+            kinds["poll"] = kinds.get("poll", 0) + unlabelled
+        for kind, n in kinds.items():
+            if n > 0:
+                self.error(account, kind, n)
         self.poll_duration.labels(account).observe(max(0.0, float(duration)))
         if getattr(summary, "reached", True):
             self.last_success.labels(account).set(time.time())
         else:
-            self.errors.labels(account, "connect").inc()
+            self.error(account, getattr(summary, "error_kind", None) or "connect")
 
-    def error(self, account: str, kind: str = "other") -> None:
-        """Count one failure; an unknown ``kind`` is counted as ``other``."""
-        self.errors.labels(account, kind if kind in ERROR_KINDS else "other").inc()
+    def error(self, account: str, kind: str = "other", n: int = 1) -> None:
+        """Count ``n`` failures; an unknown ``kind`` is counted as ``other``."""
+        self.errors.labels(account, kind if kind in ERROR_KINDS else "other").inc(n)
 
     def message_released(self, account: str, n: int = 1) -> None:
         self.released.labels(account).inc(n)
 
+    def observe_released_total(self, account: str, total: int) -> None:
+        """Feed ``messages_released`` from the state's running total.
+
+        Releases are done by ``mailguard release`` in another process; the
+        daemon sees the account's ``released_total`` grow. The first reading
+        is the baseline (a counter counts from process start), later ones add
+        the difference.
+        """
+        last = self._released_seen.get(account)
+        self._released_seen[account] = total
+        if last is not None and total > last:
+            self.message_released(account, total - last)
+
     def digest_sent(self, account: str) -> None:
         self.digests.labels(account).inc()
-
-    @contextlib.contextmanager
-    def time_poll(self, account: str) -> Iterator[None]:
-        """Time a block as one poll; a block that raises records no last-success time."""
-        started = time.perf_counter()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            self.poll_duration.labels(account).observe(time.perf_counter() - started)
-            if ok:
-                self.last_success.labels(account).set(time.time())
 
     # -- exporting ------------------------------------------------------------------------
     def render(self) -> bytes:
@@ -236,12 +239,3 @@ class Metrics:
                 os.unlink(tmp)
             raise
 
-
-def start_http(listen: str, metrics: Metrics) -> MetricsServer:
-    """Function form of :meth:`Metrics.start_http`."""
-    return metrics.start_http(listen)
-
-
-def write_textfile(path: Path | str, metrics: Metrics) -> None:
-    """Function form of :meth:`Metrics.write_textfile`."""
-    metrics.write_textfile(path)

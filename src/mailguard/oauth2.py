@@ -149,15 +149,22 @@ def _check_endpoint(url: str, what: str, option: str) -> None:
     raise OAuth2Error(f"{what}: {option} must be an https:// URL", permanent=True)
 
 
-def _clean_text(value: Any, limit: int = 200) -> str:
+def _clean_text(value: Any, limit: int = 200, *, hide: str = "") -> str:
     text = redact(str(value))
+    if len(hide) >= 3:  # e.g. a TLS error that names the configured host
+        text = text.replace(hide, "<host>")
     text = "".join(c if c.isprintable() else " " for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _post_form(url: str, body: str, *, timeout: float, what: str) -> tuple[int, dict[str, Any]]:
-    """POST a form, return (status, JSON object). Errors never quote the request body."""
-    host = urllib.parse.urlsplit(url).hostname or url
+    """POST a form, return (status, JSON object).
+
+    Errors never quote the request body, nor the endpoint: its URL is a config
+    value, and config values are never echoed (see mailguard.secrets).
+    """
+    raw_host = urllib.parse.urlsplit(url).hostname or ""
+    host = "the endpoint"
     req = urllib.request.Request(
         url,
         data=body.encode("ascii"),
@@ -182,11 +189,13 @@ def _post_form(url: str, body: str, *, timeout: float, what: str) -> tuple[int, 
         finally:
             e.close()
     except urllib.error.URLError as e:
-        raise OAuth2Error(f"{what}: cannot reach {host}: {_clean_text(e.reason)}") from None
+        reason = _clean_text(e.reason, hide=raw_host)
+        raise OAuth2Error(f"{what}: cannot reach {host}: {reason}") from None
     except TimeoutError:
         raise OAuth2Error(f"{what}: {host} did not answer within {timeout:g}s") from None
     except OSError as e:
-        raise OAuth2Error(f"{what}: talking to {host} failed: {_clean_text(e)}") from None
+        reason = _clean_text(e, hide=raw_host)
+        raise OAuth2Error(f"{what}: talking to {host} failed: {reason}") from None
     if len(raw) > MAX_RESPONSE_BYTES:
         raise OAuth2Error(f"{what}: {host} sent an oversized answer (HTTP {status})")
     try:
@@ -348,7 +357,7 @@ class TokenProvider:
         value = os.environ.get(name)
         if not value:
             raise OAuth2Error(
-                f"{self.what}: environment variable {name} (oauth2_client_secret_env) is "
+                f"{self.what}: the environment variable named by oauth2_client_secret_env is "
                 f"{'empty' if value == '' else 'not set'}",
                 permanent=True,
             )
@@ -550,8 +559,8 @@ def device_code_login(
         client_secret = os.environ.get(account.oauth2_client_secret_env) or None
         if client_secret is None:
             raise OAuth2Error(
-                f"{what}: environment variable {account.oauth2_client_secret_env} "
-                "(oauth2_client_secret_env) is not set",
+                f"{what}: the environment variable named by oauth2_client_secret_env "
+                "is not set",
                 permanent=True,
             )
         register_secret(client_secret)

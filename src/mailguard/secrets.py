@@ -13,11 +13,13 @@ Secrets are resolved again at every connect rather than cached, so a changed
 password file takes effect without a restart and the value lives in memory
 only for as long as a login takes.
 
-Every error message here names *where* the secret was looked for and how to
-fix it, never the secret: the messages end up in logs, in ``check-config``
-output and in ``status``. Every resolved value is registered with
-:func:`mailguard.logs.register_secret`, so even an accidental log line that
-contains it is redacted.
+Every error message here names the *key* that says where the secret was
+looked for and how to fix it, never the secret and never the key's value (an
+environment variable name, a path, a command line: any of them may be the
+password pasted into the wrong key): the messages end up in logs, in
+``check-config`` output, in the state database and in ``status``. Every
+resolved value is registered with :func:`mailguard.logs.register_secret`, so
+even an accidental log line that contains it is redacted.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from mailguard.config import SecretSource
-from mailguard.logs import redact, register_secret
+from mailguard.logs import register_secret
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -53,7 +55,6 @@ COMMAND_TIMEOUT = 20.0
 #: No real password or token is this big; a larger file or output is a mistake
 #: (the wrong path, a command printing a whole document) and is refused.
 MAX_SECRET_BYTES = 64 * 1024
-_STDERR_EXCERPT = 120
 
 
 class SecretError(Exception):
@@ -125,34 +126,36 @@ def read_secret_file(path: Path | str, *, what: str, option: str = "password_fil
     such a mistake gets noticed.
     """
     p = Path(path).expanduser()
+    # The path is named by its key, never quoted: the classic mistake is the
+    # password itself pasted into password_file.
     try:
         st = os.stat(p)
     except FileNotFoundError:
-        _fail(what, f"{option} {str(p)!r} does not exist")
+        _fail(what, f"the file named by {option} does not exist")
     except PermissionError:
-        _fail(what, f"{option} {str(p)!r} is not accessible to user id {os.getuid()}")
+        _fail(what, f"the file named by {option} is not accessible to user id {os.getuid()}")
     except OSError as e:
-        _fail(what, f"{option} {str(p)!r} cannot be read: {e.strerror}")
+        _fail(what, f"the file named by {option} cannot be read: {e.strerror}")
     if not stat.S_ISREG(st.st_mode):
-        _fail(what, f"{option} {str(p)!r} is not a regular file")
+        _fail(what, f"the file named by {option} is not a regular file")
     mode = stat.S_IMODE(st.st_mode)
     if mode & 0o044:
         _fail(
             what,
-            f"{option} {str(p)!r} is readable by group or others (mode {mode:04o}); "
-            f"run: chmod 600 {shlex.quote(str(p))}",
+            f"the file named by {option} is readable by group or others (mode {mode:04o}); "
+            "run chmod 600 on it",
         )
     if st.st_size > MAX_SECRET_BYTES:
-        _fail(what, f"{option} {str(p)!r} is {st.st_size} bytes; that is not a password file")
+        _fail(what, f"the file named by {option} is {st.st_size} bytes; not a password file")
     try:
         data = p.read_bytes()
     except PermissionError:
-        _fail(what, f"{option} {str(p)!r} is not readable by user id {os.getuid()}")
+        _fail(what, f"the file named by {option} is not readable by user id {os.getuid()}")
     except OSError as e:
-        _fail(what, f"{option} {str(p)!r} cannot be read: {e.strerror}")
-    value = _strip_one_newline(_decode(data, what, f"{option} {str(p)!r}"))
+        _fail(what, f"the file named by {option} cannot be read: {e.strerror}")
+    value = _strip_one_newline(_decode(data, what, f"the file named by {option}"))
     if not value:
-        _fail(what, f"{option} {str(p)!r} is empty")
+        _fail(what, f"the file named by {option} is empty")
     return value
 
 
@@ -168,25 +171,6 @@ def _command_argv(command: list[str] | str, what: str, option: str) -> list[str]
         _fail(what, f"{option} is empty")
     argv[0] = os.path.expanduser(argv[0])
     return argv
-
-
-def _stderr_excerpt(stderr: bytes, stdout: bytes) -> str:
-    """The first non-empty stderr line, shortened and scrubbed.
-
-    Only the first line and only 120 characters: a helper that fails may echo
-    its input. Whatever the helper printed on stdout (possibly the secret) and
-    every registered secret are removed from it as well.
-    """
-    text = stderr.decode("utf-8", "replace")
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    for candidate in stdout.decode("utf-8", "replace").split():
-        if len(candidate) >= 4:
-            line = line.replace(candidate, "***")
-    line = redact(line)
-    line = "".join(c if c.isprintable() else "?" for c in line)
-    if len(line) > _STDERR_EXCERPT:
-        line = line[: _STDERR_EXCERPT - 1] + "…"
-    return line
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -208,11 +192,13 @@ def run_secret_command(
     A string is split like a shell would (``shlex``), but no shell runs it:
     no globbing, no ``$VAR``, no pipes, so a config value cannot inject
     commands. Standard input is ``/dev/null`` (a daemon has no one to type a
-    passphrase). On a non-zero exit or a timeout the error gives the exit code
-    and a scrubbed first line of stderr, never the output.
+    passphrase). On a non-zero exit or a timeout the error gives the exit
+    status only: never stdout, never stderr, never the command line.
     """
     argv = _command_argv(command, what, option)
-    program = os.path.basename(argv[0])
+    # Neither the program nor its arguments are quoted in errors: they are
+    # config values, and a password pasted into the command line is the
+    # mistake these messages must not spread.
     try:
         proc = subprocess.Popen(
             argv,
@@ -223,57 +209,61 @@ def run_secret_command(
             start_new_session=True,
         )
     except FileNotFoundError:
-        _fail(what, f"{option}: program {argv[0]!r} not found")
+        _fail(what, f"the program named in {option} was not found")
     except PermissionError:
-        _fail(what, f"{option}: program {argv[0]!r} is not executable")
+        _fail(what, f"the program named in {option} is not executable")
     except OSError as e:
-        _fail(what, f"{option}: cannot run {program!r}: {e.strerror}")
+        _fail(what, f"the program named in {option} cannot be run: {e.strerror}")
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, _stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)
-        _fail(what, f"{option} {program!r} did not finish within {timeout:g}s and was killed")
+        _fail(what, f"{option} did not finish within {timeout:g}s and was killed")
     finally:
         if proc.poll() is None:
             _kill_group(proc)
             proc.wait()
     if proc.returncode != 0:
+        # Only the exit status: a failing helper may print the secret (or its
+        # input) on stderr, and this message goes to logs, the state database
+        # and ``status``. Run the command by hand to see what it says.
         code = (
             f"was killed by signal {-proc.returncode}"
             if proc.returncode < 0
             else f"exited with status {proc.returncode}"
         )
-        excerpt = _stderr_excerpt(stderr, stdout)
-        _fail(what, f"{option} {program!r} {code}" + (f": {excerpt}" if excerpt else ""))
+        _fail(what, f"{option} {code} (run it by hand to see its error output)")
     if len(stdout) > MAX_SECRET_BYTES:
-        _fail(what, f"{option} {program!r} printed {len(stdout)} bytes; expected one secret")
-    value = _decode(stdout, what, f"the output of {option} {program!r}").rstrip("\r\n")
+        _fail(what, f"{option} printed {len(stdout)} bytes; expected one secret")
+    value = _decode(stdout, what, f"the output of {option}").rstrip("\r\n")
     if not value:
-        _fail(what, f"{option} {program!r} printed nothing")
+        _fail(what, f"{option} printed nothing")
     return value
 
 
 def _read_env(name: str, what: str) -> str:
+    # The variable's name is not quoted: ``password_env = "<the password>"``
+    # is the classic mistake, and this message reaches logs and ``status``.
     value = os.environ.get(name)
     if value is None:
-        _fail(what, f"environment variable {name} (password_env) is not set")
+        _fail(what, "the environment variable named by password_env is not set")
     if not value:
-        _fail(what, f"environment variable {name} (password_env) is empty")
+        _fail(what, "the environment variable named by password_env is empty")
     return value
 
 
 def _read_credential(name: str, what: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\0" in name:
-        _fail(what, f"password_credential {name!r} is not a valid credential name")
+        _fail(what, "password_credential is not a valid credential name")
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
     if not directory:
         _fail(
             what,
-            f"password_credential {name!r} needs systemd's LoadCredential=, but "
+            "password_credential needs systemd's LoadCredential=, but "
             "$CREDENTIALS_DIRECTORY is not set (not running under the service? "
-            f"try: systemd-run -P -p LoadCredential={name}:/path/to/secret mailguard …, "
+            "try: systemd-run -P -p LoadCredential=NAME:/path/to/secret mailguard …, "
             "or use password_file for interactive runs)",
         )
     path = Path(directory) / name
@@ -282,17 +272,17 @@ def _read_credential(name: str, what: str) -> str:
     except FileNotFoundError:
         _fail(
             what,
-            f"credential {name!r} not found in $CREDENTIALS_DIRECTORY ({directory}); "
-            f"add LoadCredential={name}:/etc/mailguard/credentials/{name} to the unit",
+            "the credential named by password_credential is not in $CREDENTIALS_DIRECTORY; "
+            "add LoadCredential=NAME:/etc/mailguard/credentials/NAME to the unit",
         )
     except OSError as e:
-        _fail(what, f"credential {name!r} cannot be read: {e.strerror}")
+        _fail(what, f"the credential named by password_credential cannot be read: {e.strerror}")
     if len(data) > MAX_SECRET_BYTES:
-        _fail(what, f"credential {name!r} is {len(data)} bytes; that is not a password")
+        _fail(what, f"the credential named by password_credential is {len(data)} bytes; too big")
     # No permission check: systemd makes the credential readable by this service only.
-    value = _strip_one_newline(_decode(data, what, f"credential {name!r}"))
+    value = _strip_one_newline(_decode(data, what, "the credential named by password_credential"))
     if not value:
-        _fail(what, f"credential {name!r} is empty")
+        _fail(what, "the credential named by password_credential is empty")
     return value
 
 

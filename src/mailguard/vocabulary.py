@@ -57,3 +57,14 @@ class Situation(StrEnum):
     AFTER_CONTACT = "after_contact"
     OFFICIAL_CLAIM = "official_claim"  # claims a court, ministry, public body or law office
     SUSPICIOUS = "suspicious"
+
+
+class DigestStatus(StrEnum):
+    """Whether a quarantine record has been reported to the user yet (see ``state.digests``).
+
+    ``alerted``: an immediate alert mentioned it; it still goes in the next daily digest.
+    """
+
+    PENDING = "pending"
+    ALERTED = "alerted"
+    SENT = "sent"

@@ -19,7 +19,6 @@ import pytest
 from mailguard.imap import (
     AuthenticationFailed,
     ConnectionLost,
-    DryRunMailClient,
     FolderNotFound,
     ImapMailClient,
     MailClientError,
@@ -414,32 +413,6 @@ def test_sent_folder_by_common_name(mailbox: Mailbox) -> None:
     with connect(mailbox) as c:
         assert c.sent_folder() == "送信済み"
         assert c.commands["LIST"] == 1
-
-
-# --------------------------------------------------------------------------- dry run
-
-
-@integration
-def test_dry_run_reads_but_changes_nothing(mailbox: Mailbox) -> None:
-    with connect(mailbox) as real:
-        uid = real.append("INBOX", message(1))
-        assert uid is not None
-        dry = DryRunMailClient(real)
-        assert dry.capabilities == real.capabilities
-        assert dry.search_uids("INBOX") == [uid]
-        assert [m.uid for m in dry.fetch("INBOX", [uid], 1000)] == [uid]
-        dry.ensure_folder(QUARANTINE)
-        result = dry.move("INBOX", uid, QUARANTINE)
-        assert result.method == "dry-run" and not result.removed_from_source
-        assert result.dest_uid is None
-        assert dry.append("INBOX", message(2)) is None
-        dry.expunge_uid("INBOX", uid)
-        assert dry.commands is real.commands
-        for verb in ("CREATE", "MOVE", "COPY", "STORE", "EXPUNGE", "APPEND"):
-            assert real.commands[verb] == (1 if verb == "APPEND" else 0), verb
-    assert uids_in(mailbox, "INBOX") == {uid: ()}
-    with mailbox.client() as imap:
-        assert not imap.folder_exists(QUARANTINE)
 
 
 # --------------------------------------------------------------------------- crash

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
+from mailguard.app import App
 from mailguard.config import Settings, settings_from_dict
 from mailguard.detect import Classifier
 from mailguard.imap.base import MailClient
-from mailguard.pipeline import runner
+from mailguard.pipeline.connection import ConnectionFactory
 from mailguard.pipeline.release import release_one
-from mailguard.pipeline.runner import scan_account
 from mailguard.state import StateStore
 from mailguard.testing import DovecotServer, Mailbox
 
@@ -138,12 +138,23 @@ def classifier() -> Classifier:
     return Classifier.from_config(DetectionConfig())
 
 
-def scan(settings: Settings, classifier: Classifier, **kw: Any) -> Any:
-    store = StateStore.open(settings.state.path)
-    try:
-        return [scan_account(settings, a, store, classifier, **kw) for a in settings.accounts]
-    finally:
-        store.close()
+def scan(
+    settings: Settings,
+    classifier: Classifier,
+    *,
+    wrap: Callable[[MailClient], Any] | None = None,
+    **kw: Any,
+) -> Any:
+    """One pass over every account through the real composition root.
+
+    ``wrap`` wraps each real connection (fault injection).
+    """
+    app = App(settings, classifier=classifier)
+    if wrap is not None:
+        real = ConnectionFactory(app.credentials, app.endpoint)
+        app.connect = lambda a: wrap(real(a))
+    with app:
+        return [app.scan(a, **kw) for a in settings.accounts]
 
 
 STANDARD = [
@@ -292,17 +303,15 @@ def test_crash_mid_batch_every_message_in_one_place(
         settings = make_settings(
             tmp_path, [account_dict(mb, "MG_CRASH_PW")], scan={"batch_size": 2}
         )
-        real_connect = runner.connect
         wrapper = KillingClient if mode == "server-killed-before-move" else DyingAfterMoveClient
-        monkeypatch.setattr(runner, "connect", lambda a: wrapper(real_connect(a), server, 2))
+        wrap = lambda c: wrapper(c, server, 2)  # noqa: E731
         if mode == "crash-after-move":
             with pytest.raises(SystemExit):
-                scan(settings, classifier)
+                scan(settings, classifier, wrap=wrap)
         else:
-            [summary] = scan(settings, classifier)
+            [summary] = scan(settings, classifier, wrap=wrap)
             assert not summary.reached
             server.restart()
-        monkeypatch.setattr(runner, "connect", real_connect)
 
         [after] = scan(settings, classifier)
         assert after.reached, after.error
@@ -379,7 +388,7 @@ def test_release_restores_with_flags_and_remembers_sender(
             for r in store.list_quarantine(account=account.name)
             if r.message_id == message_id(raw(SCAMS[0]))
         )
-        client = runner.connect(account)
+        client = App(settings).connect(account)
         try:
             done = release_one(client, store, rec.id)
         finally:
@@ -466,11 +475,16 @@ def test_dry_run_moves_nothing_but_reports(
     before = folder_contents(mailbox, "INBOX")
     [summary] = scan(settings, classifier, dry_run=True)
     assert summary.quarantined == 3 and len(summary.planned) == 3
+    assert summary.dry_run and "would quarantine 3" in summary.line()
+    writes = {"CREATE", "MOVE", "COPY", "STORE", "EXPUNGE", "APPEND", "SUBSCRIBE"}
+    assert not writes & set(summary.commands), summary.commands
     assert folder_contents(mailbox, "INBOX") == before
     assert not folder_exists(mailbox, "Quarantine")
+    assert not (settings.state.path.parent / "digest.key").exists(), "a dry run creates no key"
     with StateStore.open(settings.state.path) as store:
         assert store.list_quarantine(account=settings.accounts[0].name) == []
         assert store.get_folder_state(settings.accounts[0].name, "INBOX") is None
+        assert store.account_status(settings.accounts[0].name) is None
     # A real run afterwards still does the work.
     [real] = scan(settings, classifier)
     assert real.quarantined == 3
@@ -537,7 +551,6 @@ def test_interrupted_scan_resumes(
         tmp_path, [account_dict(mailbox, env_password(mailbox))], scan={"batch_size": 2}
     )
     stop = threading.Event()
-    real_connect = runner.connect
 
     class StopAfterFirstFetch:
         def __init__(self, inner: MailClient) -> None:
@@ -551,11 +564,7 @@ def test_interrupted_scan_resumes(
             stop.set()
             return out
 
-    try:
-        runner.connect = lambda a: StopAfterFirstFetch(real_connect(a))  # type: ignore[assignment]
-        [first] = scan(settings, classifier, stop=stop)
-    finally:
-        runner.connect = real_connect  # type: ignore[assignment]
+    [first] = scan(settings, classifier, stop=stop, wrap=StopAfterFirstFetch)
     assert first.scanned == 2
     [rest] = scan(settings, classifier)
     assert rest.scanned == 4
@@ -568,20 +577,16 @@ def test_kept_connection_unchanged_poll_is_noop_and_status(
     """The daemon keeps its connection: an unchanged poll is NOOP + STATUS, nothing else."""
     fill(mailbox, "INBOX", STANDARD)
     settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
-    pool = runner.ConnectionPool()
-    try:
-        with StateStore.open(settings.state.path) as store:
-            account = settings.accounts[0]
-            first = scan_account(settings, account, store, classifier, pool=pool)
-            assert first.quarantined == 3 and "LOGIN" in first.commands
-            idle = scan_account(settings, account, store, classifier, pool=pool)
-            assert idle.commands == {"NOOP": 1, "STATUS": 1}
-            fill(mailbox, "INBOX", [(HAMS[0], [])])
-            again = scan_account(settings, account, store, classifier, pool=pool)
-            assert "LOGIN" not in again.commands
-            assert again.scanned == 1
-    finally:
-        pool.close()
+    with App(settings, pooled=True, classifier=classifier) as app:
+        account = settings.accounts[0]
+        first = app.scan(account)
+        assert first.quarantined == 3 and "LOGIN" in first.commands
+        idle = app.scan(account)
+        assert idle.commands == {"NOOP": 1, "STATUS": 1}
+        fill(mailbox, "INBOX", [(HAMS[0], [])])
+        again = app.scan(account)
+        assert "LOGIN" not in again.commands
+        assert again.scanned == 1
 
 
 def test_crash_between_copy_and_expunge_is_finished(
@@ -596,8 +601,6 @@ def test_crash_between_copy_and_expunge_is_finished(
     fill(mb, "INBOX", [(SCAMS[0], [b"\\Seen"]), (HAMS[0], [])])
     monkeypatch.setenv("MG_COPYCRASH_PW", mb.password)
     settings = make_settings(tmp_path, [account_dict(mb, "MG_COPYCRASH_PW")])
-    real_connect = runner.connect
-
     class CopyThenCrash:
         def __init__(self, inner: MailClient) -> None:
             self._inner = inner
@@ -614,12 +617,10 @@ def test_crash_between_copy_and_expunge_is_finished(
                 other.logout()
             raise SystemExit("simulated crash between UID COPY and UID EXPUNGE")
 
-    monkeypatch.setattr(runner, "connect", lambda a: CopyThenCrash(real_connect(a)))
     with pytest.raises(SystemExit):
-        scan(settings, classifier)
+        scan(settings, classifier, wrap=CopyThenCrash)
     assert message_id(raw(SCAMS[0])) in folder_contents(mb, "INBOX")
     assert message_id(raw(SCAMS[0])) in folder_contents(mb, "Quarantine")
-    monkeypatch.setattr(runner, "connect", real_connect)
 
     [after] = scan(settings, classifier)
     assert after.reached, after.error
@@ -662,3 +663,206 @@ def test_sent_folder_contact_is_recorded_and_raises_severity(
     assert rec.category == "withdrawal"
     assert any(r["family"] == "postcontact" for r in rec.reasons)
     assert folder_contents(mailbox, "Sent") == {"<sent-1@example.jp>": {"\\Seen"}}, "Sent untouched"
+
+
+# -- one message never stops an account (issue 10, items 2 and 5) ---------------------------------
+def with_message_id(data: bytes, new_id: bytes) -> bytes:
+    """The fixture with its Message-ID header replaced by ``new_id`` (raw bytes allowed)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = [
+        b"Message-ID: " + new_id if line.lower().startswith(b"message-id:") else line
+        for line in head.split(b"\r\n")
+    ]
+    return b"\r\n".join(lines) + sep + body
+
+
+def append_raw(mb: Mailbox, *messages: bytes) -> None:
+    c = mb.client()
+    try:
+        for data in messages:
+            c.append("INBOX", data)
+    finally:
+        c.logout()
+
+
+def count_in(mb: Mailbox, folder: str) -> int:
+    c = mb.client()
+    try:
+        if not c.folder_exists(folder):
+            return 0
+        c.select_folder(folder, readonly=True)
+        return len(c.search("ALL"))
+    finally:
+        c.logout()
+
+
+def test_raw_8bit_message_id_is_quarantined_and_does_not_block_the_folder(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """Raw UTF-8 in a Message-ID once stopped every scan of the folder at that message."""
+    eight_bit = with_message_id(raw(SCAMS[0]), "<詐欺-1@請求.example>".encode())
+    append_raw(mailbox, eight_bit, raw(SCAMS[1]))
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [summary] = scan(settings, classifier)
+    assert summary.reached, summary.error
+    assert (summary.scanned, summary.quarantined, summary.errors) == (2, 2, 0)
+    assert count_in(mailbox, "INBOX") == 0
+    with StateStore.open(settings.state.path) as store:
+        name = settings.accounts[0].name
+        ids = {r.message_id for r in store.list_quarantine(account=name)}
+        assert "<詐欺-1@請求.example>" in ids, ids
+        # Stored the same way it is looked up: a rescan recognises it.
+        assert store.get_folder_state(name, "INBOX") is not None
+    [again] = scan(settings, classifier, since=None)
+    assert (again.scanned, again.quarantined, again.errors) == (0, 0, 0)
+
+
+class FailsOnSubject(Classifier):
+    """The real classifier, except that it breaks on one subject (a bug in a rule, say)."""
+
+    marker = "invoice from Acme"
+
+    def classify(self, msg: Any, context: Any = None) -> Any:
+        if self.marker in msg.subject:
+            raise RuntimeError("rule engine bug on this message")
+        return super().classify(msg, context)
+
+
+def test_a_message_that_fails_is_recorded_skipped_and_reported(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str]
+) -> None:
+    from mailguard.config import DetectionConfig
+
+    fill(mailbox, "INBOX", [(HAMS[1], []), (SCAMS[0], []), (SCAMS[1], [])])
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    broken = FailsOnSubject.from_config(DetectionConfig())
+    subject = str(email.message_from_bytes(raw(HAMS[1]))["Subject"])
+    assert FailsOnSubject.marker in subject, "the fixture must trip the broken classifier"
+    with App(settings, classifier=broken) as app:
+        [summary] = [app.scan(a) for a in settings.accounts]
+    assert summary.reached, "one message must never stop an account"
+    assert (summary.scanned, summary.quarantined, summary.errors) == (3, 2, 1)
+    assert summary.error_kinds == {"classify": 1}
+    name = settings.accounts[0].name
+    with StateStore.open(settings.state.path) as store:
+        [err] = store.message_errors(name)
+        assert "rule engine bug" in err.error and err.folder == "INBOX"
+        assert store.message_error_count(name) == 1
+        state = store.get_folder_state(name, "INBOX")
+        assert state is not None and state.last_uid >= err.uid, "the position moved past it"
+    # The digest can tell the user which message went unchecked.
+    with App(settings) as app:
+        assert [e.uid for e in app.digests.unchecked(settings.accounts[0])] == [err.uid]
+    # The next pass does not trip over it again, and `status` tells the user.
+    with App(settings, classifier=broken) as app:
+        [again] = [app.scan(a) for a in settings.accounts]
+    assert (again.scanned, again.errors) == (0, 0)
+    cfg = tmp_path / "status.toml"
+    cfg.write_text(
+        f'[state]\npath = "{settings.state.path}"\n\n[[accounts]]\nname = "{name}"\n'
+        f'host = "{mailbox.host}"\nport = {mailbox.port}\nusername = "{mailbox.user}"\n'
+        f'password_env = "UNUSED"\n',
+        encoding="utf-8",
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "mailguard", "status", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "messages skipped (could not be checked): 1" in r.stdout, r.stdout
+    assert "rule engine bug" in r.stdout
+
+
+def test_identical_scam_delivered_twice_is_quarantined_twice(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """The second copy is a second message, not 'already known' left in the INBOX."""
+    append_raw(mailbox, raw(SCAMS[0]))
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [first] = scan(settings, classifier)
+    assert first.quarantined == 1
+    append_raw(mailbox, raw(SCAMS[0]))  # the scammer sends the very same mail again
+    [second] = scan(settings, classifier)
+    assert (second.scanned, second.quarantined) == (1, 1)
+    assert count_in(mailbox, "INBOX") == 0
+    assert count_in(mailbox, "Quarantine") == 2
+    with StateStore.open(settings.state.path) as store:
+        recs = store.list_quarantine(account=settings.accounts[0].name)
+        assert len(recs) == 2 and len({r.original_uid for r in recs}) == 2
+
+
+class CountingClassifier(Classifier):
+    """The real classifier, counting how often it is asked."""
+
+    calls = 0
+
+    def classify(self, msg: Any, context: Any = None) -> Any:
+        type(self).calls += 1
+        return super().classify(msg, context)
+
+
+def test_one_classification_per_message_and_no_sent_search_for_clean_mail(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str]
+) -> None:
+    """The Sent-folder contact rides along in the single classify pass, looked up on demand."""
+    from mailguard.config import DetectionConfig
+
+    lure = raw(SCAMS[2])
+    sender = email.utils.parseaddr(str(email.message_from_bytes(lure)["From"]))[1]
+    reply = (
+        f"From: {mailbox.user}\r\nTo: {sender}\r\nSubject: taikai\r\n"
+        "Date: Mon, 23 Nov 2026 21:14:00 +0900\r\nMessage-ID: <sent-2@example.jp>\r\n\r\n"
+        "I want to withdraw.\r\n"
+    ).encode()
+    c = mailbox.client()
+    try:
+        c.create_folder("Sent")
+        c.append("Sent", reply, flags=[b"\\Seen"])
+        c.append("INBOX", raw(HAMS[0]))
+    finally:
+        c.logout()
+    settings = make_settings(
+        tmp_path, [account_dict(mailbox, env_password(mailbox), sent_folder="Sent")]
+    )
+    counting = CountingClassifier.from_config(DetectionConfig())
+    CountingClassifier.calls = 0
+    with App(settings, classifier=counting) as app:
+        [clean] = [app.scan(a) for a in settings.accounts]
+        assert (clean.scanned, CountingClassifier.calls) == (1, 1)
+        assert clean.commands.get("SEARCH") == 1, "clean mail costs no Sent-folder search"
+        append_raw(mailbox, lure)
+        [flagged] = [app.scan(a) for a in settings.accounts]
+    assert (flagged.scanned, flagged.quarantined) == (1, 1)
+    assert CountingClassifier.calls == 2, "the follow-up was classified once, not twice"
+    assert flagged.commands.get("SEARCH", 0) >= 2, "its sender was looked up in Sent"
+    with StateStore.open(settings.state.path) as store:
+        [rec] = store.list_quarantine(account=settings.accounts[0].name)
+    assert rec.contacted_on is not None
+    assert any(r["family"] == "postcontact" for r in rec.reasons)
+
+
+def test_releasing_a_suspicious_message_vouches_for_the_sender_without_moving_it(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    suspicious = "en/70_utility_past_due_disconnection.eml"
+    fill(mailbox, "INBOX", [(suspicious, [b"\\Seen"])])
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    [summary] = scan(settings, classifier)
+    assert (summary.suspicious, summary.quarantined) == (1, 0)
+    account = settings.accounts[0]
+    with App(settings) as app:
+        [rec] = app.store.list_quarantine(account=account.name, status="suspicious")
+        client = app.connect(account)
+        try:
+            done = release_one(client, app.store, rec.id)
+            moves = client.commands["MOVE"] + client.commands["COPY"]
+        finally:
+            client.logout()
+        assert moves == 0, "a suspicious message never left its folder: nothing to move"
+        assert (done.folder, done.uid) == ("INBOX", rec.original_uid)
+        assert app.store.get(rec.id).status == "released"
+        assert rec.from_addr in app.store.released_senders(account.name)
+    assert folder_contents(mailbox, "INBOX") == {message_id(raw(suspicious)): {"\\Seen"}}

@@ -100,6 +100,7 @@ def test_situations_choose_blocks() -> None:
     from datetime import UTC, datetime
 
     from mailguard.digest import DigestItem
+    from mailguard.vocabulary import Situation
 
     def it(**kw: object) -> DigestItem:
         base: dict[str, object] = dict(
@@ -124,10 +125,12 @@ def test_situations_choose_blocks() -> None:
     assert nextsteps.situations([it(verdict="suspicious", category="fake_billing")]) == [
         "suspicious"
     ]
+    court = frozenset({Situation.SUSPICIOUS, Situation.OFFICIAL_CLAIM})
+    # the most urgent advice first
     assert nextsteps.situations(
         [
-            it(verdict="suspicious", court_claim=True),
+            it(verdict="suspicious", situations=court),
             it(category="withdrawal", contacted_on=datetime(2026, 1, 1, tzinfo=UTC)),
             it(category="fake_billing"),
         ]
-    ) == ["fake_billing", "withdrawal", "post_contact", "court", "suspicious"]
+    ) == ["post_contact", "court", "withdrawal", "fake_billing", "suspicious"]

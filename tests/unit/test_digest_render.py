@@ -16,6 +16,8 @@ import pytest
 
 from mailguard.digest import DigestItem, DigestReason, RenderedDigest, render_digest
 from mailguard.digest.render import MAX_LISTED
+from mailguard.situations import derive_situations
+from mailguard.vocabulary import Situation
 
 JST = timezone(timedelta(hours=9))
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=JST)
@@ -41,7 +43,22 @@ def item(**kw: object) -> DigestItem:
         "folder": "Quarantine",
         "original_folder": "INBOX",
     }
+    # Tests name the situations they want on top of those the verdict implies.
+    court_claim = bool(kw.pop("court_claim", False))
+    followup = bool(kw.pop("followup", False))
     base.update(kw)
+    if court_claim or followup:
+        sits = set(
+            derive_situations(
+                verdict=str(base["verdict"]),
+                category=base["category"],  # type: ignore[arg-type]
+                reasons=(),
+                contacted=base.get("contacted_on") is not None,
+            )
+        )
+        sits |= {Situation.OFFICIAL_CLAIM} if court_claim else set()
+        sits |= {Situation.AFTER_CONTACT} if followup else set()
+        base["situations"] = frozenset(sits)
     return DigestItem(**base)  # type: ignore[arg-type]
 
 
@@ -126,10 +143,10 @@ def test_retired_services_never_presented_as_current(lang: str, country: str, ve
 
 def test_language_and_country_are_independent() -> None:
     ja_us = render([item()], "ja", "US").text
-    assert "次にすること" in ja_us and "ReportFraud.ftc.gov" in ja_us
+    assert "請求について" in ja_us and "ReportFraud.ftc.gov" in ja_us
     assert "消費者ホットライン" not in ja_us
     en_jp = render([item()], "en", "JP").text
-    assert "What to do now" in en_jp and "188" in en_jp and "Consumer Hotline" in en_jp
+    assert "About the bill" in en_jp and "188" in en_jp and "Consumer Hotline" in en_jp
 
 
 def test_unknown_country_falls_back_to_general_advice() -> None:
@@ -148,11 +165,11 @@ def test_unknown_language_is_an_error() -> None:
 def test_court_claim_explains_how_to_verify(country: str) -> None:
     en = render([item(court_claim=True)], "en", country).text
     assert "About messages that claim to come from a court" in en
-    assert "look up the court yourself" in en
+    assert "look up the court's number on its official website" in en
     assert "do not ignore" in en.lower()  # never "just ignore it" for anything court-shaped
     ja = render([item(court_claim=True)], "ja", country).text
     assert "裁判所などを名乗るメールについて" in ja
-    assert "自分で調べた番号に電話" in ja
+    assert "調べた番号に自分で電話" in ja
     assert "無視しないでください" in ja
 
 
@@ -189,15 +206,15 @@ def test_post_contact_gives_card_issuer_and_blocking_advice(
     text = render([item(**trigger)], lang, "JP").text
     if lang == "en":
         assert "If you have already been in touch with the sender" in text
-        assert "call your card issuer now" in text
-        assert "Block the phone numbers they used" in text
-        assert "Expect more e-mails and calls" in text
-        assert "change it" in text and "Tell your family" in text
+        assert "call your card issuer" in text
+        assert "Block the numbers they used" in text
+        assert "More e-mails and calls may come" in text
+        assert "Tell your family" in text
     else:
         assert "すでに相手と連絡を取ってしまった場合" in text
         assert "カード会社に電話し、カードを止めてもらってください" in text
         assert "着信拒否" in text
-        assert "ご家族にも伝えてください" in text
+        assert "ご家族にも伝えておく" in text
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -207,7 +224,7 @@ def test_fake_billing_only_has_no_post_contact_block(lang: str) -> None:
     if lang == "en":
         assert "You owe nothing" in text
         assert "Do not pay anything" in text
-        assert "Keep the message" in text
+        assert "kept as evidence" in text
         assert "already been in touch" not in text
         assert "card issuer" not in text
         assert "cancel" not in text.lower() or "withdraw" not in text.lower()
@@ -233,19 +250,18 @@ def test_withdrawal_advice_and_short_contact_note() -> None:
 def test_steps_are_not_repeated_across_blocks() -> None:
     text = render([item(), item(id=8, category="withdrawal")], "en", "JP").text
     assert text.count("Do not pay anything") == 1
-    assert text.count("Keep the message.") == 1
+    assert text.count("Do not call any number in the message") == 1
 
 
 def test_suspicious_only_does_not_claim_a_scam() -> None:
     r = render([item(verdict="suspicious", folder="INBOX")], "en", "US")
     text = r.text
-    assert text.splitlines()[2] == "No messages were quarantined since the last digest."
-    assert "1 suspicious message was left where it was." in text
+    assert text.splitlines()[2] == "1 message mailguard was not sure about was left where it was."
+    assert "scam message" not in text
     assert "You owe nothing" not in text
-    assert "Quarantined messages (" not in text
+    assert "== Quarantined" not in text
     assert "mailguard release" not in text
-    assert "was not sure about these messages" in text
-    assert "If one of these messages turns out to be a scam, you can report it here." in text
+    assert "mailguard was not sure about these" in text
     assert "ReportFraud.ftc.gov" in text
     assert "Fake bill (not certain)" in text
 
@@ -254,7 +270,7 @@ def test_empty_digest_is_short_and_calm() -> None:
     r = render([], "en", "JP")
     assert r.subject == "mailguard digest: no new scam messages (alice)"
     assert "No new scam or suspicious messages" in r.text
-    assert "What to do now" not in r.text and "188" not in r.text
+    assert "About the bill" not in r.text and "188" not in r.text
     ja = render([], "ja", "JP")
     assert "新しい詐欺メールや不審なメールはありませんでした" in ja.text
 
@@ -266,19 +282,21 @@ def test_summary_line_comes_first() -> None:
     items = [item(), item(id=8), item(id=9, verdict="suspicious", folder="INBOX")]
     lines = render(items, "en", "JP").text.splitlines()
     assert lines[0] == "mailguard digest for alice, 28 Nov 2026, 08:00"
-    assert lines[2].startswith("2 scam messages were quarantined since the last digest")
-    assert lines[3] == "1 suspicious message was left where it was."
+    assert lines[2].startswith("mailguard moved 2 scam messages to the folder “Quarantine”.")
+    assert lines[3] == "1 message mailguard was not sure about was left where it was."
     ja = render(items, "ja", "JP").text.splitlines()
-    assert ja[2] == "前回のまとめ以降、詐欺メール2件を「Quarantine」フォルダに隔離しました。"
-    assert ja[3] == "詐欺かどうか判断がつかないメール1件は、元の場所に残してあります。"
+    assert ja[2].startswith("詐欺メール2件を「Quarantine」フォルダに移しました。")
+    assert ja[3] == "詐欺か判断できないメール1件は、元の場所に残してあります。"
+    # the held messages come before any advice
+    text = "\n".join(lines)
+    assert text.index("== Quarantined") < text.index("== About the bill")
 
 
 def test_says_what_was_done_and_that_it_is_harmless() -> None:
     text = render([item()], "en", "JP").text
-    assert "harmless where they are" in text
-    assert "has not clicked anything in them" in text
+    assert "It is harmless there and kept as evidence." in text
     ja = render([item()], "ja", "JP").text
-    assert "そのまま置いておいても害はありません" in ja
+    assert "そこに置いたままで害はなく" in ja
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -301,24 +319,24 @@ def test_each_item_has_its_facts(lang: str) -> None:
     if lang == "en":
         assert "27 Nov 2026, 21:14" in r.text  # 12:14 UTC shown in the reader's zone (JST)
         assert "Fake bill" in r.text
-        assert "Scammer's phone number, do not call: +1 (888) 555-0199" in r.text
-        assert "Claims you registered (“登録完了”)" in r.text
+        assert "Scammer's number, do not call: +1 (888) 555-0199" in r.text
+        assert "Claims you registered: “登録完了”" in r.text
     else:
         assert "2026年11月27日 21:14" in r.text
         assert "架空請求" in r.text
-        assert "詐欺業者の電話番号（かけないでください）: +1 (888) 555-0199" in r.text
-        assert "登録完了を告げている（「登録完了」）" in r.text
+        assert "相手の電話番号（かけないでください）: +1 (888) 555-0199" in r.text
+        assert "登録完了を告げている「登録完了」" in r.text
 
 
-def test_reasons_top_three_by_weight_in_reader_language() -> None:
+def test_reasons_top_two_by_weight_in_reader_language() -> None:
     ranked = tuple(
         DigestReason(f"r{w}", f"理由{w}", f"reason {w}", "", float(w)) for w in (1, 5, 3, 4)
     )
     reasons = (*ranked, DigestReason("trusted", "信頼済み", "trusted sender", "", -4.0))
     text = render([item(reasons=reasons)], "en", "JP").text
-    assert "reason 5" in text and "reason 4" in text and "reason 3" in text
-    assert "reason 1" not in text and "trusted sender" not in text
-    assert text.index("reason 5") < text.index("reason 4") < text.index("reason 3")
+    assert "reason 5" in text and "reason 4" in text
+    assert "reason 3" not in text and "reason 1" not in text and "trusted sender" not in text
+    assert text.index("reason 5") < text.index("reason 4")
     ja = render([item(reasons=reasons)], "ja", "JP").text
     assert "理由5" in ja and "reason 5" not in ja
 
@@ -333,24 +351,32 @@ def test_contacted_and_court_notes_per_item() -> None:
         [item(contacted_on=datetime(2026, 11, 20, 3, tzinfo=UTC), court_claim=True)], "en", "JP"
     ).text
     assert "your Sent folder has mail from you to this sender (20 Nov 2026)" in text
-    assert "See “About messages that claim to come from a court” above." in text
+    assert "== About messages that claim to come from a court" in text
+    # the most urgent advice first: after contact, then the court caveat, then the bill
+    assert (
+        text.index("== If you have already been in touch")
+        < text.index("== About messages that claim")
+        < text.index("== About the bill")
+    )
 
 
-def test_numbering_continues_across_lists_and_newest_first() -> None:
+def test_one_number_per_message_and_newest_first() -> None:
     older = item(id=1, arrived=datetime(2026, 11, 1, tzinfo=UTC), subject="SUBJ-OLD")
     newer = item(id=2, arrived=datetime(2026, 11, 2, tzinfo=UTC), subject="SUBJ-NEW")
     unsure = item(id=3, verdict="suspicious", folder="INBOX", subject="SUBJ-UNSURE")
     text = render([older, newer, unsure], "en", "JP").text
     assert text.index("SUBJ-NEW") < text.index("SUBJ-OLD") < text.index("SUBJ-UNSURE")
-    assert "\n3. Fake bill (not certain)" in text
+    # the label is the record id, the number `mailguard release` takes
+    assert "\n[3] Fake bill (not certain)" in text
+    assert "\n[2] Fake bill\n" in text and "mailguard release 2" in text
 
 
 def test_long_lists_are_capped_with_a_count() -> None:
     many = [item(id=n) for n in range(MAX_LISTED + 10)]
     r = render(many, "en", "JP")
     assert r.text.count("mailguard release ") == MAX_LISTED
-    assert "... and 10 more, not listed here." in r.text
-    assert f"{MAX_LISTED + 10} scam messages were quarantined" in r.text
+    assert "... and 10 more, all in the folder “Quarantine”." in r.text
+    assert f"moved {MAX_LISTED + 10} scam messages" in r.text
 
 
 def test_alert_is_marked_and_asks_to_read_before_answering() -> None:
@@ -362,7 +388,7 @@ def test_alert_is_marked_and_asks_to_read_before_answering() -> None:
     assert "already been in touch with the sender" in r.text
     ja = render(items, "ja", "JP", kind="alert")
     assert "連絡する前にお読みください" in ja.subject
-    assert "下の説明をお読みください" in ja.text
+    assert "電話や返信をする前に、下をお読みください" in ja.text
 
 
 def test_bad_kind_is_refused() -> None:

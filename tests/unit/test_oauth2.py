@@ -215,8 +215,9 @@ def test_client_secret_env_unset_is_a_clear_error(
 ) -> None:
     monkeypatch.delenv("MG_CLIENT_SECRET", raising=False)
     p = TokenProvider(_account(server, oauth2_client_secret_env="MG_CLIENT_SECRET"))
-    with pytest.raises(OAuth2Error, match="MG_CLIENT_SECRET"):
+    with pytest.raises(OAuth2Error, match="oauth2_client_secret_env is not set") as e:
         p.access_token()
+    assert "MG_CLIENT_SECRET" not in str(e.value)  # the key is named, not its value
     assert server.forms() == []
 
 
@@ -271,8 +272,9 @@ def test_unreachable_endpoint(server: TokenServer) -> None:
     server.httpd.shutdown()
     server.httpd.server_close()
     p = TokenProvider(_account(oauth2_token_endpoint=url), clock=FakeClock())
-    with pytest.raises(OAuth2Error, match=r"cannot reach 127\.0\.0\.1"):
+    with pytest.raises(OAuth2Error, match=r"cannot reach the endpoint") as e:
         p.access_token()
+    assert "127.0.0.1" not in str(e.value)  # config values are not echoed
 
 
 def test_non_bearer_token_is_refused(server: TokenServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import sys
 from email import policy
 from email.message import Message
 
@@ -96,17 +97,47 @@ def test_part_limit_stops_splitting() -> None:
     assert len(msg.get_payload()) < 10
 
 
-def test_depth_limit_leaves_a_leaf() -> None:
-    chain = b"--%d\r\nContent-Type: multipart/mixed; boundary=%d\r\n\r\n"
-    raw = b"Content-Type: multipart/mixed; boundary=0\r\n\r\n" + b"".join(
-        chain % (i, i + 1) for i in range(100)
+_LEAF = b"Content-Type: text/plain\r\n\r\ninnermost words\r\n"
+
+
+def _chain(levels: int, leaf: bytes = _LEAF) -> bytes:
+    """``levels`` multiparts, each the only child of the one above, with a text leaf."""
+    opening = b"".join(
+        b"--%d\r\nContent-Type: multipart/mixed; boundary=%d\r\n\r\n" % (i, i + 1)
+        for i in range(levels)
     )
-    depth = 0
-    part = split_message(raw)
+    closing = b"".join(b"\r\n--%d--\r\n" % i for i in reversed(range(levels + 1)))
+    return (
+        b"Content-Type: multipart/mixed; boundary=0\r\n\r\n"
+        + opening
+        + b"--%d\r\n" % levels
+        + leaf
+        + closing
+    )
+
+
+def _depth_and_leaf(msg: Message) -> tuple[int, Message]:
+    depth, part = 0, msg
     while isinstance(part.get_payload(), list) and part.get_payload():
         part = part.get_payload()[0]
         depth += 1
-    assert depth <= 41
+    return depth, part
+
+
+def test_deep_nesting_is_split_without_recursion() -> None:
+    """Far past Python's recursion limit: a loop, not the stack, and the leaf is still reached."""
+    levels = sys.getrecursionlimit() + 200
+    depth, leaf = _depth_and_leaf(split_message(_chain(levels), max_parts=levels + 10))
+    assert depth == levels + 1
+    assert "innermost words" in leaf.get_payload()
+
+
+def test_part_budget_bounds_deep_nesting_and_keeps_the_rest_as_text() -> None:
+    msg = split_message(_chain(5000), max_parts=100)
+    depth, leaf = _depth_and_leaf(msg)
+    assert depth < 100
+    # What was not split stays in the tree as text, so its words are not lost.
+    assert "innermost words" in str(leaf.get_payload())
 
 
 _line = st.sampled_from(

@@ -53,19 +53,22 @@ def test_env_returns_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_secret(SecretSource(password_env="MG_TEST_PW"), what="account a") == CANARY
 
 
-def test_env_missing_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_missing_names_the_key_not_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # password_env = "<the password>" is the classic mistake: the name is not echoed.
     monkeypatch.delenv("MG_TEST_PW", raising=False)
     with pytest.raises(SecretError) as e:
         resolve_secret(SecretSource(password_env="MG_TEST_PW"), what="account a")
-    assert "MG_TEST_PW" in str(e.value)
+    assert "password_env" in str(e.value)
+    assert "MG_TEST_PW" not in str(e.value)
     assert "not set" in str(e.value)
     assert str(e.value).startswith("account a: ")
 
 
 def test_env_empty_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MG_TEST_PW", "")
-    with pytest.raises(SecretError, match=r"MG_TEST_PW.*empty"):
+    with pytest.raises(SecretError, match=r"password_env is empty") as e:
         resolve_secret(SecretSource(password_env="MG_TEST_PW"), what="account a")
+    assert "MG_TEST_PW" not in str(e.value)
 
 
 # -- password_file -----------------------------------------------------------------------
@@ -93,7 +96,8 @@ def test_file_readable_by_others_is_refused_with_the_fix(tmp_path: Path, mode: i
         resolve_secret(SecretSource(password_file=p), what="account a")
     msg = str(e.value)
     assert "chmod 600" in msg
-    assert str(p) in msg
+    assert "password_file" in msg
+    assert str(p) not in msg  # the key is named, its value (maybe a pasted password) is not
     assert f"{mode:04o}" in msg
     assert CANARY not in msg
 
@@ -169,25 +173,29 @@ def test_command_failure_reports_status_not_output() -> None:
         resolve_secret(SecretSource(password_command=_py(code)), what="account a")
     msg = str(e.value)
     assert "status 3" in msg
-    assert "gpg: decryption failed" in msg  # the first stderr line helps the user…
-    assert CANARY not in msg  # …but never with the secret in it
+    assert "gpg: decryption failed" not in msg  # stderr may echo the secret: never shown
+    assert CANARY not in msg
 
 
-def test_command_failure_with_unrelated_secret_on_stderr_is_redacted() -> None:
-    logs.register_secret(CANARY)
-    code = f"import sys; print('oops ' + {CANARY!r}, file=sys.stderr); sys.exit(1)"
+def test_command_failure_shows_no_stderr_even_unregistered() -> None:
+    # A secret mailguard has never seen (so redaction cannot know it) on stderr.
+    code = "import sys; print('oops Unregistered-Pw-7731', file=sys.stderr); sys.exit(1)"
     with pytest.raises(SecretError) as e:
         run_secret_command(_py(code), what="a")
-    assert CANARY not in str(e.value)
-    assert "oops ***" in str(e.value)
+    assert "Unregistered-Pw-7731" not in str(e.value)
+    assert "oops" not in str(e.value)
+    assert "exited with status 1" in str(e.value)
 
 
-def test_command_stderr_excerpt_is_one_short_line() -> None:
-    code = "import sys; sys.stderr.write('x' * 500 + '\\nsecond line\\n'); sys.exit(1)"
+def test_command_errors_do_not_quote_the_command_line() -> None:
+    missing = ["/nonexistent/Hunter2-in-argv", "Hunter2-arg"]
     with pytest.raises(SecretError) as e:
-        run_secret_command(_py(code), what="a")
-    assert "second line" not in str(e.value)
-    assert len(str(e.value)) < 250
+        run_secret_command(missing, what="a")
+    assert "Hunter2" not in str(e.value)
+    assert "password_command" in str(e.value)
+    with pytest.raises(SecretError) as e:
+        run_secret_command([*_py("import sys; sys.exit(2)"), "Hunter2-arg"], what="a")
+    assert "Hunter2" not in str(e.value)
 
 
 def test_command_timeout_kills_the_whole_group() -> None:
@@ -245,7 +253,8 @@ def test_credential_missing_file_says_which_line_to_add(
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     with pytest.raises(SecretError) as e:
         resolve_secret(SecretSource(password_credential="alice-imap"), what="a")
-    assert "LoadCredential=alice-imap:" in str(e.value)
+    assert "LoadCredential=NAME:" in str(e.value)
+    assert "alice-imap" not in str(e.value)
 
 
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/b", ".."])

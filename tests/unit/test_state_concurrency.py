@@ -9,7 +9,8 @@ import textwrap
 import threading
 from pathlib import Path
 
-from mailguard.state import StateStore
+from mailguard.state import NewItem, StateStore
+from mailguard.vocabulary import VerdictKind
 
 ROUNDS = 60
 
@@ -28,15 +29,17 @@ def test_two_threads_writing_lose_no_update(tmp_path: Path) -> None:
                 store.record_poll("shared", True, scanned=1, quarantined=1)
                 # ... and each records its own quarantine items and progress.
                 qid = store.record_move_intent(
-                    account=account,
-                    original_folder="INBOX",
-                    original_uid=n + 1,
-                    original_uidvalidity=1,
-                    message_id=f"<{account}-{n}@scam.example>",
-                    sha256=hashlib.sha256(f"{account}{n}".encode()).hexdigest(),
+                    NewItem(
+                        account=account,
+                        original_folder="INBOX",
+                        original_uid=n + 1,
+                        original_uidvalidity=1,
+                        message_id=f"<{account}-{n}@scam.example>",
+                        sha256=hashlib.sha256(f"{account}{n}".encode()).hexdigest(),
+                        verdict=VerdictKind.SCAM,
+                        score=9.0,
+                    ),
                     quarantine_folder="Quarantine",
-                    verdict="scam",
-                    score=9.0,
                 )
                 store.confirm_move(qid, "Quarantine", n + 1, 1, "move")
                 store.set_folder_state(account, "INBOX", 1, n + 1)

@@ -19,6 +19,7 @@ import pytest
 from mailguard.state import (
     DuplicateMessage,
     InvalidTransition,
+    NewItem,
     StateStore,
     UnknownItem,
 )
@@ -48,8 +49,8 @@ def sha(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def item(**overrides: Any) -> dict[str, Any]:
-    """The keyword arguments the scanner passes for one scam message."""
+def item(**overrides: Any) -> NewItem:
+    """What the scanner records for one scam message."""
     fields: dict[str, Any] = {
         "account": "alice",
         "original_folder": "INBOX",
@@ -69,18 +70,18 @@ def item(**overrides: Any) -> dict[str, Any]:
         "details": {"urls": ["https://scam.example/pay"], "phones": ["03-0000-0000"]},
     }
     fields.update(overrides)
-    return fields
+    return NewItem(**fields)
 
 
 def quarantined(store: StateStore, **overrides: Any) -> int:
-    qid: int = store.record_move_intent(**item(**overrides), quarantine_folder="Quarantine")
+    qid: int = store.record_move_intent(item(**overrides), quarantine_folder="Quarantine")
     store.confirm_move(qid, "Quarantine", 500 + qid, 99, "move")
     return qid
 
 
 # -- intent -> confirm -------------------------------------------------------------------------
 def test_intent_then_confirm_with_audit_entries_in_order(store: StateStore) -> None:
-    qid = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    qid = store.record_move_intent(item(), quarantine_folder="Quarantine")
 
     pending = store.get(qid)
     assert pending is not None
@@ -128,7 +129,7 @@ def test_record_round_trips_parsed_fields(store: StateStore) -> None:
         description_ja: str
 
     qid = store.record_move_intent(
-        **item(
+        item(
             reasons=[Reason("ja.withdrawal.incomplete", 5.0, "退会手続きが未完了")],
             contacted_on=date(2024, 3, 1),  # the Sent-folder check may give a bare date
         ),
@@ -154,13 +155,13 @@ def test_record_round_trips_parsed_fields(store: StateStore) -> None:
 def test_naive_message_date_is_taken_as_utc_but_bad_input_is_refused(
     store: StateStore,
 ) -> None:
-    qid = store.record_suspicious(**item(date=datetime(2024, 4, 30, 18, 0)))
+    qid = store.record_suspicious(item(date=datetime(2024, 4, 30, 18, 0)))
     rec = store.get(qid)
     assert rec is not None and rec.date == datetime(2024, 4, 30, 18, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="sha256"):
-        store.record_suspicious(**item(sha256="not-a-hash"))
+        store.record_suspicious(item(sha256="not-a-hash"))
     with pytest.raises(ValueError, match="verdict"):
-        store.record_suspicious(**item(verdict="maybe"))
+        store.record_suspicious(item(verdict="maybe"))
 
 
 def test_transitions_are_checked(store: StateStore) -> None:
@@ -181,13 +182,13 @@ def test_transitions_are_checked(store: StateStore) -> None:
 
 
 def test_failed_move_can_be_retried_with_a_new_intent(store: StateStore) -> None:
-    first = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    first = store.record_move_intent(item(), quarantine_folder="Quarantine")
     store.fail_move(first, "NO [TRYCREATE] no such mailbox")
     rec = store.get(first)
     assert rec is not None and rec.status == "failed" and "TRYCREATE" in (rec.error or "")
-    assert store.find_existing("alice", item()["message_id"], item()["sha256"]) == rec
+    assert store.find_existing("alice", item().message_id, item().sha256) == rec
 
-    second = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    second = store.record_move_intent(item(), quarantine_folder="Quarantine")
     assert second != first
     assert store.audit_entries(quarantine_id=first)[-1].action == "move.failed"
 
@@ -198,41 +199,66 @@ def test_same_message_cannot_be_recorded_twice(store: StateStore) -> None:
     # After a UIDVALIDITY change the same bytes come back under a new UID.
     rescan = item(original_uid=3, original_uidvalidity=8)
     with pytest.raises(DuplicateMessage) as err:
-        store.record_move_intent(**rescan, quarantine_folder="Quarantine")
+        store.record_move_intent(rescan, quarantine_folder="Quarantine")
     assert err.value.existing_id == qid and err.value.status == "quarantined"
     with pytest.raises(DuplicateMessage):
-        store.record_suspicious(**rescan)
+        store.record_suspicious(rescan)
 
-    found = store.find_existing("alice", rescan["message_id"], rescan["sha256"].upper())
+    found = store.find_existing("alice", rescan.message_id, rescan.sha256.upper())
     assert found is not None and found.id == qid
 
     # Same Message-ID with different bytes, or another account: a different message.
-    assert store.find_existing("alice", rescan["message_id"], sha(b"other")) is None
-    assert store.find_existing("bob", rescan["message_id"], rescan["sha256"]) is None
-    store.record_move_intent(**item(sha256=sha(b"other")), quarantine_folder="Quarantine")
-    store.record_move_intent(**item(account="bob"), quarantine_folder="Quarantine")
+    assert store.find_existing("alice", rescan.message_id, sha(b"other")) is None
+    assert store.find_existing("bob", rescan.message_id, rescan.sha256) is None
+    other = item(original_uid=4, sha256=sha(b"other"))
+    store.record_move_intent(other, quarantine_folder="Quarantine")
+    store.record_move_intent(item(account="bob"), quarantine_folder="Quarantine")
+    # One live record per place: the same UID cannot be recorded twice, whatever the bytes.
+    with pytest.raises(DuplicateMessage):
+        store.record_suspicious(item(sha256=sha(b"yet another")))
+
+
+def test_identical_scam_delivered_twice_is_a_second_message(store: StateStore) -> None:
+    """Same bytes, same folder and UIDVALIDITY, another UID: the server says it is new mail."""
+    first = quarantined(store)
+    second = store.record_move_intent(item(original_uid=43), quarantine_folder="Quarantine")
+    assert second != first
+    seen_at = ("INBOX", 7, 43)
+    assert store.find_existing("alice", item().message_id, item().sha256).id == second
+    assert store.find_existing("alice", item().message_id, item().sha256, seen_at=seen_at).id == (
+        second
+    )
+    # The first copy, seen again at its own place, is still the first record ...
+    assert store.find_existing(
+        "alice", item().message_id, item().sha256, seen_at=("INBOX", 7, 42)
+    ).id == first
+    # ... and a third copy not yet recorded matches neither.
+    assert (
+        store.find_existing("alice", item().message_id, item().sha256, seen_at=("INBOX", 7, 44))
+        is None
+    )
 
 
 def test_missing_message_id_dedupes_on_the_hash_alone(store: StateStore) -> None:
-    qid = store.record_suspicious(**item(message_id=""))
+    qid = store.record_suspicious(item(message_id=""))
     rec = store.get(qid)
     assert rec is not None and rec.message_id is None
-    assert store.find_existing("alice", None, item()["sha256"]) == rec
-    assert store.find_existing("alice", "  ", item()["sha256"]) == rec
-    with pytest.raises(DuplicateMessage):
-        store.record_suspicious(**item(message_id=None, original_uid=43))
+    assert store.find_existing("alice", None, item().sha256) == rec
+    assert store.find_existing("alice", "  ", item().sha256) == rec
+    with pytest.raises(DuplicateMessage):  # the same bytes after a UIDVALIDITY change
+        store.record_suspicious(item(message_id=None, original_uid=43, original_uidvalidity=8))
 
 
 def test_find_existing_prefers_the_live_row_then_released(store: StateStore) -> None:
     first = quarantined(store)
     store.begin_release(first)
     store.confirm_release(first, restored_uid=77)
-    found = store.find_existing("alice", item()["message_id"], item()["sha256"])
+    found = store.find_existing("alice", item().message_id, item().sha256)
     assert found is not None and (found.id, found.status) == (first, "released")
 
     # The same mail arrives again and is quarantined again: the live row wins.
     again = quarantined(store, original_uid=77)
-    found = store.find_existing("alice", item()["message_id"], item()["sha256"])
+    found = store.find_existing("alice", item().message_id, item().sha256)
     assert found is not None and (found.id, found.status) == (again, "quarantined")
 
 
@@ -240,7 +266,7 @@ def test_find_existing_prefers_the_live_row_then_released(store: StateStore) -> 
 def test_pending_move_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = StateStore.open(path)
-    qid = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    qid = store.record_move_intent(item(), quarantine_folder="Quarantine")
     store.close()  # "crash" before confirm_move
 
     with StateStore.open(path) as reopened:
@@ -257,12 +283,12 @@ def test_pending_move_survives_a_hard_process_exit(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os
-        from mailguard.state import StateStore
+        from mailguard.state import NewItem, StateStore
         store = StateStore.open({str(path)!r})
-        qid = store.record_move_intent(
+        qid = store.record_move_intent(NewItem(
             account="alice", original_folder="INBOX", original_uid=5, original_uidvalidity=1,
-            message_id="<x@scam.example>", sha256={sha(b"x")!r}, quarantine_folder="Quarantine",
-            verdict="scam", score=9.0)
+            message_id="<x@scam.example>", sha256={sha(b"x")!r},
+            verdict="scam", score=9.0), quarantine_folder="Quarantine")
         print(qid, flush=True)
         os._exit(1)  # no close, no confirm, no atexit: like a kill -9 right before the move
         """
@@ -276,12 +302,12 @@ def test_pending_move_survives_a_hard_process_exit(tmp_path: Path) -> None:
 
 
 def test_reconcile_outcomes(store: StateStore) -> None:
-    moved = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    moved = store.record_move_intent(item(), quarantine_folder="Quarantine")
     stayed = store.record_move_intent(
-        **item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Quarantine"
+        item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Quarantine"
     )
     gone = store.record_move_intent(
-        **item(original_uid=44, sha256=sha(b"3")), quarantine_folder="Quarantine"
+        item(original_uid=44, sha256=sha(b"3")), quarantine_folder="Quarantine"
     )
 
     store.mark_reconciled(moved, "quarantined", quarantine_uid=900, quarantine_uidvalidity=99)
@@ -307,14 +333,14 @@ def test_reconcile_outcomes(store: StateStore) -> None:
     with pytest.raises(ValueError, match="outcome"):
         store.mark_reconciled(moved, "whatever")  # type: ignore[arg-type]
     # The message that never moved may now be tried again.
-    store.record_move_intent(**item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Q")
+    store.record_move_intent(item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Q")
 
 
 def test_reconcile_can_record_an_outcome_the_caller_settled_itself(store: StateStore) -> None:
     """Reconciliation may finish the move (or give up) first, then record what it found."""
-    finished = store.record_move_intent(**item(), quarantine_folder="Quarantine")
+    finished = store.record_move_intent(item(), quarantine_folder="Quarantine")
     stayed = store.record_move_intent(
-        **item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Quarantine"
+        item(original_uid=43, sha256=sha(b"2")), quarantine_folder="Quarantine"
     )
     store.confirm_move(finished, "Quarantine", 901, None, "reconciled-expunge")
     store.mark_reconciled(finished, "copy-only")
@@ -359,7 +385,7 @@ def test_release_flow_records_the_released_sender(store: StateStore) -> None:
     assert not store.is_released_sender("bob", "billing@scam.example")
     assert store.released_senders("alice") == {"billing@scam.example"}
     (sender,) = store.released_sender_records("alice")
-    assert sender.quarantine_id == qid and sender.reasons == item()["reasons"]
+    assert sender.quarantine_id == qid and sender.reasons == item().reasons
 
     assert [e.action for e in store.audit_entries(quarantine_id=qid)] == [
         "move.intent",
@@ -383,14 +409,14 @@ def test_release_can_be_retried_or_aborted(store: StateStore) -> None:
     assert rec is not None and rec.status == "quarantined" and "quota" in (rec.error or "")
     assert store.released_senders("alice") == set()
 
-    sus = store.record_suspicious(**item(original_uid=50, sha256=sha(b"s")))
+    sus = store.record_suspicious(item(original_uid=50, sha256=sha(b"s")))
     store.begin_release(sus)
     store.abort_release(sus, "user cancelled")
     back = store.get(sus)
     assert back is not None and back.status == "suspicious"
 
     pending = store.record_move_intent(
-        **item(original_uid=51, sha256=sha(b"p")), quarantine_folder="Quarantine"
+        item(original_uid=51, sha256=sha(b"p")), quarantine_folder="Quarantine"
     )
     with pytest.raises(InvalidTransition):
         store.begin_release(pending)  # not in quarantine yet: nothing to release
@@ -399,7 +425,7 @@ def test_release_can_be_retried_or_aborted(store: StateStore) -> None:
 
 
 def test_releasing_a_suspicious_item_only_remembers_the_sender(store: StateStore) -> None:
-    sus = store.record_suspicious(**item(from_addr="info@shop.example", verdict="suspicious"))
+    sus = store.record_suspicious(item(from_addr="info@shop.example", verdict="suspicious"))
     store.begin_release(sus)
     store.confirm_release(sus)
     rec = store.get(sus)
@@ -410,9 +436,9 @@ def test_releasing_a_suspicious_item_only_remembers_the_sender(store: StateStore
 def test_list_quarantine_filters_and_counts(store: StateStore) -> None:
     a = quarantined(store)
     b = quarantined(store, account="bob")
-    s = store.record_suspicious(**item(original_uid=60, sha256=sha(b"s")))
+    s = store.record_suspicious(item(original_uid=60, sha256=sha(b"s")))
     p = store.record_move_intent(
-        **item(original_uid=61, sha256=sha(b"p")), quarantine_folder="Quarantine"
+        item(original_uid=61, sha256=sha(b"p")), quarantine_folder="Quarantine"
     )
     assert [r.id for r in store.list_quarantine()] == [a, b]
     assert [r.id for r in store.list_quarantine("alice", status=None)] == [a, s, p]
@@ -423,3 +449,30 @@ def test_list_quarantine_filters_and_counts(store: StateStore) -> None:
     assert counts["quarantined"] == 1 and counts["suspicious"] == 1
     assert counts["pending_move"] == 1 and counts["released"] == 0
     assert store.quarantine_counts()["quarantined"] == 2
+
+
+def test_the_transition_table_covers_every_status_and_final_means_final(
+    store: StateStore,
+) -> None:
+    from mailguard.state import TRANSITIONS, may_transition
+    from mailguard.vocabulary import Status
+
+    assert set(TRANSITIONS) == {None, *Status}, "every status has a row in the table"
+    assert may_transition(Status.SUSPICIOUS, Status.RELEASING), "releasing suspicious is allowed"
+    assert not may_transition(Status.SUSPICIOUS, Status.QUARANTINED)
+    released = quarantined(store)
+    store.begin_release(released)
+    store.confirm_release(released, restored_uid=7)
+    failed = store.record_move_intent(item(original_uid=50, sha256=sha(b"f")), "Quarantine")
+    store.fail_move(failed, "no such mailbox")
+    for qid in (released, failed):
+        for attempt in (
+            lambda q=qid: store.begin_release(q),
+            lambda q=qid: store.confirm_release(q),
+            lambda q=qid: store.abort_release(q, "x"),
+            lambda q=qid: store.confirm_move(q, "Quarantine", 1, 1, "move"),
+            lambda q=qid: store.fail_move(q, "x"),
+        ):
+            with pytest.raises(InvalidTransition):
+                attempt()
+    assert store.get(released).status == "released" and store.get(failed).status == "failed"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mailguard.state import StateStore
+from mailguard.state import NewItem, StateStore
 
 
 class FakeClock:
@@ -47,8 +47,8 @@ def record(
         "score": 9.0,
     }
     if status == "suspicious":
-        return store.record_suspicious(**{**fields, "verdict": "suspicious"})
-    qid = store.record_move_intent(**fields, quarantine_folder="Quarantine")
+        return store.record_suspicious(NewItem(**{**fields, "verdict": "suspicious"}))
+    qid = store.record_move_intent(NewItem(**fields), quarantine_folder="Quarantine")
     if status in ("quarantined", "released"):
         store.confirm_move(qid, "Quarantine", 1000 + n, 5, "move")
     if status == "released":

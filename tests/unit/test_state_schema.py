@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.state import LATEST_VERSION, SchemaTooNew, StateStore
+from mailguard.state import LATEST_VERSION, NewItem, SchemaTooNew, StateStore
 from mailguard.state.schema import MIGRATIONS, Migration, migrate, schema_version
+from mailguard.vocabulary import VerdictKind
 
 SHA = "ab" * 32
 
@@ -90,15 +91,17 @@ def test_v1_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
             "digest.sent",
         ]
         new_id = store.record_move_intent(
-            account="alice",
-            original_folder="INBOX",
-            original_uid=13,
-            original_uidvalidity=7,
-            message_id="<new@example.jp>",
-            sha256="cd" * 32,
+            NewItem(
+                account="alice",
+                original_folder="INBOX",
+                original_uid=13,
+                original_uidvalidity=7,
+                message_id="<new@example.jp>",
+                sha256="cd" * 32,
+                verdict=VerdictKind.SCAM,
+                score=10,
+            ),
             quarantine_folder="Quarantine",
-            verdict="scam",
-            score=10,
         )
         assert new_id == 2
 

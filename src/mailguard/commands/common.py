@@ -26,7 +26,8 @@ def setup_logging_for(args: argparse.Namespace, settings: Settings | None) -> No
 
     level = getattr(args, "log_level", None) or (settings.logging.level if settings else "INFO")
     fmt = getattr(args, "log_format", None) or (settings.logging.format if settings else "text")
-    setup_logging(level=level, fmt=fmt, stream=sys.stderr)
+    wire = bool(getattr(args, "log_wire", False))
+    setup_logging(level=level, fmt=fmt, stream=sys.stderr, wire=wire)
 
 
 def pick_accounts(settings: Settings, name: str | None) -> list:

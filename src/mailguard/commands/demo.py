@@ -11,12 +11,14 @@ folder is touched.
 from __future__ import annotations
 
 import argparse
+import email.utils
 import os
 import secrets
 import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +28,7 @@ SENT_REPLY = (
     "From: {user} <{user}>\r\n"
     "To: {to}\r\n"
     "Subject: =?UTF-8?B?{subject}?=\r\n"
-    "Date: Mon, 23 Nov 2026 21:14:00 +0900\r\n"
+    "Date: {date}\r\n"
     "Message-ID: <demo-sent-1@localhost>\r\n"
     "MIME-Version: 1.0\r\n"
     "Content-Type: text/plain; charset=UTF-8\r\n"
@@ -52,13 +54,10 @@ def _say(text: str = "") -> None:
 def main(args: argparse.Namespace) -> int:
     import base64
 
+    from mailguard.app import App
     from mailguard.config import settings_from_dict
-    from mailguard.detect import Classifier
     from mailguard.parse import parse_message
-    from mailguard.pipeline.digesting import render_for, send_digest
-    from mailguard.pipeline.records import top_descriptions
-    from mailguard.pipeline.runner import scan_account
-    from mailguard.state import StateStore
+    from mailguard.pipeline.verdict_record import top_descriptions
     from mailguard.testing.dovecot import SETUP_HINT, DovecotServer, locate_dovecot
 
     if locate_dovecot() is None:
@@ -96,6 +95,11 @@ def main(args: argparse.Namespace) -> int:
                         SENT_REPLY.format(
                             user=user,
                             to=to,
+                            # Written after the first scam, before the follow-up that
+                            # arrives now and answers it.
+                            date=email.utils.format_datetime(
+                                datetime.now(UTC) - timedelta(hours=2)
+                            ),
                             subject=subject,
                             body="退会したいです。登録した覚えはありません。",
                         ).encode("utf-8"),
@@ -132,12 +136,10 @@ def main(args: argparse.Namespace) -> int:
                 }
             )
             account = settings.accounts[0]
-            store = StateStore.open(settings.state.path)
-            try:
+            with App(settings) as app:
+                store = app.store
                 _say("\n2. Scanning the INBOX once (mailguard scan --once) ...")
-                summary = scan_account(
-                    settings, account, store, Classifier.from_config(settings.detection)
-                )
+                summary = app.scan(account)
                 _say("   " + summary.line())
                 if not summary.reached:
                     return 1
@@ -145,17 +147,18 @@ def main(args: argparse.Namespace) -> int:
                 _say("\n3. The quarantine (mailguard quarantine list):")
                 for rec in store.list_quarantine(account="demo"):
                     desc = top_descriptions(rec.reasons, args.lang, 2)
-                    _say(f"   #{rec.id} [{rec.category}] score {rec.score:.1f}  {rec.subject[:50]}")
+                    subject = (rec.subject or "")[:50]
+                    _say(f"   #{rec.id} [{rec.category}] score {rec.score:.1f}  {subject}")
                     _say(f"       from {rec.from_addr}: " + "; ".join(str(d) for d in desc))
 
                 _say("\n4. The digest the user receives (mailguard digest --preview):")
                 _say("-" * 60)
-                rendered, _ids = render_for(settings, account, store)
+                rendered, _ids = app.digests.render(account)
                 if rendered is not None:
                     _say(f"Subject: {rendered.subject}\n")
                     _say(rendered.text)
                 _say("-" * 60)
-                outcome = send_digest(settings, account, store)
+                outcome = app.digests.send(account)
 
                 check = server.client(user, password)
                 try:
@@ -166,8 +169,6 @@ def main(args: argparse.Namespace) -> int:
                     held = len(check.search("ALL"))
                 finally:
                     check.logout()
-            finally:
-                store.close()
 
         elapsed = time.monotonic() - started
         _say("\nWhat just happened")

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from mailguard.commands.common import load_or_report, pick_accounts
-from mailguard.pipeline.records import top_descriptions
+from mailguard.pipeline.verdict_record import top_descriptions
 
 
 def main(args: argparse.Namespace) -> int:
@@ -15,17 +15,13 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.account:
         pick_accounts(settings, args.account)
-    from mailguard.state import StateStore
+    from mailguard.app import App
+    from mailguard.vocabulary import Status
 
     langs = {a.name: a.language for a in settings.accounts}
-    store = StateStore.open(settings.state.path)
-    try:
-        statuses = ("quarantined", "released") if args.all else ("quarantined",)
-        records = [
-            r for s in statuses for r in store.list_quarantine(account=args.account, status=s)
-        ]
-    finally:
-        store.close()
+    with App(settings) as app:
+        statuses = (Status.QUARANTINED, Status.RELEASED) if args.all else (Status.QUARANTINED,)
+        records = app.store.list_quarantine(account=args.account, status=statuses)
     records.sort(key=lambda r: r.id)
     for rec in records:
         lang = langs.get(rec.account, "en")
@@ -35,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
                     {
                         "id": rec.id,
                         "account": rec.account,
-                        "status": rec.status,
+                        "status": str(rec.status),
                         "date": rec.date.isoformat() if rec.date else None,
                         "quarantined_at": rec.quarantined_at.isoformat()
                         if rec.quarantined_at
@@ -43,8 +39,8 @@ def main(args: argparse.Namespace) -> int:
                         "from": rec.from_addr,
                         "from_name": rec.from_name,
                         "subject": rec.subject,
-                        "verdict": rec.verdict,
-                        "category": rec.category,
+                        "verdict": str(rec.verdict),
+                        "category": str(rec.category) if rec.category else None,
                         "score": rec.score,
                         "reasons": top_descriptions(rec.reasons, lang),
                         "original_folder": rec.original_folder,
@@ -56,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             when = rec.date.strftime("%Y-%m-%d %H:%M") if rec.date else "?"
             sender = f"{rec.from_name} <{rec.from_addr}>" if rec.from_name else rec.from_addr
-            flag = "" if rec.status == "quarantined" else f" [{rec.status}]"
+            flag = "" if rec.status == Status.QUARANTINED else f" [{rec.status}]"
             print(f"#{rec.id}{flag}  {rec.account}  {when}  from {rec.folder_label()}")
             print(f"    From:    {sender}")
             print(f"    Subject: {rec.subject}")

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from mailguard.commands.common import load_or_report, pick_accounts
+from mailguard.state import QuarantineRecord
 
 
 def main(args: argparse.Namespace) -> int:
@@ -21,13 +22,12 @@ def main(args: argparse.Namespace) -> int:
         )
         return 2
 
+    from mailguard.app import App
     from mailguard.imap.base import MailClientError
     from mailguard.pipeline.release import ReleaseError, release_one
-    from mailguard.pipeline.runner import connect
-    from mailguard.state import StateStore
 
-    store = StateStore.open(settings.state.path)
-    try:
+    with App(settings) as app:
+        store = app.store
         if args.all:
             pick_accounts(settings, args.account)
             records = store.list_quarantine(account=args.account)
@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
                     continue
                 records.append(rec)
         failures = len(args.ids) - len(records) if not args.all else 0
-        by_account: dict[str, list] = {}
+        by_account: dict[str, list[QuarantineRecord]] = {}
         for rec in records:
             by_account.setdefault(rec.account, []).append(rec)
         for account_name, recs in by_account.items():
@@ -51,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
                 failures += len(recs)
                 continue
             try:
-                client = connect(account)
+                client, _before = app.connections.acquire(account)
             except MailClientError as e:
                 print(f"{account_name}: cannot connect: {e}", file=sys.stderr)
                 failures += len(recs)
@@ -65,7 +65,5 @@ def main(args: argparse.Namespace) -> int:
                         failures += 1
                         print(f"{rec.id}: {e}", file=sys.stderr)
             finally:
-                client.logout()
-    finally:
-        store.close()
+                app.connections.release(account, client, healthy=True)
     return 1 if failures else 0

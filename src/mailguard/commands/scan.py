@@ -22,22 +22,22 @@ def main(args: argparse.Namespace) -> int:
             return 2
     accounts = pick_accounts(settings, args.account)
 
-    from mailguard.detect import Classifier
-    from mailguard.pipeline.runner import scan_account
-    from mailguard.state import StateStore
+    from mailguard.app import App
 
-    classifier = Classifier.from_config(settings.detection)
-    store = StateStore.open(settings.state.path)
     all_reached = True
-    try:
+    with App(settings) as app:
         for account in accounts:
-            summary = scan_account(
-                settings, account, store, classifier, dry_run=args.dry_run, since=since
-            )
+            summary = app.scan(account, dry_run=args.dry_run, since=since)
             print(("[dry-run] " if args.dry_run else "") + summary.line())
             for line in summary.planned:
                 print(f"  {line}")
             all_reached &= summary.reached
-    finally:
-        store.close()
+            alerts = not args.dry_run and not args.no_alerts and settings.digest.immediate
+            if summary.reached and alerts:
+                # Same as the daemon: what cannot wait for the digest is announced now.
+                outcome = app.digests.send(account, kind="alert")
+                if outcome.sent:
+                    print(f"  alert sent: {outcome.items} message(s) that cannot wait")
+                elif outcome.error:
+                    print(f"  alert NOT sent: {outcome.error}")
     return 0 if all_reached else 1

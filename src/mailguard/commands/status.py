@@ -18,14 +18,14 @@ def main(args: argparse.Namespace) -> int:
     settings = load_or_report(args)
     if settings is None:
         return 2
-    from mailguard.state import StateStore
+    from mailguard.app import App
 
-    store = StateStore.open(settings.state.path)
-    try:
+    with App(settings) as app:
+        store = app.store
         statuses = {s.account: s for s in store.account_statuses()}
         counts = {a.name: len(store.list_quarantine(account=a.name)) for a in settings.accounts}
-    finally:
-        store.close()
+        skipped = {a.name: store.message_errors(a.name, limit=1) for a in settings.accounts}
+        skipped_n = {a.name: store.message_error_count(a.name) for a in settings.accounts}
     for a in settings.accounts:
         st = statuses.get(a.name)
         print(f"{a.name} ({a.username} at {a.host})")
@@ -42,4 +42,10 @@ def main(args: argparse.Namespace) -> int:
         )
         if st.last_error:
             print(f"  last error:  {st.last_error}")
+        if skipped_n[a.name]:
+            last = skipped[a.name][0]
+            print(
+                f"  messages skipped (could not be checked): {skipped_n[a.name]}; last "
+                f"{_ago(last.at)} {last.folder} UID {last.uid}: {last.error}"
+            )
     return 0

@@ -410,6 +410,23 @@ def _attachment_only_body(params: Mapping[str, Any]) -> Check:
 _DOC_EXTS = frozenset({"pdf", "jpg", "jpeg", "png", "gif", "webp", "heic", "tif", "tiff"})
 
 
+@feature("parse_defect")
+def _parse_defect(params: Mapping[str, Any]) -> Check:
+    """A parser defect that is itself evidence (e.g. ``mime:too-deep``: nesting used to evade)."""
+    _no_params(params, "defects")
+    wanted = _str_list(params, "defects")
+    if not wanted:
+        raise ValueError("parse_defect needs params.defects, a list of defect names")
+
+    def check(f: Facts) -> str | None:
+        for defect in f.msg.defects:
+            if defect in wanted:
+                return defect
+        return None
+
+    return check
+
+
 @feature("calendar_invite_text")
 def _calendar_invite_text(params: Mapping[str, Any]) -> Check:
     """A calendar invitation whose event text carries a phone number or an amount."""

@@ -172,11 +172,11 @@ class TextMatcher:
             text = views.get(rule.scope, rule.lang)
             if not text:
                 continue
-            spots = near.get((rid, i))
-            if spots is None or len(spots) >= _MAX_WINDOWS:
+            found = near.get((rid, i))
+            if found is None or len(found) >= _MAX_WINDOWS:
                 m = rule.regexes[i].search(text)
             else:
-                m = _search_near(rule.regexes[i], text, spots)
+                m = _search_near(rule.regexes[i], text, found)
             if m:
                 hits[rid] = clip_evidence(m.group(0))
         for rule in self._header_rules:

@@ -433,7 +433,7 @@ def _rule(
         return None
     return Rule(
         id=rid,
-        family=family,
+        family=str(family),  # checked above: one of the declared families
         weight=weight,
         description_ja=ja,
         description_en=en,

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-SCAM = "scam"
-SUSPICIOUS = "suspicious"
-CLEAN = "clean"
+from mailguard.vocabulary import Category, VerdictKind
 
-FAKE_BILLING = "fake_billing"
-WITHDRAWAL = "withdrawal"
+# The words are defined once, in mailguard.vocabulary; these names stay for existing callers.
+SCAM: Final = VerdictKind.SCAM
+SUSPICIOUS: Final = VerdictKind.SUSPICIOUS
+CLEAN: Final = VerdictKind.CLEAN
+
+FAKE_BILLING: Final = Category.FAKE_BILLING
+WITHDRAWAL: Final = Category.WITHDRAWAL
 
 EVIDENCE_MAX = 80
 

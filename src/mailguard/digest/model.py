@@ -8,11 +8,14 @@ hostile. :mod:`mailguard.digest.safe` neutralises it before it is shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-VERDICTS = ("scam", "suspicious")
-CATEGORIES = ("fake_billing", "withdrawal")
+from mailguard.situations import derive_situations
+from mailguard.vocabulary import Category, Situation, VerdictKind
+
+VERDICTS = (VerdictKind.SCAM, VerdictKind.SUSPICIOUS)
+CATEGORIES = tuple(Category)
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,8 @@ class DigestReason:
 class DigestItem:
     """One quarantined (``scam``) or reported-but-left (``suspicious``) message."""
 
-    id: int  # quarantine record id, used in `mailguard release ID`
-    arrived: datetime | None
+    id: int  # quarantine record id: the one number shown for it everywhere (`mailguard release ID`)
+    arrived: datetime | None  # when the server received it (INTERNALDATE)
     sender_name: str
     sender_addr: str
     subject: str
@@ -52,16 +55,36 @@ class DigestItem:
     urls: tuple[str, ...] = ()  # shown defanged only, never as links
     phones: tuple[str, ...] = ()  # shown as text, marked as the scammer's
     contacted_on: datetime | None = None  # the user wrote to this sender (Sent folder)
-    court_claim: bool = False  # claims to come from a court / ministry / law firm
-    # The wording presumes earlier contact (「申請に不備があり」, 「お電話ありがとう
-    # ございました」): set it when a reason of the detection family "postcontact" fired.
-    followup: bool = False
+    # What the message means for the reader (mailguard.detect.situations), derived
+    # once when it was held and stored with the record. Empty: derived here from
+    # the verdict, category and contact alone (no court claim can be inferred).
+    situations: frozenset[Situation] = field(default_factory=frozenset)
+    arrived_from_header: bool = False  # ``arrived`` is the sender's Date: header (no INTERNALDATE)
+    copy_only: bool = False  # the server could only copy: the original is still in its folder
 
     def __post_init__(self) -> None:
         # Fail at construction, in the pipeline's tests, rather than render a
         # digest that tells the user a real message was quarantined or not.
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if not self.situations:
+            derived = derive_situations(
+                verdict=self.verdict,
+                category=self.category,
+                reasons=(),
+                contacted=self.contacted_on is not None,
+            )
+            object.__setattr__(self, "situations", derived)
+
+    @property
+    def court_claim(self) -> bool:
+        """Claims to be a court, ministry, public body or law office."""
+        return Situation.OFFICIAL_CLAIM in self.situations
+
+    @property
+    def followup(self) -> bool:
+        """Reads like a reply to earlier contact, or the user wrote to the sender."""
+        return Situation.AFTER_CONTACT in self.situations
 
     @property
     def quarantined(self) -> bool:
@@ -70,7 +93,7 @@ class DigestItem:
     @property
     def post_contact(self) -> bool:
         """The user has probably already been in touch with this sender."""
-        return self.contacted_on is not None or self.followup
+        return self.followup
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,19 @@ from importlib import resources
 from typing import Any
 
 from mailguard.digest.model import CATEGORIES, DigestItem
+from mailguard.vocabulary import Situation
 
-# The order blocks appear in. Calm first ("you owe nothing"), then what to do
-# if contact already happened, then the court caveat, then the unsure ones.
-BLOCK_ORDER = ("fake_billing", "withdrawal", "other_scam", "post_contact", "court", "suspicious")
+# The order blocks appear in: the most urgent first. Someone who already called
+# the scammer needs that advice before anything else; then the court caveat,
+# then the lure and the bill, then the messages left in place.
+BLOCK_ORDER = ("post_contact", "court", "withdrawal", "fake_billing", "other_scam", "suspicious")
+_BLOCK_OF: dict[Situation, str] = {
+    Situation.AFTER_CONTACT: "post_contact",
+    Situation.OFFICIAL_CLAIM: "court",
+    Situation.WITHDRAWAL_LURE: "withdrawal",
+    Situation.FAKE_BILL: "fake_billing",
+    Situation.SUSPICIOUS: "suspicious",
+}
 DEFAULT_COUNTRY = "other"
 PLACEHOLDERS = ("quarantine_folder",)
 
@@ -38,6 +47,7 @@ class HelpLine:
     label: str
     value: str
     note: str
+    police: bool = False  # what "contact the police (see below)" points at
 
 
 @dataclass(frozen=True)
@@ -85,21 +95,23 @@ def category_label(category: str | None, language: str, *, quarantined: bool = T
 
 
 def situations(items: Iterable[DigestItem]) -> list[str]:
-    """The block keys that apply to ``items``, in display order."""
-    items = list(items)
-    scams = [i for i in items if i.quarantined]
+    """The block keys that apply to ``items``, in display order.
+
+    Read from each item's stored situations (one derivation, in
+    :mod:`mailguard.detect.situations`); the only choice made here is the
+    generic block for a held scam that is neither a bill nor a lure.
+    """
     found: set[str] = set()
-    for item in scams:
-        found.add(item.category if item.category in CATEGORIES else "other_scam")
-    # The generic block only when no specific one says the same and more.
-    if found & set(CATEGORIES):
-        found.discard("other_scam")
-    if any(i.post_contact for i in items):
-        found.add("post_contact")
-    if any(i.court_claim for i in items):
-        found.add("court")
-    if any(not i.quarantined for i in items):
-        found.add("suspicious")
+    for item in items:
+        keys = {_BLOCK_OF[s] for s in item.situations if s in _BLOCK_OF}
+        if item.quarantined and not keys & {"fake_billing", "withdrawal"}:
+            keys.add("other_scam")
+        if not item.quarantined:
+            keys &= {"suspicious", "post_contact", "court"}
+            keys.add("suspicious")
+        found |= keys
+    if found & {"fake_billing", "withdrawal"}:
+        found.discard("other_scam")  # the specific block says the same and more
     return [k for k in BLOCK_ORDER if k in found]
 
 
@@ -151,7 +163,12 @@ def help_section(language: str, country: str) -> HelpSection:
     return HelpSection(
         title=data["title"],
         lines=tuple(
-            HelpLine(label=line["label"], value=line.get("value", ""), note=line.get("note", ""))
+            HelpLine(
+                label=line["label"],
+                value=line.get("value", ""),
+                note=line.get("note", ""),
+                police=bool(line.get("police", False)),
+            )
             for line in data["lines"]
         ),
     )

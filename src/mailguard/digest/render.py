@@ -26,9 +26,10 @@ from mailguard.digest.model import CATEGORIES, DigestItem, RenderedDigest
 
 Kind = Literal["digest", "alert"]
 MAX_LISTED = 50  # per group; a flood of scams must not bury the advice
-MAX_REASONS = 3
-MAX_URLS = 5
-MAX_PHONES = 5
+MAX_REASONS = 2  # the two strongest: enough to see why, short enough for a phone screen
+MAX_URLS = 2
+MAX_URL_CHARS = 60  # tracking URLs run to hundreds of characters; the host is what matters
+MAX_PHONES = 3
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,12 @@ class ReasonView:
 class ItemView:
     """One message as the templates see it: every string already made safe."""
 
-    number: int
     id: int
     quarantined: bool
     category: str
     category_known: bool
     arrived: str
+    arrived_from_header: bool
     sender_name: str
     sender_addr: str
     subject: str
@@ -59,7 +60,7 @@ class ItemView:
     more_phones: int
     contacted_on: str
     followup: bool
-    court_claim: bool
+    copy_only: bool
 
 
 def _autoescape(name: str | None) -> bool:
@@ -122,16 +123,21 @@ def _limited(
     return tuple(cleaned[:limit]), max(0, len(cleaned) - limit)
 
 
-def item_view(item: DigestItem, number: int, language: str, now: datetime) -> ItemView:
+def _short(url: str) -> str:
+    return url if len(url) <= MAX_URL_CHARS else url[: MAX_URL_CHARS - 1] + "…"
+
+
+def item_view(item: DigestItem, language: str, now: datetime) -> ItemView:
     urls, more_urls = _limited(item.urls, safe.url, MAX_URLS)
+    urls = tuple(_short(u) for u in urls)  # after counting: two long URLs may share a prefix
     phones, more_phones = _limited(item.phones, safe.phone, MAX_PHONES)
     return ItemView(
-        number=number,
         id=int(item.id),
         quarantined=item.quarantined,
         category=nextsteps.category_label(item.category, language, quarantined=item.quarantined),
         category_known=item.category in CATEGORIES,
         arrived=format_datetime(item.arrived, now, language),
+        arrived_from_header=item.arrived_from_header,
         sender_name=safe.name(item.sender_name),
         sender_addr=safe.address(item.sender_addr),
         subject=safe.subject(item.subject),
@@ -144,7 +150,7 @@ def item_view(item: DigestItem, number: int, language: str, now: datetime) -> It
         more_phones=more_phones,
         contacted_on=format_datetime(item.contacted_on, now, language, date_only=True),
         followup=item.followup,
-        court_claim=item.court_claim,
+        copy_only=item.copy_only,
     )
 
 
@@ -156,14 +162,15 @@ def _newest_first(items: Sequence[DigestItem]) -> list[DigestItem]:
     return sorted(items, key=key)
 
 
-def _views(
-    items: Sequence[DigestItem], language: str, now: datetime, *, start: int = 1
-) -> tuple[list[ItemView], int]:
-    """Views of the newest MAX_LISTED items, numbered from ``start``, and how many were left out."""
+def _views(items: Sequence[DigestItem], language: str, now: datetime) -> tuple[list[ItemView], int]:
+    """Views of the newest MAX_LISTED items, and how many were left out.
+
+    Items are labelled with their record id, not a running number: the digest,
+    the alert, ``quarantine list`` and ``release`` then all use one number.
+    """
     ordered = _newest_first(items)
     shown = ordered[:MAX_LISTED]
-    views = [item_view(i, n, language, now) for n, i in enumerate(shown, start)]
-    return views, len(ordered) - len(shown)
+    return [item_view(i, language, now) for i in shown], len(ordered) - len(shown)
 
 
 def render_digest(
@@ -189,8 +196,7 @@ def render_digest(
     folder = safe.folder(quarantine_folder)
     keys = nextsteps.situations(items)
     scam_views, more_scams = _views(scams, language, now)
-    # One numbering across both lists, so "message 3" means one thing.
-    unsure_views, more_unsure = _views(unsure, language, now, start=len(scam_views) + 1)
+    unsure_views, more_unsure = _views(unsure, language, now)
     context: dict[str, Any] = {
         "kind": kind,
         "account": safe.field(account_name, 64, link_safe=False),

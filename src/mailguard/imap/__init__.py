@@ -1,5 +1,6 @@
-"""The mail-client layer: the protocol the pipeline uses, its IMAP implementation and a
-dry-run wrapper. See :mod:`mailguard.imap.base` for the rules every implementation keeps."""
+"""The mail-client layer: the protocol the pipeline uses and its IMAP implementation.
+See :mod:`mailguard.imap.base` for the rules every implementation keeps. (Dry runs are
+enforced above this layer, by the pipeline's executor: ``mailguard.pipeline.act``.)"""
 
 from mailguard.imap.base import (
     AuthenticationFailed,
@@ -13,17 +14,16 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
-from mailguard.imap.client import ImapMailClient
-from mailguard.imap.dryrun import DryRunMailClient
+from mailguard.imap.client import ImapEndpoint, ImapMailClient
 
 __all__ = [
     "AuthenticationFailed",
     "CommandCounter",
     "ConnectionLost",
-    "DryRunMailClient",
     "FetchedMessage",
     "FolderNotFound",
     "FolderStatus",
+    "ImapEndpoint",
     "ImapMailClient",
     "MailClient",
     "MailClientError",

@@ -1,9 +1,9 @@
 """The mail-client interface the pipeline talks to.
 
 The pipeline never touches imapclient directly. It sees this small protocol,
-which has a real IMAP implementation and a dry-run wrapper (reads pass
-through, writes are logged and skipped). That keeps the safety rules -- peek
-only, UID commands only, never a mailbox-wide EXPUNGE -- in one place.
+which has a real IMAP implementation (and, for tests, in-memory doubles).
+That keeps the safety rules -- peek only, UID commands only, never a
+mailbox-wide EXPUNGE -- in one place.
 """
 
 from __future__ import annotations

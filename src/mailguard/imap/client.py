@@ -25,9 +25,11 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from pathlib import Path
 from typing import Any, TypeVar
 
 import imapclient
@@ -198,7 +200,40 @@ def parse_appenduid(text: bytes | str | None) -> tuple[int | None, int | None]:
     return int(m.group(2)), int(m.group(1))
 
 
-def make_ssl_context(account: AccountConfig) -> ssl.SSLContext:
+@dataclass(frozen=True)
+class ImapEndpoint:
+    """Where and how to connect: the nine of ``AccountConfig``'s fields this layer reads.
+
+    Built once per account by the composition root (``App.endpoint``), so the
+    IMAP layer depends on what it uses, not on the whole account configuration.
+    """
+
+    name: str
+    host: str
+    port: int
+    security: str  # "tls" | "starttls" | "none"
+    username: str
+    auth: str = "password"  # "password" | "oauth2"
+    tls_verify: bool = True
+    tls_ca_file: Path | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_account(cls, account: AccountConfig) -> ImapEndpoint:
+        return cls(
+            name=account.name,
+            host=account.host,
+            port=account.port,
+            security=account.security,
+            username=account.username,
+            auth=account.auth,
+            tls_verify=account.tls_verify,
+            tls_ca_file=account.tls_ca_file,
+            timeout=float(account.timeout),
+        )
+
+
+def make_ssl_context(account: ImapEndpoint | AccountConfig) -> ssl.SSLContext:
     """Verified TLS by default; ``tls_ca_file`` adds a private CA; ``tls_verify=false`` warns."""
     try:
         ctx = ssl.create_default_context(
@@ -206,7 +241,8 @@ def make_ssl_context(account: AccountConfig) -> ssl.SSLContext:
         )
     except (OSError, ssl.SSLError) as e:
         raise MailClientError(
-            f"cannot load tls_ca_file {account.tls_ca_file}: {getattr(e, 'strerror', None) or e}"
+            # The key, not its value: config values are never echoed (see mailguard.secrets).
+            f"cannot load the file named by tls_ca_file: {getattr(e, 'strerror', None) or e}"
         ) from None
     if not account.tls_verify:
         log.warning(
@@ -248,13 +284,21 @@ class ImapMailClient:
 
     @classmethod
     def connect(
-        cls, account: AccountConfig, secret: str, *, oauth2_token: str | None = None
+        cls,
+        endpoint: ImapEndpoint | AccountConfig,
+        secret: str,
+        *,
+        oauth2_token: str | None = None,
     ) -> ImapMailClient:
         """Connect, secure, log in and read capabilities, or raise MailClientError.
 
         ``secret`` is the password (LOGIN, or AUTHENTICATE PLAIN when it is not
         ASCII); with ``oauth2_token`` XOAUTH2 is used and ``secret`` is ignored.
+        An ``AccountConfig`` is accepted for convenience (tests, one-off tools).
         """
+        account = (
+            endpoint if isinstance(endpoint, ImapEndpoint) else ImapEndpoint.from_account(endpoint)
+        )
         where = f"{account.host}:{account.port}"
         if account.auth == "oauth2" and not oauth2_token:
             raise MailClientError(f"{where}: account {account.name} needs an OAuth2 access token")

@@ -1,7 +1,8 @@
 """Walk the MIME tree: decode every text part, describe every attachment.
 
-We walk iteratively with depth and part-count limits (a recursive walk dies on
-a hostile 10,000-deep multipart), undo the transfer encoding ourselves (the
+We walk iteratively with a part-count limit (a recursive walk dies on a
+hostile 10,000-deep multipart; nesting past ``MAX_DEPTH`` is flattened and
+reported, not dropped), undo the transfer encoding ourselves (the
 stdlib silently returns raw base64 when the Content-Transfer-Encoding header
 has stray whitespace or odd case) and hand bytes to our own charset logic.
 Each part is processed in its own try block so that one broken part does not
@@ -12,18 +13,23 @@ from __future__ import annotations
 
 import binascii
 import re
+import time
 from dataclasses import dataclass, field
 from email.message import Message
 
 from mailguard.parse.charset import decode_bytes
-from mailguard.parse.extract import calendar_text, pdf_text
+from mailguard.parse.extract import PDF_TIME_BUDGET_S, calendar_text, pdf_text
 from mailguard.parse.headers import decode_header
 from mailguard.parse.html import html_to_text
 from mailguard.parse.model import Attachment, Link, TextPart
+from mailguard.parse.split import NestingLimitDefect
 
 MAX_DEPTH = 32
 MAX_PARTS = 500
+MAX_CONTAINERS = 5000
 MAX_LINKS = 1000
+MAX_PDFS = 5  # PDFs whose text is read per message
+PDF_MESSAGE_BUDGET_S = 1.0  # wall clock for all of a message's PDFs together
 
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
@@ -37,12 +43,16 @@ class MimeResult:
     links: list[Link] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    # One message may carry hundreds of hostile PDFs: the per-PDF budgets of
+    # extract.py are shared out from one per-message budget.
+    pdfs_read: int = 0
+    pdf_seconds_left: float = PDF_MESSAGE_BUDGET_S
 
 
 def _raw_payload(part: Message) -> bytes:
     """The still transfer-encoded body bytes, with 8-bit bytes restored."""
     # Private, but get_payload() would lossily decode 8-bit text with the declared charset.
-    payload = part._payload
+    payload = part._payload  # type: ignore[attr-defined]
     if isinstance(payload, bytes):
         return payload
     if isinstance(payload, str):
@@ -134,30 +144,45 @@ def _content_type(part: Message) -> str:
 
 
 def _walk(msg: Message, defects: list[str]) -> list[Message]:
-    """Leaf parts in document order, bounded in depth and count."""
+    """Leaf parts in document order, bounded in count; nesting past MAX_DEPTH is flattened.
+
+    Nesting a scam body 40 multiparts deep is an evasion trick, not a reason
+    to stop reading: past ``MAX_DEPTH`` the deeper parts are still collected
+    (the part and size caps bound the work) and the nesting itself is
+    recorded as ``mime:too-deep``, which detection treats as evidence.
+    """
     leaves: list[Message] = []
     stack: list[tuple[Message, int]] = [(msg, 0)]
-    seen = 0
+    containers = 0
+    too_deep = False
     while stack:
         part, depth = stack.pop()
-        seen += 1
-        if seen > MAX_PARTS:
-            defects.append("mime:too-many-parts")
-            break
-        payload = part._payload
+        payload = part._payload  # type: ignore[attr-defined]
         if isinstance(payload, list):
-            if depth >= MAX_DEPTH:
+            # Containers are cheap; only leaves are decoded, so only they count
+            # against MAX_PARTS (a 1,000-deep chain must still reach its text).
+            containers += 1
+            if containers > MAX_CONTAINERS:
+                defects.append("mime:too-many-parts")
+                break
+            if depth >= MAX_DEPTH and not too_deep:
+                too_deep = True
                 defects.append("mime:too-deep")
-                continue
             stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
         else:
+            if len(leaves) >= MAX_PARTS:
+                defects.append("mime:too-many-parts")
+                break
             leaves.append(part)
     return leaves
 
 
 def _stdlib_defects(part: Message, out: list[str]) -> None:
     for d in getattr(part, "defects", ()) or ():
-        out.append("mime:" + type(d).__name__.removesuffix("Defect"))
+        if isinstance(d, NestingLimitDefect):  # the splitter gave up on nesting: same evidence
+            out.append("mime:too-deep")
+        else:
+            out.append("mime:" + type(d).__name__.removesuffix("Defect"))
 
 
 # PDF text is extracted only while the visible body read so far is shorter than this.
@@ -252,8 +277,14 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
             # The message speaks for itself; PDF text is for the blank-body
             # invoice trick and costs more than the rest of the parse.
             result.defects.append("pdf:not-read:body-present")
+        elif result.pdfs_read >= MAX_PDFS or result.pdf_seconds_left <= 0:
+            result.defects.append("pdf:budget-exceeded:message")
         elif len(data) <= limit:
-            text, problem = pdf_text(data, limit)
+            result.pdfs_read += 1
+            started = time.monotonic()
+            budget = min(PDF_TIME_BUDGET_S, result.pdf_seconds_left)
+            text, problem = pdf_text(data, limit, budget_s=budget)
+            result.pdf_seconds_left -= time.monotonic() - started
             if problem:
                 result.defects.append(problem)
         else:

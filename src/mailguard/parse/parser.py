@@ -113,12 +113,36 @@ def _empty(raw_size: int, truncated: bool, defects: list[str]) -> ParsedMessage:
     )
 
 
-def _split(data: bytes) -> Message:
-    """Our fast splitter; the stdlib feed parser if it fails on something."""
+def _split(data: bytes, defects: list[str]) -> Message:
+    """Our fast splitter; the stdlib feed parser if it fails on something; then a lenient retry.
+
+    The stdlib parser recurses once per nesting level, so a deep multipart
+    that our splitter hands over (it does for odd line breaks such as a
+    vertical tab in a header) ends in ``RecursionError``. An empty message
+    would then be classified clean, so the last resort normalises the line
+    breaks our splitter refuses and splits again, iteratively.
+    """
     try:
         return split_message(data, max_parts=MAX_SPLIT_PARTS)
     except Exception:
-        return email.message_from_bytes(data, policy=policy.compat32)
+        pass
+    if data.lower().count(b"multipart/") > _STDLIB_MAX_MULTIPARTS:
+        # Every line passes through one feed-parser generator per level: a
+        # few hundred levels of a 2 MB message cost seconds before failing.
+        defects.append("parse:stdlib-skipped:deep")
+    else:
+        try:
+            return email.message_from_bytes(data, policy=policy.compat32)
+        except Exception as exc:  # RecursionError on deep nesting, or worse
+            defects.append(f"parse:stdlib-failed:{type(exc).__name__}")
+    lenient = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").translate(_ODD_BREAKS)
+    return split_message(lenient, max_parts=MAX_SPLIT_PARTS)
+
+
+# More multiparts than this and the stdlib parser is not tried (see _split).
+_STDLIB_MAX_MULTIPARTS = 64
+# Characters str.splitlines treats as line breaks but RFC 5322 does not.
+_ODD_BREAKS = bytes.maketrans(b"\x0b\x0c\x1c\x1d\x1e", b"     ")
 
 
 def _raw_headers(msg: Message) -> tuple[dict[str, str], list[str], list[str]]:
@@ -153,7 +177,7 @@ def _parse(raw: bytes, max_message_size: int, max_part_size: int) -> ParsedMessa
     data = raw[:max_message_size] if truncated else raw
     if truncated:
         defects.append("truncated:message")
-    msg = _split(data)
+    msg = _split(data, defects)
 
     raw_first, auth_values, received_spf = _raw_headers(msg)
     headers: dict[str, str] = {}

@@ -17,7 +17,9 @@ MissingHeaderBodySeparator defect), delimiters are whole lines
 before a delimiter belongs to it, and everything after the close delimiter
 is epilogue; even the feed parser's quirks are kept (a delimiter line right
 after another is swallowed). Deliberate differences: message/delivery-status
-stays one text part, and depth and part counts are capped.
+stays one text part, and depth, part counts and bytes copied are capped.
+There is no recursion: a hostile 10,000-deep nesting costs a loop, not the
+stack (the stdlib parser recurses and dies with RecursionError on it).
 ``tests/unit/test_parse_split.py`` compares both parsers on tricky and
 generated input, ``tests/corpus/test_corpus_parse.py`` on every message of
 the real corpus; ``parse_message`` falls back to the stdlib parser whenever
@@ -27,28 +29,68 @@ bare-CR line endings).
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from email import errors
 from email.message import Message
 from itertools import accumulate
 
-_MAX_DEPTH = 40
+# How deep message/rfc822 and multipart parts are split into a tree. Deeper
+# nesting is not a stack problem any more (the walk below is iterative) but
+# each level copies its body: the byte budget bounds that work, the part
+# budget bounds the tree. What is not split stays in the tree as text.
+_MAX_DEPTH = 5000
+_MAX_SPLIT_BYTES = 64 * 1024 * 1024
+
+# A part asks the driver to split a child: (raw bytes, depth, default content type).
+_Request = tuple[bytes, int, str]
+_PartGen = Generator[_Request, Message, Message]
 
 
 class SplitLimits:
-    """Counts parts across the whole tree so a hostile message cannot explode it."""
+    """Counts parts and bytes across the whole tree so a hostile message cannot explode it."""
 
-    __slots__ = ("parts_left",)
+    __slots__ = ("bytes_left", "parts_left")
 
-    def __init__(self, max_parts: int) -> None:
+    def __init__(self, max_parts: int, max_bytes: int = _MAX_SPLIT_BYTES) -> None:
         self.parts_left = max_parts
+        self.bytes_left = max_bytes
+
+
+class NestingLimitDefect(errors.MessageDefect):
+    """A multipart was left unsplit (kept as text) because a depth or size budget ran out."""
 
 
 def split_message(raw: bytes, max_parts: int = 1000) -> Message:
     """Parse ``raw`` into a compat32 Message tree (may raise; callers fall back)."""
-    root = _parse(raw, 0, SplitLimits(max_parts))
+    root = _drive(raw, SplitLimits(max_parts))
     if root.get_content_maintype() == "multipart" and not root.is_multipart():
         root.defects.append(errors.MultipartInvariantViolationDefect())  # as the feed parser does
     return root
+
+
+def _drive(raw: bytes, limits: SplitLimits) -> Message:
+    """Run the part generators with an explicit stack: no recursion, whatever the nesting.
+
+    Each part is a generator that yields a request for every child and
+    receives the finished child back, so the tree is built in the same
+    depth-first order as a recursive descent would (the part budget is spent
+    in the same order), but Python's stack stays flat.
+    """
+    stack: list[_PartGen] = [_parse(raw, 0, "", limits)]
+    del raw
+    done: Message | None = None
+    while stack:
+        try:
+            request = stack[-1].send(done)  # type: ignore[arg-type]  # None starts a generator
+        except StopIteration as finished:
+            stack.pop()
+            done = finished.value
+            continue
+        stack.append(_parse(*request, limits))
+        del request  # the child's frame owns its bytes now; it drops them once split
+        done = None
+    assert done is not None
+    return done
 
 
 def _header_block(raw: bytes) -> tuple[bytes, bytes]:
@@ -67,26 +109,43 @@ def _header_block(raw: bytes) -> tuple[bytes, bytes]:
     return raw[: i + 1], raw[blank_end:]
 
 
-def _parse(raw: bytes, depth: int, limits: SplitLimits, default_type: str = "") -> Message:
+def _parse(raw: bytes, depth: int, default_type: str, limits: SplitLimits) -> _PartGen:
     msg = Message()
     if default_type:  # children of multipart/digest default to message/rfc822
         msg.set_default_type(default_type)
     limits.parts_left -= 1
+    limits.bytes_left -= len(raw)
     head, body = _header_block(raw)
     pushed_back = _read_headers(msg, head.decode("ascii", "surrogateescape"))
     if pushed_back is not None:  # some header-block lines turned out to be body
         offset, ended_early = pushed_back
         body = raw[offset:] if ended_early else head[offset:] + body
+    del raw, head  # a deep chain must not keep every level's copy alive
     maintype = msg.get_content_maintype()
     if maintype == "multipart":
-        _split_multipart(msg, body, depth, limits)
+        plan = _split_multipart(msg, body, depth, limits)
+        del body
+        if plan is not None:
+            chunks, child_default = plan
+            while chunks:
+                if limits.parts_left <= 0:
+                    break
+                child = yield (chunks.pop(), depth + 1, child_default)
+                _drop_delimiter_newline(child)
+                msg.attach(child)
+            if msg.get_payload() is None:  # every part was dropped by the limits
+                msg.set_payload([])
     elif (
         maintype == "message"
         and msg.get_content_type() != "message/delivery-status"  # kept whole, as text
         and depth < _MAX_DEPTH
         and limits.parts_left > 0
+        and limits.bytes_left > 0
     ):
-        msg.attach(_parse(body, depth + 1, limits))
+        pending = [body]  # handed over by pop(): no frame of ours keeps the copy alive
+        del body
+        inner = yield (pending.pop(), depth + 1, "")
+        msg.attach(inner)
     else:
         msg.set_payload(body.decode("ascii", "surrogateescape"))
     return msg
@@ -178,7 +237,15 @@ def _orphan_continuations(msg: Message, lines: list[str]) -> None:
         msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line.rstrip("\r\n")))
 
 
-def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits) -> None:
+def _split_multipart(
+    msg: Message, body: bytes, depth: int, limits: SplitLimits
+) -> tuple[list[bytes], str] | None:
+    """Set preamble, epilogue and defects of ``msg``; return its children's bytes, last first.
+
+    None means the body stays ``msg``'s text payload (no usable boundary, or
+    a budget ran out). The caller splits the children one by one, popping
+    them off the list so that each copy is freed as soon as it is parsed.
+    """
     cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
     if cte not in ("7bit", "8bit", "binary"):
         msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())
@@ -186,10 +253,12 @@ def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits)
     if not boundary:
         msg.defects.append(errors.NoBoundaryInMultipartDefect())
         msg.set_payload(body.decode("ascii", "surrogateescape"))
-        return
-    if depth >= _MAX_DEPTH or limits.parts_left <= 0:
+        return None
+    if depth >= _MAX_DEPTH or limits.parts_left <= 0 or limits.bytes_left <= 0:
+        if depth >= _MAX_DEPTH or limits.bytes_left <= 0:
+            msg.defects.append(NestingLimitDefect())
         msg.set_payload(body.decode("ascii", "surrogateescape"))
-        return
+        return None
     child_default = "message/rfc822" if msg.get_content_type() == "multipart/digest" else ""
     sep = b"--" + boundary.encode("ascii", "surrogateescape")
     # A folded boundary parameter can contain a line break: it can never match a line.
@@ -203,7 +272,7 @@ def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits)
         text = body[: starts[0][0]] if starts else body
         msg.set_payload(text.decode("ascii", "surrogateescape"))
         msg.epilogue = ""
-        return
+        return None
     preamble = body[: _strip_final_newline(body, starts[0][0])]
     if starts[0][0] > 0:  # some lines before the first delimiter, even if only a newline
         msg.preamble = preamble.decode("ascii", "surrogateescape")
@@ -213,17 +282,10 @@ def _split_multipart(msg: Message, body: bytes, depth: int, limits: SplitLimits)
     bounds = [(starts[i][1], starts[i + 1][0]) for i in range(len(starts) - 1)]
     if not closed:
         bounds.append((starts[-1][1], len(body)))
-    for start, stop in bounds:
-        if limits.parts_left <= 0:
-            break
-        child = _parse(body[start:stop], depth + 1, limits, child_default)
-        _drop_delimiter_newline(child)
-        msg.attach(child)
-    if closed:
+    if closed:  # set now: the children never touch their parent's epilogue
         epilogue = body[starts[-1][1] :]
         msg.epilogue = epilogue.decode("ascii", "surrogateescape") if epilogue else ""
-    if msg.get_payload() is None:  # every part was dropped by the limits
-        msg.set_payload([])
+    return [body[start:stop] for start, stop in reversed(bounds)], child_default
 
 
 def _delimiters(body: bytes, sep: bytes) -> list[tuple[int, int, bool]]:
@@ -280,7 +342,7 @@ def _drop_delimiter_newline(part: Message) -> None:
     # a copy of 8-bit text already decoded (lossily) with the declared charset.
     last = part
     while last.get_content_maintype() != "multipart":
-        payload = last._payload
+        payload = last._payload  # type: ignore[attr-defined]
         if not isinstance(payload, list) or not payload:
             break
         last = payload[0]  # message/rfc822: the enclosed message
@@ -291,9 +353,9 @@ def _drop_delimiter_newline(part: Message) -> None:
         elif epilogue:
             last.epilogue = _without_final_newline(epilogue)
         return
-    payload = last._payload
+    payload = last._payload  # type: ignore[attr-defined]
     if isinstance(payload, str) and payload:
-        last._payload = _without_final_newline(payload)
+        last._payload = _without_final_newline(payload)  # type: ignore[attr-defined]
 
 
 def _without_final_newline(text: str) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
-from mailguard.state import StateStore
+from mailguard.state import QuarantineRecord, StateStore
+from mailguard.vocabulary import Status
 
 log = logging.getLogger("mailguard.release")
 
@@ -29,19 +30,55 @@ class Released:
     uid: int | None
 
 
-def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
-    rec = store.get(qid)
-    if rec is None:
-        raise ReleaseError(f"no quarantined message with id {qid}")
-    if rec.status not in ("quarantined", "releasing"):
-        raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
-    folder = rec.quarantine_folder
+def _never_moved(rec: QuarantineRecord) -> bool:
+    return rec.status == Status.SUSPICIOUS or (
+        rec.status == Status.RELEASING and rec.quarantined_at is None
+    )
+
+
+def _release_in_place(store: StateStore, rec: QuarantineRecord) -> Released:
+    """A suspicious record: vouch for the sender; the message never left its folder."""
+    if rec.status == Status.SUSPICIOUS:
+        store.begin_release(rec.id)
+    store.confirm_release(rec.id, rec.original_uid)
+    _log_released(rec, rec.original_uid)
+    return Released(rec.id, rec.original_folder, rec.original_uid)
+
+
+def _log_released(rec: QuarantineRecord, uid: int | None) -> None:
+    log_event(
+        log,
+        "message.released",
+        account=rec.account,
+        quarantine_id=rec.id,
+        folder=rec.original_folder,
+        uid=uid,
+        sender=rec.from_addr,
+    )
+
+
+def _find_in_quarantine(client: MailClient, rec: QuarantineRecord, folder: str) -> list[int]:
+    """The message's UIDs in the quarantine folder: by Message-ID, else by the recorded UID."""
     uids: list[int] = []
     if rec.message_id:
         uids = client.find_by_message_id(folder, rec.message_id)
     if not uids and rec.quarantine_uid is not None:
-        uids = [u for u in client.get_flags(folder, [rec.quarantine_uid])]
-    if not uids and rec.status == "releasing" and rec.message_id:
+        uids = list(client.get_flags(folder, [rec.quarantine_uid]))
+    return uids
+
+
+def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
+    """Move record ``qid`` back where it came from (or, if it never moved, vouch for it)."""
+    rec = store.get(qid)
+    if rec is None:
+        raise ReleaseError(f"no quarantined message with id {qid}")
+    if _never_moved(rec):
+        return _release_in_place(store, rec)
+    if rec.status not in (Status.QUARANTINED, Status.RELEASING) or not rec.quarantine_folder:
+        raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
+    folder = rec.quarantine_folder
+    uids = _find_in_quarantine(client, rec, folder)
+    if not uids and rec.status == Status.RELEASING and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
         if back:
@@ -50,7 +87,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
     uid = max(uids)
-    if rec.status == "quarantined":
+    if rec.status == Status.QUARANTINED:
         store.begin_release(qid)
     try:
         client.ensure_folder(rec.original_folder)
@@ -63,13 +100,5 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
         found = client.find_by_message_id(rec.original_folder, rec.message_id)
         restored = max(found) if found else None
     store.confirm_release(qid, restored)
-    log_event(
-        log,
-        "message.released",
-        account=rec.account,
-        quarantine_id=qid,
-        folder=rec.original_folder,
-        uid=restored,
-        sender=rec.from_addr,
-    )
+    _log_released(rec, restored)
     return Released(qid, rec.original_folder, restored)

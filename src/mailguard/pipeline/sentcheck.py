@@ -11,7 +11,6 @@ import logging
 from datetime import datetime
 from functools import lru_cache
 
-from mailguard.config import AccountConfig
 from mailguard.detect.engine import load_default_checked
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
@@ -33,9 +32,10 @@ def is_freemail(domain: str) -> bool:
 class SentFolderCheck:
     """Looks up the Sent folder once per pass and caches answers per address."""
 
-    def __init__(self, client: MailClient, account: AccountConfig) -> None:
+    def __init__(self, client: MailClient, account: str, sent_folder: str | None = None) -> None:
         self.client = client
         self.account = account
+        self._configured = sent_folder
         self._folder: str | None = None
         self._looked = False
         self._cache: dict[str, datetime | None] = {}
@@ -43,7 +43,7 @@ class SentFolderCheck:
     def _sent_folder(self) -> str | None:
         if not self._looked:
             self._looked = True
-            self._folder = self.account.sent_folder or self.client.sent_folder()
+            self._folder = self._configured or self.client.sent_folder()
         return self._folder
 
     def last_contact(self, address: str) -> datetime | None:
@@ -69,7 +69,7 @@ class SentFolderCheck:
                 log,
                 "sentcheck.failed",
                 level=logging.WARNING,
-                account=self.account.name,
+                account=self.account,
                 error=str(e),
             )
         self._cache[address] = result

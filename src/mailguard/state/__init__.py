@@ -1,7 +1,9 @@
 """SQLite (WAL) state: folder sync, quarantine records, released senders, audit log.
 
 Open with ``StateStore.open(settings.state.path)``; the daemon additionally
-holds ``daemon_lock(settings.state.path)`` for as long as it runs.
+holds ``daemon_lock(settings.state.path)`` for as long as it runs. Statuses,
+verdicts and outcomes are the enums of :mod:`mailguard.vocabulary`; the
+record state machine is :data:`TRANSITIONS`.
 """
 
 from mailguard.state.digests import DIGEST_KINDS, KIND_ALERT, KIND_DIGEST
@@ -14,46 +16,32 @@ from mailguard.state.errors import (
     UnknownItem,
 )
 from mailguard.state.lock import DaemonLock, daemon_lock, lock_path_for
-from mailguard.state.quarantine import RECONCILE_OUTCOMES, ReconcileOutcome
+from mailguard.state.quarantine import RECONCILE_OUTCOMES, normalize_message_id
 from mailguard.state.records import (
-    DIGEST_ALERTED,
-    DIGEST_PENDING,
-    DIGEST_SENT,
-    FAILED,
-    PENDING_MOVE,
-    QUARANTINED,
-    RELEASED,
-    RELEASING,
-    STATUSES,
-    SUSPICIOUS,
+    LIVE_STATUSES,
+    TRANSITIONS,
     AccountStatus,
     AuditEntry,
     DigestRecord,
     FolderState,
+    MessageError,
+    NewItem,
     QuarantineRecord,
     ReleasedSender,
+    may_transition,
 )
 from mailguard.state.schema import LATEST_VERSION
 from mailguard.state.store import StateStore
-
-StateDB = StateStore  # the name docs/DESIGN.md uses
+from mailguard.vocabulary import ReconcileOutcome, Status  # the words rows are written in
 
 __all__ = [
-    "DIGEST_ALERTED",
     "DIGEST_KINDS",
-    "DIGEST_PENDING",
-    "DIGEST_SENT",
-    "FAILED",
     "KIND_ALERT",
     "KIND_DIGEST",
     "LATEST_VERSION",
-    "PENDING_MOVE",
-    "QUARANTINED",
+    "LIVE_STATUSES",
     "RECONCILE_OUTCOMES",
-    "RELEASED",
-    "RELEASING",
-    "STATUSES",
-    "SUSPICIOUS",
+    "TRANSITIONS",
     "AccountStatus",
     "AuditEntry",
     "DaemonLock",
@@ -61,15 +49,19 @@ __all__ = [
     "DuplicateMessage",
     "FolderState",
     "InvalidTransition",
+    "MessageError",
+    "NewItem",
     "QuarantineRecord",
     "ReconcileOutcome",
     "ReleasedSender",
     "SchemaTooNew",
-    "StateDB",
     "StateError",
     "StateLocked",
     "StateStore",
+    "Status",
     "UnknownItem",
     "daemon_lock",
     "lock_path_for",
+    "may_transition",
+    "normalize_message_id",
 ]

@@ -25,15 +25,8 @@ from mailguard.state import audit as actions
 from mailguard.state.audit import append_audit
 from mailguard.state.codec import dt_to_db
 from mailguard.state.db import Repository
-from mailguard.state.records import (
-    DIGEST_ALERTED,
-    DIGEST_PENDING,
-    DIGEST_SENT,
-    QUARANTINED,
-    SUSPICIOUS,
-    DigestRecord,
-    QuarantineRecord,
-)
+from mailguard.state.records import DigestRecord, QuarantineRecord
+from mailguard.vocabulary import DigestStatus, Status
 
 KIND_DIGEST: Final = "digest"  # the scheduled (daily) digest: consumes its items
 KIND_ALERT: Final = "alert"  # an immediate alert: does not consume its items
@@ -49,7 +42,13 @@ class DigestOps(Repository):
             WHERE account = ? AND status IN (?, ?) AND digest_status IN (?, ?)
             ORDER BY id
             """,
-            (account, QUARANTINED, SUSPICIOUS, DIGEST_PENDING, DIGEST_ALERTED),
+            (
+                account,
+                Status.QUARANTINED,
+                Status.SUSPICIOUS,
+                DigestStatus.PENDING,
+                DigestStatus.ALERTED,
+            ),
         )
         return [QuarantineRecord.from_row(r) for r in rows]
 
@@ -58,7 +57,7 @@ class DigestOps(Repository):
         rows = self._db.query(
             "SELECT * FROM quarantine WHERE account = ? AND status = ? AND digest_status = ?"
             " ORDER BY id",
-            (account, QUARANTINED, DIGEST_PENDING),
+            (account, Status.QUARANTINED, DigestStatus.PENDING),
         )
         return [QuarantineRecord.from_row(r) for r in rows]
 
@@ -98,12 +97,12 @@ class DigestOps(Repository):
                     "UPDATE quarantine SET digest_status = ?, digest_sent_at = ?, digest_id = ?"
                     " WHERE id = ? AND digest_status IN (?, ?)",
                     (
-                        DIGEST_SENT,
+                        DigestStatus.SENT,
                         dt_to_db(now),
                         digest_id,
                         item_id,
-                        DIGEST_PENDING,
-                        DIGEST_ALERTED,
+                        DigestStatus.PENDING,
+                        DigestStatus.ALERTED,
                     ),
                 ).rowcount
                 if claimed:
@@ -148,7 +147,7 @@ class DigestOps(Repository):
             n = conn.execute(
                 "UPDATE quarantine SET digest_status = ?, alerted_at = ?"
                 " WHERE id = ? AND digest_status = ?",
-                (DIGEST_ALERTED, dt_to_db(now), item_id, DIGEST_PENDING),
+                (DigestStatus.ALERTED, dt_to_db(now), item_id, DigestStatus.PENDING),
             ).rowcount
             if n:
                 changed += 1

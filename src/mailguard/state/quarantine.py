@@ -14,19 +14,27 @@ the row with :meth:`mark_reconciled`. Each transition checks the current
 status, so a confused caller gets :class:`InvalidTransition` instead of
 silently overwriting history.
 
-Duplicates: at most one *live* row (any status but ``released``/``failed``)
-may exist per (account, Message-ID, sha256 of the raw bytes). That is how a
-rescan after a UIDVALIDITY change recognises mail it already handled.
+Duplicates. A record stands for one message in the mailbox, identified by
+where it was seen: (folder, UIDVALIDITY, UID). The database allows at most one
+*live* record (any status but ``released``/``failed``) per place. Across places
+the content decides (account, Message-ID, sha256 of the raw bytes): after a
+UIDVALIDITY change the same bytes under a new UID are the message we already
+handled, and :class:`DuplicateMessage` refuses a second record -- *unless* the
+server itself says they are two messages: the same folder under the same
+UIDVALIDITY at a different UID is a second delivery of an identical scam, and
+it is quarantined like the first (``QuarantineRecord.is_same_message``).
+
+Message-IDs come from mail and may hold raw 8-bit bytes, which Python carries
+as lone surrogates; :func:`normalize_message_id` stores them as UTF-8 with
+backslash escapes, the same way on every write and every lookup.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date as Date
-from datetime import datetime
-from typing import Any, Final, Literal
+from collections.abc import Iterable
+from typing import Any, Final
 
 from mailguard.state import audit as actions
 from mailguard.state.audit import append_audit
@@ -34,40 +42,59 @@ from mailguard.state.codec import dt_to_db, message_dt_to_db, reasons_to_dicts, 
 from mailguard.state.db import Repository
 from mailguard.state.errors import DuplicateMessage, InvalidTransition, UnknownItem
 from mailguard.state.records import (
-    FAILED,
-    PENDING_MOVE,
-    QUARANTINED,
-    RELEASED,
-    STATUSES,
-    SUSPICIOUS,
+    LIVE_STATUSES,
+    NewItem,
     QuarantineRecord,
+    may_transition,
+    sources_of,
 )
+from mailguard.vocabulary import ReconcileOutcome, Status, VerdictKind
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_VERDICTS = ("scam", "suspicious", "clean")
 
-ReconcileOutcome = Literal["quarantined", "moved", "finished", "copy_only", "not_moved", "missing"]
 # outcome -> the status it means. The first four: the message is (also) in the
-# quarantine folder. "not_moved": it is still only in its original folder; the row
-# becomes 'failed', which takes it out of the duplicate index so the next scan may
-# record a fresh intent. "missing": in neither folder (deleted by the user meanwhile).
-# Hyphens are accepted for underscores ("not-moved", "copy-only").
-RECONCILE_OUTCOMES: Final[dict[str, str]] = {
-    "quarantined": QUARANTINED,
-    "moved": QUARANTINED,
-    "finished": QUARANTINED,
-    "copy_only": QUARANTINED,
-    "not_moved": FAILED,
-    "missing": FAILED,
+# quarantine folder. NOT_MOVED: it is still only in its original folder; the row
+# becomes 'failed', which takes it out of the live set so the next scan may
+# record a fresh intent. MISSING: in neither folder (deleted by the user meanwhile).
+RECONCILE_OUTCOMES: Final[dict[ReconcileOutcome, Status]] = {
+    ReconcileOutcome.QUARANTINED: Status.QUARANTINED,
+    ReconcileOutcome.MOVED: Status.QUARANTINED,
+    ReconcileOutcome.FINISHED: Status.QUARANTINED,
+    ReconcileOutcome.COPY_ONLY: Status.QUARANTINED,
+    ReconcileOutcome.NOT_MOVED: Status.FAILED,
+    ReconcileOutcome.MISSING: Status.FAILED,
 }
 
 
 def normalize_message_id(message_id: str | None) -> str | None:
-    """Missing and empty Message-IDs are the same thing: NULL."""
+    """The Message-ID as stored and looked up: stripped, NULL when missing or empty.
+
+    Raw 8-bit header bytes reach us as lone surrogates (``surrogateescape``),
+    which SQLite cannot encode; they are turned back into their bytes and
+    decoded as UTF-8, with ``\\xNN`` escapes for what is not UTF-8. Writes and
+    lookups both come through here, so they always agree.
+    """
     if message_id is None:
         return None
     message_id = message_id.strip()
-    return message_id or None
+    if not message_id:
+        return None
+    try:
+        message_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = message_id.encode("utf-8", "surrogateescape")
+        message_id = raw.decode("utf-8", "backslashreplace")
+    return message_id
+
+
+def _outcome(outcome: ReconcileOutcome | str) -> ReconcileOutcome:
+    """The enum member; older callers spell outcomes with hyphens ("copy-only")."""
+    try:
+        return ReconcileOutcome(outcome.replace("-", "_"))
+    except ValueError:
+        raise ValueError(
+            f"outcome must be one of {tuple(str(o) for o in ReconcileOutcome)}, got {outcome!r}"
+        ) from None
 
 
 def _normalize_sha256(sha256: str) -> str:
@@ -90,52 +117,38 @@ def get_row(conn: sqlite3.Connection, item_id: int) -> sqlite3.Row:
     return row
 
 
-def require_status(
-    conn: sqlite3.Connection, item_id: int, action: str, allowed: tuple[str, ...]
+def require_transition(
+    conn: sqlite3.Connection, item_id: int, action: str, target: Status
 ) -> sqlite3.Row:
-    """Fetch the row inside the caller's write transaction and check its status."""
+    """Fetch the row inside the caller's write transaction; refuse a move the table forbids.
+
+    The one guard every status change goes through, so the state machine in
+    :data:`mailguard.state.records.TRANSITIONS` is enforced, not just documented.
+    """
     row = get_row(conn, item_id)
-    if row["status"] not in allowed:
-        raise InvalidTransition(item_id, row["status"], action, allowed)
+    if not may_transition(Status(row["status"]), target):
+        raise InvalidTransition(item_id, row["status"], action, sources_of(target))
     return row
 
 
-def _status_filter(status: str | Iterable[str] | None) -> tuple[str, ...] | None:
+def _status_filter(status: str | Iterable[str] | None) -> tuple[Status, ...] | None:
     if status is None:
         return None
     wanted = (status,) if isinstance(status, str) else tuple(status)
-    unknown = [s for s in wanted if s not in STATUSES]
-    if unknown:
-        raise ValueError(f"unknown status {unknown[0]!r}; expected one of {STATUSES}")
-    return wanted
+    try:
+        return tuple(Status(s) for s in wanted)
+    except ValueError:
+        unknown = next(s for s in wanted if s not in set(Status))
+        raise ValueError(
+            f"unknown status {unknown!r}; expected one of {tuple(str(s) for s in Status)}"
+        ) from None
 
 
 class QuarantineOps(Repository):
     """Recording, moving and finding quarantine rows."""
 
     # -- writes --------------------------------------------------------------------------
-    def record_move_intent(
-        self,
-        *,
-        account: str,
-        original_folder: str,
-        original_uid: int,
-        original_uidvalidity: int,
-        message_id: str | None,
-        sha256: str,
-        quarantine_folder: str,
-        verdict: str,
-        score: float,
-        category: str | None = None,
-        from_addr: str | None = None,
-        from_name: str | None = None,
-        subject: str | None = None,
-        date: datetime | Date | str | None = None,
-        reasons: Sequence[Any] = (),
-        flags: Sequence[str | bytes] = (),
-        contacted_on: datetime | Date | str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> int:
+    def record_move_intent(self, item: NewItem, quarantine_folder: str) -> int:
         """Commit a ``pending_move`` row and its ``move.intent`` entry; return the row id.
 
         Must be called (and return) before the IMAP move is attempted.
@@ -143,108 +156,30 @@ class QuarantineOps(Repository):
         knows where to look. Raises :class:`DuplicateMessage` if a live row
         already records this message (check :meth:`find_existing` first).
         """
-        return self._insert(
-            PENDING_MOVE,
-            actions.MOVE_INTENT,
-            account=account,
-            original_folder=original_folder,
-            original_uid=original_uid,
-            original_uidvalidity=original_uidvalidity,
-            message_id=message_id,
-            sha256=sha256,
-            quarantine_folder=quarantine_folder,
-            verdict=verdict,
-            score=score,
-            category=category,
-            from_addr=from_addr,
-            from_name=from_name,
-            subject=subject,
-            date=date,
-            reasons=reasons,
-            flags=flags,
-            contacted_on=contacted_on,
-            details=details,
-        )
+        return self._insert(item, Status.PENDING_MOVE, actions.MOVE_INTENT, quarantine_folder)
 
-    def record_suspicious(
-        self,
-        *,
-        account: str,
-        original_folder: str,
-        original_uid: int,
-        original_uidvalidity: int,
-        message_id: str | None,
-        sha256: str,
-        verdict: str,
-        score: float,
-        category: str | None = None,
-        from_addr: str | None = None,
-        from_name: str | None = None,
-        subject: str | None = None,
-        date: datetime | Date | str | None = None,
-        reasons: Sequence[Any] = (),
-        flags: Sequence[str | bytes] = (),
-        contacted_on: datetime | Date | str | None = None,
-        details: Mapping[str, Any] | None = None,
-    ) -> int:
+    def record_suspicious(self, item: NewItem) -> int:
         """Record a message left in place but worth mentioning in the digest; return its id."""
-        return self._insert(
-            SUSPICIOUS,
-            actions.SUSPICIOUS_RECORDED,
-            account=account,
-            original_folder=original_folder,
-            original_uid=original_uid,
-            original_uidvalidity=original_uidvalidity,
-            message_id=message_id,
-            sha256=sha256,
-            quarantine_folder=None,
-            verdict=verdict,
-            score=score,
-            category=category,
-            from_addr=from_addr,
-            from_name=from_name,
-            subject=subject,
-            date=date,
-            reasons=reasons,
-            flags=flags,
-            contacted_on=contacted_on,
-            details=details,
-        )
+        return self._insert(item, Status.SUSPICIOUS, actions.SUSPICIOUS_RECORDED, None)
 
     def _insert(
-        self,
-        status: str,
-        action: str,
-        *,
-        account: str,
-        original_folder: str,
-        original_uid: int,
-        original_uidvalidity: int,
-        message_id: str | None,
-        sha256: str,
-        quarantine_folder: str | None,
-        verdict: str,
-        score: float,
-        category: str | None,
-        from_addr: str | None,
-        from_name: str | None,
-        subject: str | None,
-        date: datetime | Date | str | None,
-        reasons: Sequence[Any],
-        flags: Sequence[str | bytes],
-        contacted_on: datetime | Date | str | None,
-        details: Mapping[str, Any] | None,
+        self, item: NewItem, status: Status, action: str, quarantine_folder: str | None
     ) -> int:
-        if verdict not in _VERDICTS:
-            raise ValueError(f"verdict must be one of {_VERDICTS}, got {verdict!r}")
-        message_id = normalize_message_id(message_id)
-        sha256 = _normalize_sha256(sha256)
-        sender = (from_addr or "").strip().lower() or None
+        if item.verdict not in set(VerdictKind):
+            raise ValueError(
+                f"verdict must be one of {tuple(str(v) for v in VerdictKind)}, "
+                f"got {item.verdict!r}"
+            )
+        verdict = VerdictKind(item.verdict)
+        message_id = normalize_message_id(item.message_id)
+        sha256 = _normalize_sha256(item.sha256)
+        sender = (item.from_addr or "").strip().lower() or None
         now = self._db.now()
         with self._db.transaction() as conn:
-            live = self._live_row(conn, account, message_id, sha256)
-            if live is not None:
-                raise DuplicateMessage(live["id"], live["status"])
+            place = (item.original_folder, item.original_uidvalidity, item.original_uid)
+            for live in self._live_rows(conn, item.account, place, message_id, sha256):
+                if live.is_same_message(*place):
+                    raise DuplicateMessage(live.id, live.status)
             cur = conn.execute(
                 """
                 INSERT INTO quarantine (
@@ -254,25 +189,25 @@ class QuarantineOps(Repository):
                 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
-                    account,
-                    original_folder,
-                    original_uid,
-                    original_uidvalidity,
+                    item.account,
+                    item.original_folder,
+                    item.original_uid,
+                    item.original_uidvalidity,
                     message_id,
                     sha256,
                     sender,
-                    from_name or None,
-                    subject,
-                    message_dt_to_db(date),
+                    item.from_name or None,
+                    item.subject,
+                    message_dt_to_db(item.date),
                     verdict,
-                    category,
-                    float(score),
-                    to_json(reasons_to_dicts(reasons)),
-                    to_json([_flag_text(f) for f in flags]),
-                    to_json(dict(details or {})),
+                    item.category,
+                    float(item.score),
+                    to_json(reasons_to_dicts(item.reasons)),
+                    to_json([_flag_text(f) for f in item.flags]),
+                    to_json(dict(item.details)),
                     status,
                     quarantine_folder,
-                    message_dt_to_db(contacted_on),
+                    message_dt_to_db(item.contacted_on),
                     dt_to_db(now),
                 ),
             )
@@ -281,19 +216,19 @@ class QuarantineOps(Repository):
             append_audit(
                 conn,
                 now,
-                account,
+                item.account,
                 action,
                 item_id,
                 {
-                    "folder": original_folder,
-                    "uid": original_uid,
-                    "uidvalidity": original_uidvalidity,
+                    "folder": item.original_folder,
+                    "uid": item.original_uid,
+                    "uidvalidity": item.original_uidvalidity,
                     "dest": quarantine_folder,
                     "message_id": message_id,
                     "sha256": sha256,
                     "verdict": verdict,
-                    "category": category,
-                    "score": float(score),
+                    "category": item.category,
+                    "score": float(item.score),
                 },
             )
         return item_id
@@ -313,7 +248,7 @@ class QuarantineOps(Repository):
         """
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(conn, item_id, "confirm the move of", (PENDING_MOVE,))
+            row = require_transition(conn, item_id, "confirm the move of", Status.QUARANTINED)
             conn.execute(
                 """
                 UPDATE quarantine SET status = ?, quarantine_folder = ?, quarantine_uid = ?,
@@ -321,7 +256,7 @@ class QuarantineOps(Repository):
                 WHERE id = ?
                 """,
                 (
-                    QUARANTINED,
+                    Status.QUARANTINED,
                     quarantine_folder,
                     quarantine_uid,
                     quarantine_uidvalidity,
@@ -353,9 +288,10 @@ class QuarantineOps(Repository):
         """
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(conn, item_id, "fail the move of", (PENDING_MOVE,))
+            row = require_transition(conn, item_id, "fail the move of", Status.FAILED)
             conn.execute(
-                "UPDATE quarantine SET status = ?, error = ? WHERE id = ?", (FAILED, error, item_id)
+                "UPDATE quarantine SET status = ?, error = ? WHERE id = ?",
+                (Status.FAILED, error, item_id),
             )
             append_audit(conn, now, row["account"], actions.MOVE_FAILED, item_id, {"error": error})
 
@@ -382,16 +318,14 @@ class QuarantineOps(Repository):
 
         See :data:`RECONCILE_OUTCOMES` for the vocabulary.
         """
-        key = outcome.replace("-", "_")
-        if key not in RECONCILE_OUTCOMES:
-            raise ValueError(f"outcome must be one of {tuple(RECONCILE_OUTCOMES)}, got {outcome!r}")
+        key = _outcome(outcome)
         settles_as = RECONCILE_OUTCOMES[key]
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(
-                conn, item_id, f"reconcile ({outcome})", (PENDING_MOVE, settles_as)
-            )
-            if row["status"] == PENDING_MOVE and settles_as == QUARANTINED:
+            row = get_row(conn, item_id)
+            if row["status"] != settles_as:  # not yet settled by the caller: settle it here
+                row = require_transition(conn, item_id, f"reconcile ({key})", settles_as)
+            if row["status"] == Status.PENDING_MOVE and settles_as == Status.QUARANTINED:
                 conn.execute(
                     """
                     UPDATE quarantine SET status = ?,
@@ -401,7 +335,7 @@ class QuarantineOps(Repository):
                     WHERE id = ?
                     """,
                     (
-                        QUARANTINED,
+                        Status.QUARANTINED,
                         quarantine_folder,
                         quarantine_uid,
                         quarantine_uidvalidity,
@@ -409,7 +343,7 @@ class QuarantineOps(Repository):
                         item_id,
                     ),
                 )
-            elif row["status"] == PENDING_MOVE:
+            elif row["status"] == Status.PENDING_MOVE:
                 error = f"reconciled after restart: {key}" + (f" ({note})" if note else "")
                 conn.execute(
                     "UPDATE quarantine SET status = ?, error = ? WHERE id = ?",
@@ -424,7 +358,7 @@ class QuarantineOps(Repository):
                 {
                     "outcome": key,
                     "status": settles_as,
-                    "settled_here": row["status"] == PENDING_MOVE,
+                    "settled_here": row["status"] == Status.PENDING_MOVE,
                     "dest": quarantine_folder or row["quarantine_folder"],
                     "dest_uid": quarantine_uid
                     if quarantine_uid is not None
@@ -440,10 +374,15 @@ class QuarantineOps(Repository):
 
     def pending_moves(self, account: str | None = None) -> list[QuarantineRecord]:
         """Rows whose move was intended but never settled: reconcile these at start."""
-        return self.list_quarantine(account, status=PENDING_MOVE)
+        return self.list_quarantine(account, status=Status.PENDING_MOVE)
 
     def find_existing(
-        self, account: str, message_id: str | None, sha256: str
+        self,
+        account: str,
+        message_id: str | None,
+        sha256: str,
+        *,
+        seen_at: tuple[str, int, int] | None = None,
     ) -> QuarantineRecord | None:
         """The row that already records this exact message, if any.
 
@@ -451,38 +390,52 @@ class QuarantineOps(Repository):
         suspicious). Failing that, returns the latest ``released`` row -- the
         user already judged this mail, so a rescan must leave it alone -- and
         then the latest ``failed`` one (which a caller may retry).
+
+        ``seen_at`` = (folder, uidvalidity, uid) where the message is now: live
+        rows that are a *different* message with the same bytes (a second
+        delivery, see the module docstring) are then not returned.
         """
         message_id = normalize_message_id(message_id)
         sha256 = _normalize_sha256(sha256)
-        row = self._db.query_one(
+        rows = self._db.query(
             """
             SELECT * FROM quarantine
             WHERE account = ? AND sha256 = ? AND coalesce(message_id, '') = coalesce(?, '')
             ORDER BY CASE status WHEN 'released' THEN 1 WHEN 'failed' THEN 2 ELSE 0 END, id DESC
-            LIMIT 1
             """,
             (account, sha256, message_id),
         )
-        return QuarantineRecord.from_row(row) if row is not None else None
+        for row in rows:
+            rec = QuarantineRecord.from_row(row)
+            if seen_at is None or rec.status not in LIVE_STATUSES or rec.is_same_message(*seen_at):
+                return rec
+        return None
 
     @staticmethod
-    def _live_row(
-        conn: sqlite3.Connection, account: str, message_id: str | None, sha256: str
-    ) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = conn.execute(
-            """
-            SELECT id, status FROM quarantine
-            WHERE account = ? AND coalesce(message_id, '') = coalesce(?, '') AND sha256 = ?
-              AND status NOT IN (?, ?)
+    def _live_rows(
+        conn: sqlite3.Connection,
+        account: str,
+        place: tuple[str, int, int],
+        message_id: str | None,
+        sha256: str,
+    ) -> list[QuarantineRecord]:
+        """Live rows with these bytes, or at this place (folder, UIDVALIDITY, UID)."""
+        rows = conn.execute(
+            f"""
+            SELECT * FROM quarantine
+            WHERE account = ?
+              AND ((coalesce(message_id, '') = coalesce(?, '') AND sha256 = ?)
+                   OR (original_folder = ? AND original_uidvalidity = ? AND original_uid = ?))
+              AND status IN ({", ".join("?" * len(LIVE_STATUSES))})
             """,
-            (account, message_id, sha256, RELEASED, FAILED),
-        ).fetchone()
-        return row
+            (account, message_id, sha256, *place, *sorted(LIVE_STATUSES)),
+        ).fetchall()
+        return [QuarantineRecord.from_row(r) for r in rows]
 
     def list_quarantine(
         self,
         account: str | None = None,
-        status: str | Iterable[str] | None = QUARANTINED,
+        status: str | Iterable[str] | None = Status.QUARANTINED,
     ) -> list[QuarantineRecord]:
         """Rows, oldest first. ``status=None`` lists every status."""
         wanted = _status_filter(status)
@@ -502,7 +455,7 @@ class QuarantineOps(Repository):
 
     def quarantine_counts(self, account: str | None = None) -> dict[str, int]:
         """Number of rows per status (every status present, zero if none), for metrics."""
-        counts = dict.fromkeys(STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(Status, 0)
         if account is None:
             rows = self._db.query("SELECT status, count(*) FROM quarantine GROUP BY status")
         else:

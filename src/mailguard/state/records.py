@@ -2,36 +2,102 @@
 
 Rows become frozen dataclasses at the boundary of this package, so callers
 never see SQLite text: timestamps are aware UTC datetimes, JSON columns are
-lists and dicts. Status strings are spelled out here once.
+lists and dicts, verdicts/categories/statuses are :mod:`mailguard.vocabulary`
+enums. What goes *in* is typed too: :class:`NewItem` is the one value the
+pipeline hands to ``record_move_intent``/``record_suspicious``.
+
+The quarantine record state machine lives here as data (:data:`TRANSITIONS`),
+and the state layer refuses any status change the table does not list.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final
 
 from mailguard.state.codec import dt_from_db, from_json
+from mailguard.vocabulary import Category, DigestStatus, Status, VerdictKind
 
-# Quarantine row life cycle (moves: quarantine.py, releases: releases.py):
-#   pending_move -> quarantined -> releasing -> released
-#   pending_move -> failed                       (move failed / never happened)
-#   quarantined  <- releasing                    (release aborted)
-#   suspicious   -> releasing -> released        (left in place; release = "sender is fine")
-PENDING_MOVE: Final = "pending_move"
-QUARANTINED: Final = "quarantined"
-RELEASING: Final = "releasing"
-RELEASED: Final = "released"
-FAILED: Final = "failed"
-SUSPICIOUS: Final = "suspicious"
-STATUSES: Final = (PENDING_MOVE, QUARANTINED, RELEASING, RELEASED, FAILED, SUSPICIOUS)
+# Quarantine record life cycle. Moves: quarantine.py; releases: releases.py.
+#
+#   (new) --record_move_intent--> pending_move --confirm_move / reconcile--> quarantined
+#   pending_move --fail_move / reconcile (not moved, missing)--> failed
+#   (new) --record_suspicious--> suspicious          (left in place, reported in the digest)
+#   quarantined --begin_release--> releasing --confirm_release--> released
+#   suspicious  --begin_release--> releasing          (nothing to move: "this sender is fine")
+#   releasing --abort_release--> quarantined | suspicious   (back to where it was)
+#   releasing --begin_release--> releasing            (an interrupted release is retried)
+#
+# Releasing a *suspicious* record is allowed, consistently in state and pipeline: it means
+# "this sender is fine". Nothing moves (the message never left its folder); the sender is
+# remembered like for any release. ``released`` and ``failed`` are final.
+TRANSITIONS: Final[Mapping[Status | None, frozenset[Status]]] = MappingProxyType(
+    {
+        None: frozenset({Status.PENDING_MOVE, Status.SUSPICIOUS}),
+        Status.PENDING_MOVE: frozenset({Status.QUARANTINED, Status.FAILED}),
+        Status.QUARANTINED: frozenset({Status.RELEASING}),
+        Status.SUSPICIOUS: frozenset({Status.RELEASING}),
+        Status.RELEASING: frozenset(
+            {Status.RELEASED, Status.QUARANTINED, Status.SUSPICIOUS, Status.RELEASING}
+        ),
+        Status.RELEASED: frozenset(),
+        Status.FAILED: frozenset(),
+    }
+)
+#: Statuses in which a record still stands for a message in the mailbox (the others are final).
+LIVE_STATUSES: Final = frozenset(
+    {Status.PENDING_MOVE, Status.QUARANTINED, Status.RELEASING, Status.SUSPICIOUS}
+)
 
-# Digest bookkeeping per item: 'pending' until a daily digest lists it ('sent').
-# 'alerted' means an immediate alert mentioned it; it still goes in the next daily digest.
-DIGEST_PENDING: Final = "pending"
-DIGEST_ALERTED: Final = "alerted"
-DIGEST_SENT: Final = "sent"
+
+def may_transition(current: Status | None, target: Status) -> bool:
+    """True when the state machine allows ``current -> target``."""
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def sources_of(target: Status) -> tuple[Status, ...]:
+    """Every status from which ``target`` may be reached (for error messages and guards)."""
+    return tuple(s for s, targets in TRANSITIONS.items() if s is not None and target in targets)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """Everything recorded about a flagged message before anything is done to it.
+
+    Built once by the pipeline (``pipeline.verdict_record.new_item``) from the
+    fetched message and its verdict, and stored as the ``pending_move`` or
+    ``suspicious`` row. Dates taken from mail may be naive (stored as UTC).
+    """
+
+    account: str
+    original_folder: str
+    original_uid: int
+    original_uidvalidity: int
+    message_id: str | None
+    sha256: str
+    verdict: VerdictKind
+    score: float
+    category: Category | None = None
+    from_addr: str | None = None
+    from_name: str | None = None
+    subject: str | None = None
+    date: datetime | None = None
+    reasons: tuple[Mapping[str, Any], ...] = ()
+    flags: tuple[str, ...] = ()
+    contacted_on: datetime | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _category(value: str | None) -> Category | None:
+    """A stored category as the enum; a word this version does not know reads as None."""
+    try:
+        return Category(value) if value else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -75,13 +141,13 @@ class QuarantineRecord:
     from_name: str | None
     subject: str | None
     date: datetime | None
-    verdict: str
-    category: str | None
+    verdict: VerdictKind
+    category: Category | None
     score: float
     reasons: list[dict[str, Any]]
     flags: tuple[str, ...]
     details: dict[str, Any]
-    status: str
+    status: Status
     quarantine_folder: str | None
     quarantine_uid: int | None
     quarantine_uidvalidity: int | None
@@ -89,13 +155,26 @@ class QuarantineRecord:
     contacted_on: datetime | None
     recorded_at: datetime
     quarantined_at: datetime | None
-    digest_status: str
+    digest_status: DigestStatus
     digest_sent_at: datetime | None
     digest_id: int | None
     alerted_at: datetime | None
     released_at: datetime | None
     restored_uid: int | None
     error: str | None
+
+    def is_same_message(self, folder: str, uidvalidity: int, uid: int) -> bool:
+        """Is the message now at (folder, uidvalidity, uid), with this record's bytes, ours?
+
+        Yes at the same place. Also yes elsewhere (a folder rebuilt under a new
+        UIDVALIDITY, a restored backup): the bytes are all we can go by, and a
+        second quarantine copy would be a duplicate. No only when the server
+        itself says they differ: same folder, same UIDVALIDITY, another UID --
+        an identical scam delivered twice, which is a second message.
+        """
+        if folder == self.original_folder and uidvalidity == self.original_uidvalidity:
+            return uid == self.original_uid
+        return True
 
     def folder_label(self) -> str:
         """Where the message came from, for one-line listings: ``INBOX (UID 42)``."""
@@ -117,13 +196,13 @@ class QuarantineRecord:
             from_name=row["from_name"],
             subject=row["subject"],
             date=dt_from_db(row["date"]),
-            verdict=row["verdict"],
-            category=row["category"],
+            verdict=VerdictKind(row["verdict"]),
+            category=_category(row["category"]),
             score=row["score"],
             reasons=from_json(row["reasons"], []),
             flags=tuple(from_json(row["flags"], [])),
             details=from_json(row["details"], {}),
-            status=row["status"],
+            status=Status(row["status"]),
             quarantine_folder=row["quarantine_folder"],
             quarantine_uid=row["quarantine_uid"],
             quarantine_uidvalidity=row["quarantine_uidvalidity"],
@@ -131,7 +210,7 @@ class QuarantineRecord:
             contacted_on=dt_from_db(row["contacted_on"]),
             recorded_at=recorded_at,
             quarantined_at=dt_from_db(row["quarantined_at"]),
-            digest_status=row["digest_status"],
+            digest_status=DigestStatus(row["digest_status"]),
             digest_sent_at=dt_from_db(row["digest_sent_at"]),
             digest_id=row["digest_id"],
             alerted_at=dt_from_db(row["alerted_at"]),
@@ -247,5 +326,38 @@ class DigestRecord:
             item_count=row["item_count"],
             delivery=row["delivery"],
             status=row["status"],
+            error=row["error"],
+        )
+
+
+@dataclass(frozen=True)
+class MessageError:
+    """One message that could not be handled and was skipped so the others could be.
+
+    Kept so that ``status`` can say how many and what went wrong last, and so a
+    digest can tell the user that a message was *not* checked.
+    """
+
+    id: int
+    at: datetime
+    account: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    error: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> MessageError:
+        at = dt_from_db(row["at"])
+        assert at is not None
+        return cls(
+            id=row["id"],
+            at=at,
+            account=row["account"],
+            folder=row["folder"],
+            uidvalidity=row["uidvalidity"],
+            uid=row["uid"],
+            message_id=row["message_id"],
             error=row["error"],
         )

@@ -17,16 +17,11 @@ from mailguard.state import audit as actions
 from mailguard.state.audit import append_audit
 from mailguard.state.codec import dt_to_db
 from mailguard.state.db import Repository
-from mailguard.state.quarantine import require_status
-from mailguard.state.records import (
-    QUARANTINED,
-    RELEASED,
-    RELEASING,
-    SUSPICIOUS,
-    QuarantineRecord,
-    ReleasedSender,
-)
+from mailguard.state.errors import InvalidTransition
+from mailguard.state.quarantine import get_row, require_transition
+from mailguard.state.records import QuarantineRecord, ReleasedSender
 from mailguard.state.status import bump_released
+from mailguard.vocabulary import Status
 
 
 class ReleaseOps(Repository):
@@ -38,8 +33,10 @@ class ReleaseOps(Repository):
         """
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(conn, item_id, "release", (QUARANTINED, SUSPICIOUS, RELEASING))
-            conn.execute("UPDATE quarantine SET status = ? WHERE id = ?", (RELEASING, item_id))
+            row = require_transition(conn, item_id, "release", Status.RELEASING)
+            conn.execute(
+                "UPDATE quarantine SET status = ? WHERE id = ?", (Status.RELEASING, item_id)
+            )
             append_audit(
                 conn,
                 now,
@@ -65,11 +62,11 @@ class ReleaseOps(Repository):
         """
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(conn, item_id, "confirm the release of", (RELEASING,))
+            row = require_transition(conn, item_id, "confirm the release of", Status.RELEASED)
             conn.execute(
                 "UPDATE quarantine SET status = ?, released_at = ?, restored_uid = ?, error = NULL"
                 " WHERE id = ?",
-                (RELEASED, dt_to_db(now), restored_uid, item_id),
+                (Status.RELEASED, dt_to_db(now), restored_uid, item_id),
             )
             sender = row["from_addr"]
             if sender:
@@ -99,9 +96,15 @@ class ReleaseOps(Repository):
         """Moving back failed and the message is still in quarantine: undo the intent."""
         now = self._db.now()
         with self._db.transaction() as conn:
-            row = require_status(conn, item_id, "abort the release of", (RELEASING,))
+            row = get_row(conn, item_id)
+            if row["status"] != Status.RELEASING:  # only a release in progress can be aborted
+                raise InvalidTransition(
+                    item_id, row["status"], "abort the release of", (Status.RELEASING,)
+                )
             # Only moved rows have quarantined_at; a suspicious row goes back to suspicious.
-            previous = QUARANTINED if row["quarantined_at"] is not None else SUSPICIOUS
+            moved = row["quarantined_at"] is not None
+            previous = Status.QUARANTINED if moved else Status.SUSPICIOUS
+            require_transition(conn, item_id, "abort the release of", previous)
             conn.execute(
                 "UPDATE quarantine SET status = ?, error = ? WHERE id = ?",
                 (previous, error, item_id),
@@ -119,12 +122,12 @@ class ReleaseOps(Repository):
         """Releases begun but not settled (a crash in between): reconcile at start."""
         if account is None:
             rows = self._db.query(
-                "SELECT * FROM quarantine WHERE status = ? ORDER BY id", (RELEASING,)
+                "SELECT * FROM quarantine WHERE status = ? ORDER BY id", (Status.RELEASING,)
             )
         else:
             rows = self._db.query(
                 "SELECT * FROM quarantine WHERE status = ? AND account = ? ORDER BY id",
-                (RELEASING, account),
+                (Status.RELEASING, account),
             )
         return [QuarantineRecord.from_row(r) for r in rows]
 

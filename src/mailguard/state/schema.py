@@ -177,7 +177,35 @@ _V2_REPORTING = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_MAIL_STATE, _V2_REPORTING)
+_V3_PER_MESSAGE = Migration(
+    3,
+    "one live record per mailbox message (folder, UIDVALIDITY, UID); per-message errors",
+    (
+        # Content alone no longer identifies a message: an identical scam delivered twice is
+        # two messages. The content check moved to QuarantineOps._insert (see its module).
+        "DROP INDEX quarantine_live_message",
+        """
+        CREATE UNIQUE INDEX quarantine_live_place
+            ON quarantine (account, original_folder, original_uidvalidity, original_uid)
+            WHERE status NOT IN ('released', 'failed')
+        """,
+        """
+        CREATE TABLE message_errors (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            at          TEXT    NOT NULL,
+            account     TEXT    NOT NULL,
+            folder      TEXT    NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid         INTEGER NOT NULL,
+            message_id  TEXT,
+            error       TEXT    NOT NULL
+        )
+        """,
+        "CREATE INDEX message_errors_account ON message_errors (account, id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1_MAIL_STATE, _V2_REPORTING, _V3_PER_MESSAGE)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 

@@ -1,0 +1,178 @@
+"""One poll of one account, isolated from every other account's failures.
+
+A wrong password, a DNS error, a timeout or a BYE on one account is logged
+with a clear reason and recorded in state; the other accounts are scanned
+anyway. Retrying with backoff is the daemon's job (it reads the recorded
+consecutive failures). Everything a poll needs is handed in by the
+composition root (:class:`mailguard.app.App`); nothing here opens a store,
+builds a classifier or resolves a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+
+from mailguard.config import AccountConfig
+from mailguard.detect import Classifier
+from mailguard.imap.base import AuthenticationFailed, ConnectionLost, MailClient, MailClientError
+from mailguard.logs import log_event
+from mailguard.metrics import Metrics
+from mailguard.pipeline.act import Executor, LiveExecutor, PlanExecutor
+from mailguard.pipeline.connection import CredentialsUnavailable
+from mailguard.pipeline.decide import Assessor
+from mailguard.pipeline.options import AccountScope, QuarantinePolicy, ScanLimits
+from mailguard.pipeline.pool import ConnectionSource
+from mailguard.pipeline.scan import AccountScanner
+from mailguard.pipeline.selfmail import DigestSigner
+from mailguard.pipeline.sentcheck import SentFolderCheck
+from mailguard.pipeline.summary import ScanSummary
+from mailguard.state import StateError, StateStore
+
+log = logging.getLogger("mailguard.runner")
+
+
+def error_kind(e: BaseException) -> str:
+    """The ``kind`` label of ``mailguard_errors_total`` for an account-level failure."""
+    if isinstance(e, CredentialsUnavailable):
+        return "secret"
+    if isinstance(e, AuthenticationFailed):
+        return "auth"
+    if isinstance(e, ConnectionLost | OSError):
+        return "connect"
+    if isinstance(e, MailClientError):
+        return "imap"
+    if isinstance(e, StateError | sqlite3.Error):
+        return "state"
+    return "other"
+
+
+class Poller:
+    """Scans accounts with the app's store, classifier, connections and metrics."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        classifier: Classifier,
+        connections: ConnectionSource,
+        *,
+        limits: ScanLimits,
+        policy: QuarantinePolicy,
+        signer: Callable[[], DigestSigner | None],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.classifier = classifier
+        self.connections = connections
+        self.limits = limits
+        self.policy = policy
+        self.signer = signer
+        self.metrics = metrics
+
+    def executor(self, account: AccountConfig, *, dry_run: bool) -> Executor:
+        """The one place where a dry run is told apart from a real one."""
+        if dry_run:
+            return PlanExecutor(account.name, account.quarantine_folder)
+        return LiveExecutor(self.store, account)
+
+    def _scanner(
+        self,
+        account: AccountConfig,
+        client: MailClient,
+        executor: Executor,
+        since: date | None,
+        stop: threading.Event | None,
+    ) -> AccountScanner:
+        scope = AccountScope.from_account(account)
+        sent = (
+            SentFolderCheck(client, scope.name, scope.sent_folder)
+            if self.limits.check_sent_folder
+            else None
+        )
+        assessor = Assessor(
+            scope.name,
+            self.store,
+            self.classifier,
+            limits=self.limits,
+            policy=self.policy,
+            trusted=scope.trusted_senders,
+            sent=sent,
+            signer=self.signer(),
+        )
+        return AccountScanner(
+            scope,
+            self.limits,
+            client,
+            assessor,
+            executor,
+            folder_state=lambda folder: self.store.get_folder_state(scope.name, folder),
+            since=since,
+            stop=stop,
+        )
+
+    def poll(
+        self,
+        account: AccountConfig,
+        *,
+        dry_run: bool = False,
+        since: date | None = None,
+        stop: threading.Event | None = None,
+    ) -> ScanSummary:
+        """One account, one pass; never raises for mail or server problems."""
+        started = time.monotonic()
+        log_event(log, "poll.start", account=account.name)
+        executor = self.executor(account, dry_run=dry_run)
+        summary = ScanSummary(account.name, dry_run=dry_run)
+        client: MailClient | None = None
+        before: dict[str, int] = {}
+        healthy = False
+        try:
+            client, before = self.connections.acquire(account)
+            scanner = self._scanner(account, client, executor, since, stop)
+            try:
+                scanner.run()
+                healthy = True
+            finally:
+                summary = scanner.summary
+        except (MailClientError, OSError) as e:
+            self._failed(summary, str(e) or type(e).__name__, error_kind(e))
+        except Exception as e:  # a bug must not take the other accounts down with it
+            log.exception("account.error")
+            self._failed(summary, f"internal error: {type(e).__name__}: {e}", error_kind(e))
+        finally:
+            if client is not None:
+                summary.commands = {
+                    k: n - before.get(k, 0)
+                    for k, n in client.commands.counts.items()
+                    if n - before.get(k, 0)
+                }
+                self.connections.release(account, client, healthy=healthy)
+        duration = time.monotonic() - started
+        executor.finish(summary)
+        if self.metrics is not None:
+            self.metrics.observe_poll(account.name, summary, duration)
+        log_event(
+            log,
+            "poll.done",
+            account=account.name,
+            scanned=summary.scanned,
+            quarantined=summary.quarantined,
+            suspicious=summary.suspicious,
+            errors=summary.errors,
+            ok=summary.reached,
+            seconds=round(duration, 3),
+        )
+        return summary
+
+    @staticmethod
+    def _failed(summary: ScanSummary, error: str, kind: str) -> None:
+        summary.reached = False
+        summary.error = error
+        summary.error_kind = kind
+        log_event(
+            log, "account.error", level=logging.ERROR, account=summary.account, error=error
+        )
