@@ -31,6 +31,7 @@ from mailguard.imap.base import MailClient
 from mailguard.metrics import Metrics
 from mailguard.pipeline.connection import ConnectionFactory, CredentialsUnavailable, Login
 from mailguard.pipeline.digest_dispatch import DigestSender
+from mailguard.pipeline.mailapp import MailAppSync
 from mailguard.pipeline.options import QuarantinePolicy, ScanLimits
 from mailguard.pipeline.poll import Poller
 from mailguard.pipeline.pool import ConnectionPool, ConnectionSource, Connector, FreshConnections
@@ -93,6 +94,7 @@ class App:
             policy=self.policy,
             signer=self.signer_for_scanning,
             metrics=self.metrics,
+            mailapp=MailAppSync(self.store, self.classifier),
         )
 
     @cached_property

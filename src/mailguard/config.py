@@ -187,6 +187,11 @@ class AccountConfig(SecretSource):
     country: Country = "JP"
     trusted_senders: list[str] = []
     timeout: Duration = 30.0
+    # None: the [scan] defaults. idle=false leaves this account to the scheduled poll.
+    idle: bool | None = None
+    idle_max_connections: Annotated[int, Field(ge=0, le=100)] | None = None
+    # Where the user drags a scam mailguard missed; default "<quarantine_folder>/Report".
+    report_folder: Annotated[str, Field(min_length=1)] | None = None
 
     def _secret_required(self) -> bool:
         # oauth2 with a token command needs no stored secret; every other way does.
@@ -208,7 +213,16 @@ class AccountConfig(SecretSource):
             )
         if self.quarantine_folder in self.folders:
             raise ValueError("quarantine_folder must not be one of the scanned folders")
+        if self.report in self.folders or self.report == self.quarantine_folder:
+            raise ValueError(
+                "report_folder must be neither a scanned folder nor the quarantine folder"
+            )
         return self
+
+    @property
+    def report(self) -> str:
+        """The report folder: configured, else a subfolder of the quarantine folder."""
+        return self.report_folder or f"{self.quarantine_folder}/Report"
 
     @property
     def recipient(self) -> str:
@@ -231,6 +245,10 @@ class ScanConfig(_Section):
     max_message_size: ByteSize = 2 * 1024 * 1024
     max_part_size: ByteSize = 512 * 1024
     check_sent_folder: bool = True
+    # IMAP IDLE: scan within seconds of delivery where the server offers it.
+    idle: bool = True
+    # IDLE connections per account (one per watched folder); Gmail allows 15 in all.
+    idle_max_connections: Annotated[int, Field(ge=0, le=100)] = 5
 
 
 class DetectionConfig(_Section):

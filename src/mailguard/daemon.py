@@ -9,6 +9,15 @@ safely abandoned before its next move), state is committed, and we log out.
 Everything long-lived comes from one :class:`~mailguard.app.App` built with a
 connection pool: polls, immediate alerts and the daily digests all use the
 account's kept-open connection.
+
+Within seconds: where the server offers IDLE, each watched folder (and the
+report folder) gets its own IDLE connection (:mod:`mailguard.watch`, up to
+``idle_max_connections`` per account). A new-mail event runs the account's
+poll at once, in the watcher's thread, through :meth:`Daemon.poll` -- the same
+peek-only, intent-before-move pass as the schedule. :meth:`Daemon.poll` is
+the one gate: at most one pass per account at a time, and events that arrive
+during a pass are coalesced into one more pass right after it. The schedule
+stays on as the safety net (and for servers without IDLE).
 """
 
 from __future__ import annotations
@@ -17,8 +26,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import cast
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,6 +42,8 @@ from mailguard.logs import log_event
 from mailguard.metrics import Metrics
 from mailguard.notify import Notifier
 from mailguard.state import KIND_ALERT
+from mailguard.vocabulary import WatchMode
+from mailguard.watch import FolderWatcher, IdleClient, WatchBoard, WatchState, plan_watchers
 
 log = logging.getLogger("mailguard.daemon")
 
@@ -58,6 +71,10 @@ class Daemon:
         self._first_cycle: set[str] = set()
         self._ready_sent = False
         self._lock = threading.Lock()
+        self._passes: dict[str, str] = {}  # account -> "running" | "again" while a pass runs
+        self.board = WatchBoard()
+        self.board.listeners.append(self._persist_watch)
+        self.watchers: list[FolderWatcher] = []
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max(2, min(8, len(settings.accounts))))},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
@@ -65,6 +82,30 @@ class Daemon:
 
     # -- jobs ----------------------------------------------------------------------------
     def poll(self, account: AccountConfig) -> None:
+        """One pass of ``account`` now -- or, if one is running, one more right after it.
+
+        Called by the schedule and by IDLE watchers (from their threads). Never
+        two passes of one account at once; any number of events during a pass
+        cost exactly one extra pass.
+        """
+        name = account.name
+        with self._lock:
+            if name in self._passes:
+                self._passes[name] = "again"
+                return
+            self._passes[name] = "running"
+        try:
+            while not self.stop.is_set():
+                self._poll_once(account)
+                with self._lock:
+                    if self._passes.get(name) != "again":
+                        break
+                    self._passes[name] = "running"
+        finally:
+            with self._lock:
+                self._passes.pop(name, None)
+
+    def _poll_once(self, account: AccountConfig) -> None:
         if self.stop.is_set():
             return
         interval = self.settings.schedule.poll_interval
@@ -96,6 +137,70 @@ class Daemon:
         if self.metrics is not None and self.settings.metrics.textfile:
             self.metrics.write_textfile(self.settings.metrics.textfile)
         self._note_cycle(account.name)
+
+    # -- IDLE ------------------------------------------------------------------------------
+    def _idle_settings(self, account: AccountConfig) -> tuple[bool, int]:
+        scan = self.settings.scan
+        on = scan.idle if account.idle is None else account.idle
+        cap = (
+            scan.idle_max_connections
+            if account.idle_max_connections is None
+            else account.idle_max_connections
+        )
+        return on, cap
+
+    def start_watchers(self) -> None:
+        """One IDLE watcher per watched folder (and report folder), up to the account's cap."""
+        self.store.clear_watch_states()
+        for account in self.settings.accounts:
+            on, cap = self._idle_settings(account)
+            folders = [*account.folders, account.report]
+            idle, polled = plan_watchers(account.name, folders, cap if on else 0)
+            for folder in polled:
+                self.board.set(WatchState(account.name, folder, "polling"))
+            for folder in idle:
+                watcher = FolderWatcher(
+                    account.name,
+                    folder,
+                    connect=self._idle_connector(account),
+                    on_change=self._on_change,
+                    board=self.board,
+                    stop=self.stop,
+                )
+                self.watchers.append(watcher)
+                watcher.start()
+
+    def _on_change(self, name: str, folder: str) -> None:
+        """A watcher saw new mail (or reconnected): run that account's pass now."""
+        account = next((a for a in self.settings.accounts if a.name == name), None)
+        if account is not None:
+            self.poll(account)
+
+    def _idle_connector(self, account: AccountConfig) -> Callable[[], IdleClient]:
+        def connect() -> IdleClient:
+            # A connection of its own (not the pool's): it spends its life in IDLE.
+            return cast(IdleClient, self.app.connect(account))
+
+        return connect
+
+    def _persist_watch(self, state: WatchState) -> None:
+        """WatchBoard listener: the state DB (for ``status``) and the metrics."""
+        self.store.set_watch_state(
+            state.account,
+            state.folder,
+            mode=WatchMode(state.mode),
+            connected=state.connected,
+            last_event=state.last_event,
+            reconnects=state.reconnects,
+            error=state.error,
+        )
+        if self.metrics is not None:
+            self.metrics.observe_watch(
+                state.account,
+                state.folder,
+                idle=state.mode == "idle" and state.connected,
+                last_event=state.last_event.timestamp() if state.last_event else None,
+            )
 
     def digest(self) -> None:
         if self.stop.is_set():
@@ -158,6 +263,7 @@ class Daemon:
             )
         log_event(log, "daemon.start", accounts=len(self.settings.accounts), poll_interval=interval)
         self.scheduler.start()
+        self.start_watchers()
         self.notifier.status("starting first poll")
         watchdog = self.notifier.watchdog_interval()
         try:
@@ -168,6 +274,8 @@ class Daemon:
             self.notifier.stopping()
             log_event(log, "daemon.stopping")
             self.scheduler.shutdown(wait=True)  # running polls see self.stop and finish
+            for watcher in self.watchers:  # they see self.stop within an IDLE slice
+                watcher.thread.join(timeout=10)
             self.app.close()  # log out of every kept-open connection, close the store
             log_event(log, "daemon.stop")
         return 0

@@ -46,8 +46,19 @@ __all__ = [
 
 #: The values the ``kind`` label of ``mailguard_errors_total`` can take.
 ERROR_KINDS = frozenset(
-    {"poll", "auth", "connect", "imap", "parse", "classify", "move", "state", "digest",
-     "secret", "other"}
+    {
+        "poll",
+        "auth",
+        "connect",
+        "imap",
+        "parse",
+        "classify",
+        "move",
+        "state",
+        "digest",
+        "secret",
+        "other",
+    }
 )
 #: Poll durations range from well under a second (nothing new) to minutes
 #: (the first scan of a large mailbox).
@@ -99,36 +110,65 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
         self.scanned = Counter(
-            "mailguard_messages_scanned", "Messages fetched and classified.", ["account"],
+            "mailguard_messages_scanned",
+            "Messages fetched and classified.",
+            ["account"],
             registry=r,
         )
         self.quarantined = Counter(
-            "mailguard_messages_quarantined", "Messages moved to the quarantine folder.",
-            ["account"], registry=r,
+            "mailguard_messages_quarantined",
+            "Messages moved to the quarantine folder.",
+            ["account"],
+            registry=r,
         )
         self.suspicious = Counter(
-            "mailguard_messages_suspicious", "Messages flagged suspicious but left in place.",
-            ["account"], registry=r,
+            "mailguard_messages_suspicious",
+            "Messages flagged suspicious but left in place.",
+            ["account"],
+            registry=r,
         )
         self.released = Counter(
-            "mailguard_messages_released", "Messages moved back out of quarantine.",
-            ["account"], registry=r,
+            "mailguard_messages_released",
+            "Messages moved back out of quarantine.",
+            ["account"],
+            registry=r,
         )
         self.errors = Counter(
-            "mailguard_errors", "Failures, by account and kind.", ["account", "kind"],
+            "mailguard_errors",
+            "Failures, by account and kind.",
+            ["account", "kind"],
             registry=r,
         )
         self.digests = Counter(
-            "mailguard_digests_sent", "Digests and alerts delivered.", ["account"], registry=r,
+            "mailguard_digests_sent",
+            "Digests and alerts delivered.",
+            ["account"],
+            registry=r,
         )
         self.poll_duration = Histogram(
-            "mailguard_poll_duration_seconds", "Wall time of one poll of one account.",
-            ["account"], buckets=POLL_BUCKETS, registry=r,
+            "mailguard_poll_duration_seconds",
+            "Wall time of one poll of one account.",
+            ["account"],
+            buckets=POLL_BUCKETS,
+            registry=r,
         )
         self.last_success = Gauge(
             "mailguard_last_successful_poll_timestamp_seconds",
             "Unix time when the account was last polled without a connection failure.",
-            ["account"], registry=r,
+            ["account"],
+            registry=r,
+        )
+        self.folder_idle = Gauge(
+            "mailguard_folder_idle",
+            "1 while the folder is watched on an IMAP IDLE connection, 0 while it is polled.",
+            ["account", "folder"],
+            registry=r,
+        )
+        self.folder_last_event = Gauge(
+            "mailguard_folder_last_event_timestamp_seconds",
+            "Unix time of the last new-mail event on the folder's IDLE connection.",
+            ["account", "folder"],
+            registry=r,
         )
         self.build = Info("mailguard_build", "mailguard version.", registry=r)
         self.build.info({"version": __version__})
@@ -190,6 +230,14 @@ class Metrics:
         if last is not None and total > last:
             self.message_released(account, total - last)
 
+    def observe_watch(
+        self, account: str, folder: str, *, idle: bool, last_event: float | None
+    ) -> None:
+        """A folder's watch state (from the daemon's WatchBoard): IDLE or polling, last event."""
+        self.folder_idle.labels(account, folder).set(1 if idle else 0)
+        if last_event is not None:
+            self.folder_last_event.labels(account, folder).set(last_event)
+
     def digest_sent(self, account: str) -> None:
         self.digests.labels(account).inc()
 
@@ -238,4 +286,3 @@ class Metrics:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-

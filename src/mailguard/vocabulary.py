@@ -36,6 +36,7 @@ class Status(StrEnum):
     RELEASED = "released"
     FAILED = "failed"
     SUSPICIOUS = "suspicious"
+    DELETED = "deleted"  # the user deleted it from Quarantine in the mail app (not a release)
 
 
 class ReconcileOutcome(StrEnum):
@@ -57,6 +58,21 @@ class Situation(StrEnum):
     AFTER_CONTACT = "after_contact"
     OFFICIAL_CLAIM = "official_claim"  # claims a court, ministry, public body or law office
     SUSPICIOUS = "suspicious"
+
+
+class WatchMode(StrEnum):
+    """How the daemon learns about new mail in one folder."""
+
+    IDLE = "idle"  # a connection in IMAP IDLE: scanned within seconds
+    POLLING = "polling"  # the scheduled poll only (no IDLE, over the connection cap, or off)
+
+
+class UserAction(StrEnum):
+    """What the user did in the mail app that mailguard took as an instruction."""
+
+    RELEASED_BY_MOVE = "released_by_move"  # moved out of Quarantine into a normal folder
+    REPORTED_BY_MOVE = "reported_by_move"  # dragged into the report folder
+    DELETED_BY_USER = "deleted_by_user"  # deleted from Quarantine: nothing learned
 
 
 class DigestStatus(StrEnum):

@@ -523,6 +523,11 @@ class ImapMailClient:
             )
         return out
 
+    def list_folders(self) -> list[tuple[str, frozenset[str]]]:
+        """Every folder as (name, LIST flags such as ``\\Trash``), for finding moved mail."""
+        listed = self._run("LIST", self._conn.list_folders, "", "*")
+        return [(name, frozenset(_decode(f) for f in flags)) for flags, _sep, name in listed]
+
     def ensure_folder(self, folder: str) -> None:
         _check_folder_name(folder)
         if folder in self._known_folders:

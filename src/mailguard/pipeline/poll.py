@@ -25,6 +25,7 @@ from mailguard.metrics import Metrics
 from mailguard.pipeline.act import Executor, LiveExecutor, PlanExecutor
 from mailguard.pipeline.connection import CredentialsUnavailable
 from mailguard.pipeline.decide import Assessor
+from mailguard.pipeline.mailapp import MailAppSync, safe_sync
 from mailguard.pipeline.options import AccountScope, QuarantinePolicy, ScanLimits
 from mailguard.pipeline.pool import ConnectionSource
 from mailguard.pipeline.scan import AccountScanner
@@ -64,8 +65,11 @@ class Poller:
         policy: QuarantinePolicy,
         signer: Callable[[], DigestSigner | None],
         metrics: Metrics | None = None,
+        mailapp: MailAppSync | None = None,
     ) -> None:
+        """``mailapp``: read the user's moves (release/report/delete) before each live pass."""
         self.store = store
+        self.mailapp = mailapp
         self.classifier = classifier
         self.connections = connections
         self.limits = limits
@@ -132,6 +136,10 @@ class Poller:
         healthy = False
         try:
             client, before = self.connections.acquire(account)
+            if self.mailapp is not None and not dry_run:
+                # Before the scanner is built: a release by moving must be known (and its
+                # sender trusted) before the message is seen again in the INBOX.
+                safe_sync(self.mailapp, client, account)
             scanner = self._scanner(account, client, executor, since, stop)
             try:
                 scanner.run()

@@ -31,21 +31,24 @@ from mailguard.vocabulary import Category, DigestStatus, Status, VerdictKind
 #   suspicious  --begin_release--> releasing          (nothing to move: "this sender is fine")
 #   releasing --abort_release--> quarantined | suspicious   (back to where it was)
 #   releasing --begin_release--> releasing            (an interrupted release is retried)
+#   quarantined --record_user_deletion--> deleted     (the user deleted it from Quarantine)
 #
 # Releasing a *suspicious* record is allowed, consistently in state and pipeline: it means
 # "this sender is fine". Nothing moves (the message never left its folder); the sender is
-# remembered like for any release. ``released`` and ``failed`` are final.
+# remembered like for any release. ``released``, ``failed`` and ``deleted`` are final.
+# ``deleted`` is *not* a release: nothing is learned and the sender is not trusted.
 TRANSITIONS: Final[Mapping[Status | None, frozenset[Status]]] = MappingProxyType(
     {
         None: frozenset({Status.PENDING_MOVE, Status.SUSPICIOUS}),
         Status.PENDING_MOVE: frozenset({Status.QUARANTINED, Status.FAILED}),
-        Status.QUARANTINED: frozenset({Status.RELEASING}),
+        Status.QUARANTINED: frozenset({Status.RELEASING, Status.DELETED}),
         Status.SUSPICIOUS: frozenset({Status.RELEASING}),
         Status.RELEASING: frozenset(
             {Status.RELEASED, Status.QUARANTINED, Status.SUSPICIOUS, Status.RELEASING}
         ),
         Status.RELEASED: frozenset(),
         Status.FAILED: frozenset(),
+        Status.DELETED: frozenset(),
     }
 )
 #: Statuses in which a record still stands for a message in the mailbox (the others are final).

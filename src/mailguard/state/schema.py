@@ -205,7 +205,86 @@ _V3_PER_MESSAGE = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1_MAIL_STATE, _V2_REPORTING, _V3_PER_MESSAGE)
+
+def _quarantine_allows_deleted(conn: sqlite3.Connection) -> None:
+    """Rebuild ``quarantine`` so its status CHECK accepts ``deleted`` (SQLite's 12-step way).
+
+    A CHECK constraint cannot be altered in place. The table is copied row for
+    row under the same ids, the AUTOINCREMENT counter is carried over (ids are
+    what users type; never reuse one), and its indexes and the no-delete
+    trigger are recreated -- the live-row index now also leaves out
+    ``deleted`` rows, which are final like ``released`` and ``failed``.
+    """
+    table_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'"
+    ).fetchone()[0]
+    old = "'failed', 'suspicious')"
+    if old not in table_sql:
+        raise StateError("unexpected quarantine table definition; cannot add status 'deleted'")
+    extras = [
+        (name, sql)
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'quarantine'"
+            " AND type IN ('index', 'trigger') AND sql IS NOT NULL"
+        ).fetchall()
+    ]
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'quarantine'").fetchone()
+    new_sql = table_sql.replace(old, "'failed', 'suspicious', 'deleted')", 1).replace(
+        "CREATE TABLE quarantine", "CREATE TABLE quarantine_rebuilt", 1
+    )
+    conn.execute(new_sql)
+    conn.execute("INSERT INTO quarantine_rebuilt SELECT * FROM quarantine")
+    conn.execute("DROP TABLE quarantine")
+    conn.execute("ALTER TABLE quarantine_rebuilt RENAME TO quarantine")
+    for name, sql in extras:
+        if name == "quarantine_live_place":
+            sql = sql.replace("('released', 'failed')", "('released', 'failed', 'deleted')")
+        conn.execute(sql)
+    if seq is not None:
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'quarantine'", (seq[0],)
+        )
+
+
+_V4_MAIL_APP = Migration(
+    4,
+    "the mail app as user interface: 'deleted' status, folder watch state, reported senders",
+    (
+        _quarantine_allows_deleted,
+        # Written by the daemon's IDLE watchers, read by `mailguard status` (another process).
+        """
+        CREATE TABLE watch_state (
+            account     TEXT    NOT NULL,
+            folder      TEXT    NOT NULL,
+            mode        TEXT    NOT NULL CHECK (mode IN ('idle', 'polling')),
+            connected   INTEGER NOT NULL DEFAULT 0,
+            last_event  TEXT,
+            reconnects  INTEGER NOT NULL DEFAULT 0,
+            error       TEXT,
+            updated_at  TEXT    NOT NULL,
+            PRIMARY KEY (account, folder)
+        ) WITHOUT ROWID
+        """,
+        # What the user taught by dragging a scam into the report folder (per account).
+        """
+        CREATE TABLE reported_features (
+            account       TEXT NOT NULL,
+            kind          TEXT NOT NULL CHECK (kind IN ('sender', 'domain', 'phone')),
+            value         TEXT NOT NULL CHECK (value <> ''),
+            reported_at   TEXT NOT NULL,
+            quarantine_id INTEGER REFERENCES quarantine (id),
+            PRIMARY KEY (account, kind, value)
+        ) WITHOUT ROWID
+        """,
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _V1_MAIL_STATE,
+    _V2_REPORTING,
+    _V3_PER_MESSAGE,
+    _V4_MAIL_APP,
+)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 

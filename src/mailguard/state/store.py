@@ -23,6 +23,7 @@ from mailguard.state.db import DEFAULT_BUSY_TIMEOUT, Clock, Database
 from mailguard.state.digests import DigestOps
 from mailguard.state.folders import FolderStateOps
 from mailguard.state.lock import DaemonLock
+from mailguard.state.mailapp import MailAppOps
 from mailguard.state.message_errors import MessageErrorOps
 from mailguard.state.quarantine import QuarantineOps
 from mailguard.state.releases import ReleaseOps
@@ -31,7 +32,14 @@ from mailguard.state.status import StatusOps
 
 
 class StateStore(
-    FolderStateOps, QuarantineOps, ReleaseOps, DigestOps, StatusOps, AuditOps, MessageErrorOps
+    FolderStateOps,
+    QuarantineOps,
+    ReleaseOps,
+    DigestOps,
+    StatusOps,
+    AuditOps,
+    MessageErrorOps,
+    MailAppOps,
 ):
     """The state database. Thread-safe: one SQLite connection per thread (see ``db``)."""
 
