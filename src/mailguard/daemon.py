@@ -71,7 +71,7 @@ class Daemon:
         self._first_cycle: set[str] = set()
         self._ready_sent = False
         self._lock = threading.Lock()
-        self._passes: dict[str, str] = {}  # account -> "running" | "again" while a pass runs
+        self._passes: dict[str, str] = {}  # account -> "running" | "again" | "urgent"
         self.board = WatchBoard()
         self.board.listeners.append(self._persist_watch)
         self.watchers: list[FolderWatcher] = []
@@ -81,37 +81,42 @@ class Daemon:
         )
 
     # -- jobs ----------------------------------------------------------------------------
-    def poll(self, account: AccountConfig) -> None:
+    def poll(self, account: AccountConfig, *, urgent: bool = False) -> None:
         """One pass of ``account`` now -- or, if one is running, one more right after it.
 
         Called by the schedule and by IDLE watchers (from their threads). Never
         two passes of one account at once; any number of events during a pass
-        cost exactly one extra pass.
+        cost exactly one extra pass. ``urgent`` (an IDLE event: the server just
+        answered) skips the failure backoff, which is there to spare a server
+        that is down, not one that is announcing mail.
         """
         name = account.name
         with self._lock:
             if name in self._passes:
-                self._passes[name] = "again"
+                urgent = urgent or self._passes[name] == "urgent"
+                self._passes[name] = "urgent" if urgent else "again"
                 return
             self._passes[name] = "running"
         try:
             while not self.stop.is_set():
-                self._poll_once(account)
+                self._poll_once(account, urgent=urgent)
                 with self._lock:
-                    if self._passes.get(name) != "again":
+                    again = self._passes.get(name, "running")
+                    if again == "running":
                         break
+                    urgent = again == "urgent"
                     self._passes[name] = "running"
         finally:
             with self._lock:
                 self._passes.pop(name, None)
 
-    def _poll_once(self, account: AccountConfig) -> None:
+    def _poll_once(self, account: AccountConfig, *, urgent: bool = False) -> None:
         if self.stop.is_set():
             return
         interval = self.settings.schedule.poll_interval
         failures = self._failures.get(account.name, 0)
         last = self._last_attempt.get(account.name)
-        if failures and last is not None:
+        if failures and last is not None and not urgent:
             wait = backoff_seconds(interval, failures)
             if time.monotonic() - last < wait - 1:
                 log_event(
@@ -162,7 +167,7 @@ class Daemon:
                 watcher = FolderWatcher(
                     account.name,
                     folder,
-                    connect=self._idle_connector(account),
+                    connect=self._idle_connector(account, folder),
                     on_change=self._on_change,
                     board=self.board,
                     stop=self.stop,
@@ -174,12 +179,17 @@ class Daemon:
         """A watcher saw new mail (or reconnected): run that account's pass now."""
         account = next((a for a in self.settings.accounts if a.name == name), None)
         if account is not None:
-            self.poll(account)
+            self.poll(account, urgent=True)
 
-    def _idle_connector(self, account: AccountConfig) -> Callable[[], IdleClient]:
+    def _idle_connector(self, account: AccountConfig, folder: str) -> Callable[[], IdleClient]:
         def connect() -> IdleClient:
             # A connection of its own (not the pool's): it spends its life in IDLE.
-            return cast(IdleClient, self.app.connect(account))
+            client = self.app.connect(account)
+            if folder == account.report:
+                # Ours to create, with the quarantine folder: the user drags mail into it.
+                client.ensure_folder(account.quarantine_folder)
+                client.ensure_folder(folder)
+            return cast(IdleClient, client)
 
         return connect
 

@@ -742,14 +742,24 @@ class ImapMailClient:
         self._run("IDLE", self._conn.idle)
         changed = False
         deadline = time.monotonic() + timeout
+        quick_empty = 0
         try:
             while not changed and not should_stop():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 # Short slices so a stop request is seen within a second or two.
-                responses = self._run("IDLE", self._conn.idle_check, timeout=min(left, 2.0))
+                slice_ = min(left, 2.0)
+                began = time.monotonic()
+                responses = self._run("IDLE", self._conn.idle_check, timeout=slice_)
                 changed = any(_is_change(r) for r in responses)
+                # imapclient swallows EOF in idle_check and returns nothing at once: a
+                # socket that is "readable" again and again with no line is a dead server.
+                quick = not responses and time.monotonic() - began < min(slice_ / 2, 0.5)
+                quick_empty = quick_empty + 1 if quick else 0
+                if quick_empty >= 3:
+                    self._lost()
+                    raise ConnectionLost(f"{self.where}: IDLE: connection closed by the server")
         finally:
             if not self._closed:
                 self._run("DONE", self._conn.idle_done)
