@@ -9,6 +9,7 @@ metric without a feed fails here.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,19 @@ def test_every_declared_metric_is_fed_by_the_daemon(
                 client.logout()
         daemon.poll(settings.accounts[0])  # ... and the daemon's next poll counts it
         daemon.digest()
+        daemon.start_watchers()  # IDLE: the folder gauges (idle, last event)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the first event is the catch-up on connect
+            if fed(daemon.metrics.render().decode()).get(
+                "mailguard_folder_last_event_timestamp_seconds"
+            ):
+                break
+            time.sleep(0.05)
         text = daemon.metrics.render().decode()
     finally:
+        daemon.stop.set()
+        for w in daemon.watchers:
+            w.thread.join(10)
         daemon.app.close()
 
     families = fed(text)

@@ -574,7 +574,11 @@ def test_interrupted_scan_resumes(
 def test_kept_connection_unchanged_poll_is_noop_and_status(
     mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
 ) -> None:
-    """The daemon keeps its connection: an unchanged poll is NOOP + STATUS, nothing else."""
+    """The daemon keeps its connection: an unchanged poll is NOOP + STATUS, nothing else.
+
+    One STATUS per scanned folder, plus Quarantine (did the user move or delete
+    anything?) and the report folder (did the user report anything?).
+    """
     fill(mailbox, "INBOX", STANDARD)
     settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
     with App(settings, pooled=True, classifier=classifier) as app:
@@ -582,7 +586,7 @@ def test_kept_connection_unchanged_poll_is_noop_and_status(
         first = app.scan(account)
         assert first.quarantined == 3 and "LOGIN" in first.commands
         idle = app.scan(account)
-        assert idle.commands == {"NOOP": 1, "STATUS": 1}
+        assert idle.commands == {"NOOP": 1, "STATUS": 3}
         fill(mailbox, "INBOX", [(HAMS[0], [])])
         again = app.scan(account)
         assert "LOGIN" not in again.commands
