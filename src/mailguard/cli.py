@@ -98,12 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ql)
     ql.add_argument("--account", metavar="NAME")
     ql.add_argument("--json", action="store_true")
-    ql.add_argument("--all", action="store_true", help="include released messages")
+    ql.add_argument("--all", action="store_true", help="include released and deleted messages")
 
     sp = add("release", "move quarantined messages back where they came from", "release")
     sp.add_argument("ids", nargs="*", type=int, metavar="ID")
     sp.add_argument("--all", action="store_true", help="release everything (needs --account)")
     sp.add_argument("--account", metavar="NAME")
+
+    for action, help_ in (
+        ("trust", "trust a sender address or domain (as a release does)"),
+        ("untrust", "stop trusting a sender address or domain"),
+    ):
+        sp = add(action, help_, "trust")
+        sp.set_defaults(_module_action=action)
+        sp.add_argument("sender", metavar="ADDRESS|DOMAIN")
+        sp.add_argument("--account", metavar="NAME", help="only this account (default: all)")
 
     add("status", "per account: last poll, next poll, counts, last error", "status")
 

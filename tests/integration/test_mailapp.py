@@ -312,3 +312,48 @@ def test_deleting_from_quarantine_is_recorded_and_teaches_nothing(
         assert not d.store.is_released_sender("app", recs[0].from_addr or "")
         assert d.store.reported_features("app")["sender"] == frozenset()
         assert {a.action for a in d.store.user_actions("app").values()} == {"deleted_by_user"}
+
+
+def test_cli_shows_watch_state_user_moves_and_trusts_senders(
+    mailbox: Mailbox,
+    tmp_path: Path,
+    env: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mailguard.cli import main
+
+    settings = settings_for(mailbox, tmp_path, env)
+    mid = "<cli-release@example.net>"
+    with daemon_on_idle(settings) as d:
+        deliver(mailbox, with_message_id(fixture(SCAM), mid))
+        assert wait_until(lambda: uids_of(mailbox, "Quarantine", mid), 10)
+        [rec] = d.store.list_quarantine(account="app")
+        app_move(mailbox, "Quarantine", mid, "INBOX")
+        assert wait_until(lambda: d.store.get(rec.id).status == Status.RELEASED, 10)  # type: ignore[union-attr]
+        cfg = tmp_path / "mailguard.toml"
+        cfg.write_text(
+            f'[state]\npath = "{settings.state.path}"\n'
+            f'[[accounts]]\nname = "app"\nhost = "{mailbox.host}"\nport = {mailbox.port}\n'
+            f'tls_ca_file = "{mailbox.ca_file}"\nusername = "{mailbox.user}"\n'
+            f'password_env = "{env}"\nlanguage = "en"\ncountry = "US"\n',
+            encoding="utf-8",
+        )
+        capsys.readouterr()
+        assert main(["status", "--config", str(cfg)]) == 0
+        status = capsys.readouterr().out
+        assert "folder INBOX: IDLE, connected, last event 20" in status
+        assert "folder Quarantine/Report: IDLE, connected" in status
+        assert main(["quarantine", "list", "--all", "--config", str(cfg)]) == 0
+        listed = capsys.readouterr().out
+        assert f"#{rec.id} [released]" in listed
+        assert "released by you (moved to INBOX) on 20" in listed
+    assert main(["trust", "billing.example.com", "--config", str(cfg)]) == 0
+    assert "app: billing.example.com trusted" in capsys.readouterr().out
+    with StateStore.open(settings.state.path) as store:
+        assert store.is_released_sender("app", "billing.example.com")
+    assert main(["untrust", "billing.example.com", "--config", str(cfg)]) == 0
+    assert "no longer trusted" in capsys.readouterr().out
+    assert main(["untrust", "billing.example.com", "--config", str(cfg)]) == 0
+    assert "was not trusted" in capsys.readouterr().out
+    with StateStore.open(settings.state.path) as store:
+        assert not store.is_released_sender("app", "billing.example.com")

@@ -7,6 +7,25 @@ import json
 
 from mailguard.commands.common import load_or_report, pick_accounts
 from mailguard.pipeline.verdict_record import top_descriptions
+from mailguard.state.mailapp import UserActionEntry
+
+_MOVE_WORDS = {
+    "released_by_move": "released by you (moved to {folder})",
+    "reported_by_move": "reported by you (moved to {folder})",
+    "deleted_by_user": "deleted by you",
+}
+
+
+def _move_line(move: UserActionEntry) -> str:
+    when = move.at.astimezone().strftime("%Y-%m-%d %H:%M")
+    text = _MOVE_WORDS[move.action].format(folder=move.detail.get("folder") or "?")
+    return f"{text} on {when}"
+
+
+def _move_json(move: UserActionEntry | None) -> dict[str, object] | None:
+    if move is None:
+        return None
+    return {"action": str(move.action), "at": move.at.isoformat(), **move.detail}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -20,8 +39,14 @@ def main(args: argparse.Namespace) -> int:
 
     langs = {a.name: a.language for a in settings.accounts}
     with App(settings) as app:
-        statuses = (Status.QUARANTINED, Status.RELEASED) if args.all else (Status.QUARANTINED,)
+        statuses = (
+            (Status.QUARANTINED, Status.RELEASED, Status.DELETED)
+            if args.all
+            else (Status.QUARANTINED,)
+        )
         records = app.store.list_quarantine(account=args.account, status=statuses)
+        # What the user did in the mail app (released, reported or deleted by moving), and when.
+        moves = app.store.user_actions(args.account)
     records.sort(key=lambda r: r.id)
     for rec in records:
         lang = langs.get(rec.account, "en")
@@ -45,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
                         "reasons": top_descriptions(rec.reasons, lang),
                         "original_folder": rec.original_folder,
                         "quarantine_folder": rec.quarantine_folder,
+                        "by_user": _move_json(moves.get(rec.id)),
                     },
                     ensure_ascii=False,
                 )
@@ -54,6 +80,9 @@ def main(args: argparse.Namespace) -> int:
             sender = f"{rec.from_name} <{rec.from_addr}>" if rec.from_name else rec.from_addr
             flag = "" if rec.status == Status.QUARANTINED else f" [{rec.status}]"
             print(f"#{rec.id}{flag}  {rec.account}  {when}  from {rec.folder_label()}")
+            move = moves.get(rec.id)
+            if move is not None:
+                print(f"    {_move_line(move)}")
             print(f"    From:    {sender}")
             print(f"    Subject: {rec.subject}")
             print(

@@ -6,12 +6,26 @@ import argparse
 from datetime import datetime
 
 from mailguard.commands.common import load_or_report
+from mailguard.state.mailapp import WatchRow
+from mailguard.vocabulary import WatchMode
 
 
 def _ago(t: datetime | None) -> str:
     if t is None:
         return "never"
     return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _watch_line(w: WatchRow) -> str:
+    """``INBOX: IDLE (connected), last event ...`` -- as the running daemon last wrote it."""
+    if w.mode == WatchMode.IDLE:
+        how = "IDLE, connected" if w.connected else f"IDLE, reconnecting ({w.reconnects} so far)"
+    else:
+        how = "polling"
+    line = f"folder {w.folder}: {how}, last event {_ago(w.last_event)}"
+    if w.error and not w.connected:
+        line += f" ({w.error})"
+    return line
 
 
 def main(args: argparse.Namespace) -> int:
@@ -26,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
         counts = {a.name: len(store.list_quarantine(account=a.name)) for a in settings.accounts}
         skipped = {a.name: store.message_errors(a.name, limit=1) for a in settings.accounts}
         skipped_n = {a.name: store.message_error_count(a.name) for a in settings.accounts}
+        watches = {a.name: store.watch_states(a.name) for a in settings.accounts}
     for a in settings.accounts:
         st = statuses.get(a.name)
         print(f"{a.name} ({a.username} at {a.host})")
@@ -42,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
         )
         if st.last_error:
             print(f"  last error:  {st.last_error}")
+        for w in watches[a.name]:
+            print(f"  {_watch_line(w)}")
         if skipped_n[a.name]:
             last = skipped[a.name][0]
             print(
