@@ -61,9 +61,8 @@ def test_v3_file_gains_deleted_status_and_keeps_rows_ids_and_counter(tmp_path: P
         assert store.audit_entries(quarantine_id=3)[0].action == "move.intent"
         qid = quarantined(store, uid=20, mid="<new@x>")
         assert qid == 11, "ids are never reused, even across the table rebuild"
-        with pytest.raises(sqlite3.IntegrityError):  # still never deleted
-            with store.transaction() as c:
-                c.execute("DELETE FROM quarantine WHERE id = 1")
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as c:  # never deleted
+            c.execute("DELETE FROM quarantine WHERE id = 1")
 
 
 def test_deletion_is_final_and_not_a_release(tmp_path: Path) -> None:
