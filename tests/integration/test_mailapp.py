@@ -261,6 +261,16 @@ def test_report_by_moving_is_learned_held_and_in_the_next_digest(
         rendered, ids = d.app.digests.render(settings.accounts[0])
         assert rec.id in ids and rendered is not None
         assert "reported by you" in str(rendered.text)
+        # What was learned counts: the same sender's next, equally bland mail is held.
+        again = with_message_id(MISSED, "<pts-2@rewards-desk.example>").replace(
+            b"member points are waiting", b"points will lapse"
+        )
+        deliver(mailbox, again)
+        assert wait_until(
+            lambda: uids_of(mailbox, "Quarantine", "<pts-2@rewards-desk.example>"), 10
+        )
+        nxt = d.store.list_quarantine(account="app")[-1]
+        assert "user.reported_sender" in [r["rule"] for r in nxt.reasons]
 
 
 def test_a_withdrawal_lure_reported_by_moving_raises_an_immediate_alert(

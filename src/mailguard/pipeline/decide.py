@@ -21,6 +21,7 @@ from mailguard.detect import Classifier, ClassifyContext, Verdict
 from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage
 from mailguard.parse import parse_message
+from mailguard.pipeline.mailapp import learned_from_reports
 from mailguard.pipeline.options import QuarantinePolicy, ScanLimits
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.sentcheck import SentFolderCheck
@@ -109,6 +110,7 @@ class Assessor:
         self._trusted = trusted
         # Read once per pass: releases happen between passes, not during one.
         self._released = frozenset(store.released_senders(account))
+        self._reported = store.reported_features(account)
 
     def assess(self, folder: str, uidvalidity: int, fetched: FetchedMessage) -> Decision:
         """What to do with ``fetched``; raises on a message that cannot be assessed."""
@@ -126,6 +128,10 @@ class Assessor:
             return Decision(Action.OWN_DIGEST, *at)
         context = self._context(msg.from_.addr if msg.from_ is not None else "")
         verdict = self.classifier.classify(msg, context=context)
+        if any(self._reported.values()):
+            verdict = learned_from_reports(
+                msg, verdict, self._reported, self._trusted | self._released, self.classifier
+            )
         if verdict.verdict == VerdictKind.CLEAN:
             return Decision(Action.LEAVE, *at, verdict=verdict)
         digest = hashlib.sha256(fetched.raw).hexdigest()

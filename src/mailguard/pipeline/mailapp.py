@@ -67,16 +67,95 @@ class Learner(Protocol):
     def scam(self, account: str, raw: bytes, msg: ParsedMessage, quarantine_id: int) -> None: ...
 
 
-def reported_features(msg: ParsedMessage) -> dict[str, set[str]]:
-    """What a report teaches beyond the text: sender address, its domain, phone numbers."""
+def _sender(msg: ParsedMessage) -> tuple[str, str]:
     addr = (msg.from_.addr if msg.from_ is not None else "").strip().lower()
-    domain = addr.rpartition("@")[2] if "@" in addr else ""
-    phones = {re.sub(r"\D", "", p.raw) for p in msg.phones}
+    return addr, (addr.rpartition("@")[2] if "@" in addr else "")
+
+
+def _phones(msg: ParsedMessage) -> set[str]:
+    return {d for d in (re.sub(r"\D", "", p.raw) for p in msg.phones) if len(d) >= 9}
+
+
+def reported_features(
+    msg: ParsedMessage, shared_domains: frozenset[str] = frozenset()
+) -> dict[str, set[str]]:
+    """What a report teaches beyond the text: sender address, its domain, phone numbers.
+
+    A domain everyone shares (gmail.com and the other free-mail providers in
+    ``shared_domains``) is not learned: one scammer on Gmail must not make
+    every Gmail sender a scam.
+    """
+    addr, domain = _sender(msg)
     return {
         "sender": {addr} if addr else set(),
-        "domain": {domain} if domain else set(),
-        "phone": {p for p in phones if len(p) >= 9},
+        "domain": {domain} if domain and domain not in shared_domains else set(),
+        "phone": _phones(msg),
     }
+
+
+# How much each kind of match counts. The exact address the user reported is their word
+# that this sender is a scammer; a domain or a phone number is strong evidence, not proof.
+REPORT_WEIGHTS: dict[str, float] = {"sender": 100.0, "domain": 4.0, "phone": 4.0}
+_REPORT_WORDS = {
+    "sender": ("以前あなたが詐欺として報告した差出人です", "a sender you reported as a scam"),
+    "domain": (
+        "以前あなたが詐欺として報告したドメインからです",
+        "from a domain you reported as a scam",
+    ),
+    "phone": (
+        "以前あなたが詐欺として報告した電話番号が書かれています",
+        "gives a phone number you reported as a scam",
+    ),
+}
+
+
+def learned_from_reports(
+    msg: ParsedMessage,
+    verdict: Verdict,
+    reported: dict[str, frozenset[str]],
+    vouched: frozenset[str],
+    classifier: Classifier,
+) -> Verdict:
+    """``verdict`` with a reason for each thing this message shares with earlier reports.
+
+    Trusted and released senders (addresses or domains) are left alone: the
+    user's later "this one is fine" wins over an older report.
+    """
+    addr, domain = _sender(msg)
+    if addr in vouched or (
+        domain and any(domain == v or domain.endswith("." + v) for v in vouched)
+    ):
+        return verdict
+    found: list[tuple[str, str]] = []
+    if addr and addr in reported.get("sender", ()):
+        found.append(("sender", addr))
+    if domain and domain in reported.get("domain", ()):
+        found.append(("domain", domain))
+    phones = sorted(_phones(msg) & set(reported.get("phone", ())))
+    if phones:
+        found.append(("phone", phones[0]))
+    if not found:
+        return verdict
+    added = tuple(
+        Reason(
+            rule=f"user.reported_{kind}",
+            family="context",
+            weight=REPORT_WEIGHTS[kind],
+            description_ja=_REPORT_WORDS[kind][0],
+            description_en=_REPORT_WORDS[kind][1],
+            evidence=evidence[:80],
+        )
+        for kind, evidence in found
+    )
+    score = verdict.score + sum(r.weight for r in added)
+    kind = verdict.verdict
+    if score >= classifier.scam_threshold:
+        kind = VerdictKind.SCAM
+    elif score >= classifier.suspicious_threshold and kind == VerdictKind.CLEAN:
+        kind = VerdictKind.SUSPICIOUS
+    category = verdict.category or (Category.FAKE_BILLING if kind != VerdictKind.CLEAN else None)
+    reasons = tuple(sorted((*verdict.reasons, *added), key=lambda r: -r.weight))
+    return replace(verdict, verdict=kind, category=category, score=score, reasons=reasons)
 
 
 class StoreLearner:
@@ -89,14 +168,16 @@ class StoreLearner:
     text is not stored at all.
     """
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, shared_domains: frozenset[str] = frozenset()) -> None:
         self.store = store
+        self.shared_domains = shared_domains
 
     def ham(self, account: str, raw: bytes, record: QuarantineRecord) -> None:
         self._model(account, raw, "ham", "release")
 
     def scam(self, account: str, raw: bytes, msg: ParsedMessage, quarantine_id: int) -> None:
-        self.store.add_reported(account, reported_features(msg), quarantine_id)
+        features = reported_features(msg, self.shared_domains)
+        self.store.add_reported(account, features, quarantine_id)
         self._model(account, raw, "scam", "cli")
 
     def _model(self, account: str, raw: bytes, label: str, source: str) -> None:
@@ -141,7 +222,8 @@ class MailAppSync:
     ) -> None:
         self.store = store
         self.classifier = classifier
-        self.learner: Learner = learner or StoreLearner(store)
+        shared = classifier.ruleset.sets.get("freemail", frozenset())
+        self.learner: Learner = learner or StoreLearner(store, shared)
         self._seen: dict[tuple[str, str], tuple[int, int, int]] = {}
         self._ready: set[str] = set()
 

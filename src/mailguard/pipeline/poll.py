@@ -181,6 +181,4 @@ class Poller:
         summary.reached = False
         summary.error = error
         summary.error_kind = kind
-        log_event(
-            log, "account.error", level=logging.ERROR, account=summary.account, error=error
-        )
+        log_event(log, "account.error", level=logging.ERROR, account=summary.account, error=error)
