@@ -739,13 +739,35 @@ class ImapMailClient:
             raise MailClientError(f"{self.where}: server does not offer IDLE")
         if self._selected != folder or not self._selected_readonly:
             self.select(folder, readonly=True)
+        elif self._resync():
+            return True
+        deadline = time.monotonic() + timeout
+        # Mail delivered just before IDLE started is not always announced in it (seen
+        # with Dovecot when an APPEND races the IDLE command), so the first IDLE is
+        # short and followed by one NOOP; then IDLE runs for the rest of the time.
+        settle: float | None = min(deadline, time.monotonic() + IDLE_SETTLE_SECONDS)
+        while True:
+            if self._idle_until(settle or deadline, should_stop):
+                return True
+            if should_stop() or time.monotonic() >= deadline or settle is None:
+                return False
+            settle = None
+            if self._resync():
+                return True
+
+    def _resync(self) -> bool:
+        """NOOP: did the folder change while we were not in IDLE?"""
+        _text, pending = self._run("NOOP", self._conn.noop)
+        return any(_is_change(r) for r in pending)
+
+    def _idle_until(self, until: float, should_stop: Callable[[], bool]) -> bool:
+        """One IDLE ... DONE, until a change, ``until`` (monotonic) or ``should_stop``."""
         self._run("IDLE", self._conn.idle)
         changed = False
-        deadline = time.monotonic() + timeout
         quick_empty = 0
         try:
             while not changed and not should_stop():
-                left = deadline - time.monotonic()
+                left = until - time.monotonic()
                 if left <= 0:
                     break
                 # Short slices so a stop request is seen within a second or two.
@@ -762,7 +784,9 @@ class ImapMailClient:
                     raise ConnectionLost(f"{self.where}: IDLE: connection closed by the server")
         finally:
             if not self._closed:
-                self._run("DONE", self._conn.idle_done)
+                _text, after = self._run("DONE", self._conn.idle_done)
+                # A change announced between the last check and DONE counts too.
+                changed = changed or any(_is_change(r) for r in after)
         return changed
 
     @property
@@ -784,6 +808,9 @@ class ImapMailClient:
 
     def __exit__(self, *exc: object) -> None:
         self.logout()
+
+
+IDLE_SETTLE_SECONDS = 1.0
 
 
 def _is_change(response: object) -> bool:
