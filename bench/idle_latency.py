@@ -8,9 +8,10 @@ triggered by IMAP IDLE. Then:
 1. idle CPU: the daemon's user+system CPU time from ``/proc/<pid>/stat`` over
    ``--idle-seconds`` while every account sits in IDLE, as % of one core;
 2. latency: ``--deliveries`` times, another client APPENDs a scam to the first
-   account's INBOX (``--gap`` seconds apart) and looks for it in Quarantine every 20 ms; the time from
-   the APPEND to its arrival in Quarantine is recorded. (Dovecot itself tells
-   an IDLE client about new mail about 0.5 s after delivery; that is included.)
+   account's INBOX (``--gap`` seconds apart) and looks for it in Quarantine
+   every 20 ms; the time from the APPEND to its arrival in Quarantine is
+   recorded. (Dovecot itself tells an IDLE client about new mail about 0.5 s
+   after delivery; that is included.)
 
 Prints median, p95 and max latency and the idle CPU figure.
 
@@ -49,7 +50,7 @@ def write_config(root: Path, server: DovecotServer, users: list[tuple[str, str]]
         f'[state]\npath = "{root / "state" / "state.db"}"',
         '[schedule]\npoll_interval = "1h"\ndigest_times = ["03:33"]',
         "[digest]\nimmediate = false",
-        '[logging]\nlevel = "INFO"',
+        '[logging]\nlevel = "WARNING"',
     ]
     for i, (user, _password) in enumerate(users):
         lines.append(
@@ -133,11 +134,12 @@ def main() -> int:
             if not first.folder_exists(folder):
                 first.create_folder(folder)
         first.logout()
+        log_file = (root / "daemon.log").open("wb")  # kept for a look on failure
         daemon = subprocess.Popen(
             [sys.executable, "-m", "mailguard", "run", "--config", str(cfg)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(os.environ.get("MG_BENCH_LOG", os.devnull), "wb"),
+            stderr=log_file,
         )
         try:
             # Every account watches INBOX and its report folder.
@@ -168,8 +170,9 @@ def main() -> int:
                 daemon.wait(30)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+            log_file.close()
         if daemon.returncode not in (0, -signal.SIGTERM):
-            err = daemon.stderr.read().decode(errors="replace") if daemon.stderr else ""
+            err = (root / "daemon.log").read_text(errors="replace")
             print(f"daemon exited with {daemon.returncode}: {err[-2000:]}", file=sys.stderr)
 
     print(f"accounts on IDLE: {args.accounts} (INBOX + report folder each)")
