@@ -150,7 +150,13 @@ class MailClient(Protocol):
         """APPEND; the new UID when the server reports it (APPENDUID), else None."""
 
     def sent_folder(self) -> str | None:
-        """SPECIAL-USE \\Sent, else a common name that exists, else None."""
+        """SPECIAL-USE \\Sent, else a common name under the personal namespace, else None."""
+
+    def resolve_folder(self, name: str) -> str:
+        """The server's name for a configured folder name (namespace prefix, separator)."""
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Dry run: open folders with EXAMINE and refuse every command that changes mail."""
 
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """Dates of mail in ``folder`` addressed To/Cc/Bcc ``address`` (or a domain), by header."""

@@ -47,28 +47,20 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
+from mailguard.imap.folders import (
+    INBOX,
+    ListedFolder,
+    Namespace,
+    find_sent,
+    parse_namespace,
+    resolve_folder,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 GMAIL_CAPABILITY = "X-GM-EXT-1"
-
-# Tried in order when no folder carries SPECIAL-USE \Sent.
-COMMON_SENT_NAMES = (
-    "Sent",
-    "Sent Messages",
-    "Sent Items",
-    "Sent Mail",
-    "送信済み",
-    "送信済みメール",
-    "送信済みアイテム",
-    "送信済みトレイ",
-    "INBOX.Sent",
-    "INBOX/Sent",
-    "[Gmail]/Sent Mail",
-    "[Google Mail]/Sent Mail",
-)
 
 _SENT_SEARCH_BATCH = 500
 _REFUSED_COMMANDS = {
@@ -263,7 +255,13 @@ class ImapMailClient:
 
     Build it with :meth:`connect`. Not thread-safe: one connection, one caller.
     The selected folder is cached so consecutive calls on the same folder do not
-    re-SELECT.
+    re-SELECT. Folders we only read (Sent, a search in the quarantine) are opened
+    with EXAMINE; in read-only mode (:meth:`set_read_only`, a dry run) every folder
+    is, and every command that could change a mailbox is refused here as well.
+
+    Every folder name handed in is a *configured* name and goes through
+    :func:`~mailguard.imap.folders.resolve_folder` with this server's namespace
+    (read once per connection, and only when a name other than INBOX needs it).
     """
 
     def __init__(
@@ -278,6 +276,8 @@ class ImapMailClient:
         self._selected_status: FolderStatus | None = None
         self._known_folders: set[str] = set()
         self._closed = False
+        self._namespace: Namespace | None = None
+        self._read_only = False
 
     # -- connecting ------------------------------------------------------------
 
@@ -442,12 +442,63 @@ class ImapMailClient:
         """Pop (and so reset) imaplib's collected response-code data such as COPYUID."""
         return list(self._conn._imap.untagged_responses.pop(name, None) or [])
 
-    def _ensure_selected(self, folder: str, *, writable: bool = False) -> FolderStatus:
+    def _ensure_selected(
+        self, folder: str, *, writable: bool = False, examine: bool = False
+    ) -> FolderStatus:
+        """Select ``folder`` (a resolved name) unless it already is.
+
+        ``writable``: we are about to change it (SELECT, refused in read-only mode);
+        ``examine``: we only read it, so a fresh selection is EXAMINE. Otherwise a
+        fresh selection is SELECT (a scanned folder we may move mail out of), or
+        EXAMINE in read-only mode.
+        """
+        if writable:
+            self._refuse_write("change " + folder)
         cached = self._selected == folder and self._selected_status is not None
         if cached and not (writable and self._selected_readonly):
             assert self._selected_status is not None
             return self._selected_status
-        return self.select(folder)
+        return self._select(folder, readonly=not writable and (examine or self._read_only))
+
+    def _refuse_write(self, what: str) -> None:
+        if self._read_only:
+            raise MailClientError(f"{self.where}: refusing to {what}: this is a read-only pass")
+
+    # -- folder names ------------------------------------------------------------
+
+    def namespace(self) -> Namespace:
+        """The server's personal namespace and separator (NAMESPACE, else ``LIST "" ""``)."""
+        if self._namespace is None:
+            if "NAMESPACE" in self._caps:
+                ns = self._run("NAMESPACE", self._conn.namespace)
+                self._namespace = parse_namespace(ns.personal, ns.other, ns.shared)
+            else:
+                listed = self._run("LIST", self._conn.list_folders, "", "")
+                sep = next((_decode(d) for _f, d, _n in listed if d), "/")
+                self._namespace = parse_namespace([("", sep)])
+        return self._namespace
+
+    def resolve_folder(self, name: str) -> str:
+        """The server's name for configured folder ``name`` (see :mod:`mailguard.imap.folders`)."""
+        _check_folder_name(name)
+        if name.upper() == INBOX:
+            return INBOX  # needs no NAMESPACE round trip
+        return resolve_folder(name, self.namespace())
+
+    def list_folders(self, pattern: str = "*") -> list[ListedFolder]:
+        """LIST "" ``pattern`` (a resolved name or wildcard), attributes lower-cased."""
+        listed = self._run("LIST", self._conn.list_folders, "", pattern)
+        return [
+            ListedFolder(str(name), frozenset(_decode(f).lower() for f in flags))
+            for flags, _sep, name in listed
+        ]
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Read-only mode (a dry run): EXAMINE only; CREATE, MOVE, COPY, STORE,
+        EXPUNGE and APPEND are refused before they reach the wire."""
+        if read_only != self._read_only and self._selected is not None:
+            self._selected = None  # a SELECT made before must not be reused read-only
+        self._read_only = read_only
 
     # -- MailClient --------------------------------------------------------------
 
@@ -460,7 +511,7 @@ class ImapMailClient:
         return GMAIL_CAPABILITY in self._caps
 
     def folder_status(self, folder: str) -> FolderStatus:
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
         st = self._run(
             "STATUS", self._conn.folder_status, folder, ("UIDVALIDITY", "UIDNEXT", "MESSAGES")
         )
@@ -471,6 +522,9 @@ class ImapMailClient:
 
     def select(self, folder: str, readonly: bool = False) -> FolderStatus:
         """SELECT (or EXAMINE) always; internal callers go through the selection cache."""
+        return self._select(self.resolve_folder(folder), readonly=readonly or self._read_only)
+
+    def _select(self, folder: str, *, readonly: bool) -> FolderStatus:
         _check_folder_name(folder)
         self._selected = None  # a failed SELECT leaves nothing selected
         resp = self._run("SELECT", self._conn.select_folder, folder, readonly=readonly)
@@ -483,6 +537,7 @@ class ImapMailClient:
 
     def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
         min_uid = max(1, int(min_uid))
+        folder = self.resolve_folder(folder)
         self._ensure_selected(folder)
         criteria: list[Any] = ["UID", f"{min_uid}:*"]
         if since is not None:
@@ -498,6 +553,7 @@ class ImapMailClient:
         wanted = [int(u) for u in uids]
         if not wanted:
             return []
+        folder = self.resolve_folder(folder)
         self._ensure_selected(folder)
         items = [f"BODY.PEEK[]<0.{max_bytes}>", "RFC822.SIZE", "FLAGS", "INTERNALDATE"]
         resp = self._run("UID FETCH", self._conn.fetch, wanted, items)
@@ -523,9 +579,10 @@ class ImapMailClient:
         return out
 
     def ensure_folder(self, folder: str) -> None:
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
         if folder in self._known_folders:
             return
+        self._refuse_write(f"create {folder}")
         listed = self._run("LIST", self._conn.list_folders, "", folder)
         if not any(name == folder for _flags, _sep, name in listed):
             try:
@@ -548,7 +605,7 @@ class ImapMailClient:
         Raises MessageNotFound if ``uid`` is no longer in ``folder`` and
         FolderNotFound if ``dest`` does not exist.
         """
-        _check_folder_name(dest)
+        folder, dest = self.resolve_folder(folder), self.resolve_folder(dest)
         uid = int(uid)
         self._ensure_selected(folder, writable=True)
         caps = self._caps
@@ -595,7 +652,7 @@ class ImapMailClient:
                 f"{self.where}: cannot delete a single message without UIDPLUS (UID EXPUNGE); "
                 "a plain EXPUNGE could delete other mail, so the message is left in place"
             )
-        self._ensure_selected(folder, writable=True)
+        self._ensure_selected(self.resolve_folder(folder), writable=True)
         self._delete_one(int(uid))
 
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
@@ -637,7 +694,7 @@ class ImapMailClient:
         value = _search_value(message_id)
         if value is None:
             return []
-        self._ensure_selected(folder)
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         charset = None if value.isascii() else "UTF-8"
         uids = self._run(
             "UID SEARCH", self._conn.search, ["HEADER", "Message-ID", value], charset=charset
@@ -648,7 +705,7 @@ class ImapMailClient:
         wanted = [int(u) for u in uids]
         if not wanted:
             return {}
-        self._ensure_selected(folder)
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         resp = self._run("UID FETCH", self._conn.get_flags, wanted)
         return {int(u): _flags(flags) for u, flags in resp.items()}
 
@@ -656,7 +713,8 @@ class ImapMailClient:
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
     ) -> int | None:
         """APPEND; returns the new UID when the server reports it (APPENDUID)."""
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
+        self._refuse_write(f"append to {folder}")
         self._take_response("APPENDUID")
         text = self._run("APPEND", self._conn.append, folder, raw, tuple(flags), when)
         new_uid, _ = parse_appenduid(text)
@@ -667,15 +725,9 @@ class ImapMailClient:
         return new_uid
 
     def sent_folder(self) -> str | None:
-        """One LIST: the folder flagged \\Sent, else the first common Sent name present."""
-        listed = self._run("LIST", self._conn.list_folders, "", "*")
-        names = []
-        for flags, _sep, name in listed:
-            if any(_decode(f).lower() == "\\sent" for f in flags):
-                return str(name)
-            names.append(str(name))
-        present = set(names)
-        return next((n for n in COMMON_SENT_NAMES if n in present), None)
+        """One LIST: the folder flagged \\Sent, else the first common Sent name present under
+        the personal namespace (``INBOX.Sent Items``, ``INBOX.送信済み`` on Courier)."""
+        return find_sent(self.list_folders("*"), self.namespace())
 
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """INTERNALDATEs of messages in ``folder`` sent To/Cc/Bcc ``address``.
@@ -693,7 +745,8 @@ class ImapMailClient:
             domain = value = value.lstrip("@")
             if not domain:
                 return []
-        self._ensure_selected(folder)
+        # EXAMINE: the Sent folder is only read, never changed (and never marked read).
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         charset = None if value.isascii() else "UTF-8"
         criteria = ["OR", "OR", "TO", value, "CC", value, "BCC", value]
         uids = sorted(int(u) for u in self._run("UID SEARCH", self._conn.search, criteria, charset))
