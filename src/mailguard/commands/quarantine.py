@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mailguard.commands.common import load_or_report, pick_accounts
+from mailguard.pipeline.release import COPY_ONLY
 from mailguard.pipeline.verdict_record import top_descriptions
 
 
@@ -45,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
                         "reasons": top_descriptions(rec.reasons, lang),
                         "original_folder": rec.original_folder,
                         "quarantine_folder": rec.quarantine_folder,
+                        # copy-only server: the quarantine holds a copy, the original stayed
+                        "copy_only": rec.move_method == COPY_ONLY,
                     },
                     ensure_ascii=False,
                 )
@@ -54,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
             sender = f"{rec.from_name} <{rec.from_addr}>" if rec.from_name else rec.from_addr
             flag = "" if rec.status == Status.QUARANTINED else f" [{rec.status}]"
             print(f"#{rec.id}{flag}  {rec.account}  {when}  from {rec.folder_label()}")
+            if rec.move_method == COPY_ONLY and rec.status == Status.QUARANTINED:
+                print(f"    copied; the original is still in {rec.original_folder}")
             print(f"    From:    {sender}")
             print(f"    Subject: {rec.subject}")
             print(

@@ -62,7 +62,10 @@ class PlanExecutor:
         self.quarantine_folder = quarantine_folder
 
     def begin(self, client: MailClient) -> None:
-        return None  # the client is deliberately not kept: nothing here may write with it
+        # Only the server's name for the quarantine folder is taken (a read), so the
+        # plan names the folder a real run would use (INBOX.Quarantine on Courier).
+        # The client itself is deliberately not kept: nothing here may write with it.
+        self.quarantine_folder = client.resolve_folder(self.quarantine_folder)
 
     def apply(self, decision: Decision, summary: ScanSummary) -> None:
         item, verdict = decision.item, decision.verdict

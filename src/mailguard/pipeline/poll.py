@@ -132,6 +132,8 @@ class Poller:
         healthy = False
         try:
             client, before = self.connections.acquire(account)
+            # A dry run reads with EXAMINE only, and the client refuses any write too.
+            client.set_read_only(dry_run)
             scanner = self._scanner(account, client, executor, since, stop)
             try:
                 scanner.run()
@@ -150,6 +152,8 @@ class Poller:
                     for k, n in client.commands.counts.items()
                     if n - before.get(k, 0)
                 }
+                if dry_run:
+                    client.set_read_only(False)  # a pooled connection serves real passes next
                 self.connections.release(account, client, healthy=healthy)
         duration = time.monotonic() - started
         executor.finish(summary)
@@ -162,7 +166,10 @@ class Poller:
             scanned=summary.scanned,
             quarantined=summary.quarantined,
             suspicious=summary.suspicious,
-            errors=summary.errors,
+            # errors counts every failure of the pass, so that it agrees with ok:
+            # the skipped messages, plus one when the account was not reached at all.
+            errors=summary.errors + (0 if summary.reached else 1),
+            skipped=summary.errors,
             ok=summary.reached,
             seconds=round(duration, 3),
         )
