@@ -1,11 +1,48 @@
-"""``mailguard check-config``: validate and say exactly what is wrong, never a secret."""
+"""``mailguard check-config``: validate and say exactly what is wrong, never a secret.
+
+With ``--connect`` (implied by ``--secrets``) it also logs in to every account,
+because a config can be valid and still quarantine nothing: a wrong password or
+port, or a quarantine folder the server refuses (``Quarantine`` on Cyrus and
+Courier, where it is ``INBOX.Quarantine``). What the server says is reported by
+:func:`mailguard.imap.probe.probe_account`; nothing is created or changed.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from mailguard.commands.common import load_or_report
-from mailguard.config import find_config_path
+from mailguard.config import AccountConfig, Settings, find_config_path
+
+
+def _connect_and_probe(settings: Settings, account: AccountConfig) -> int:
+    """Log in, print what the server says; the number of problems found."""
+    from mailguard.app import App
+    from mailguard.imap import ImapMailClient
+    from mailguard.imap.base import MailClientError
+    from mailguard.imap.probe import probe_account
+
+    with App(settings) as app:
+        try:
+            client = app.connect(account)
+        except MailClientError as e:
+            print(f"    PROBLEM: cannot log in: {e}")
+            return 1
+        try:
+            if not isinstance(client, ImapMailClient):  # a test's wrapper: nothing to probe
+                print("    login: OK")
+                return 0
+            client.set_read_only(True)  # belt and braces: the probe only reads
+            report = probe_account(client, account)
+        except MailClientError as e:
+            print(f"    PROBLEM: {e}")
+            return 1
+        finally:
+            client.logout()
+    print("    login: OK")
+    for line in report.lines:
+        print(f"    {line}")
+    return len(report.problems)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,4 +75,9 @@ def main(args: argparse.Namespace) -> int:
                 except SecretError as e:
                     problems += 1
                     print(f"    secret: {e}")
+                    continue  # logging in cannot work without it
+        if getattr(args, "connect", False) or getattr(args, "secrets", False):
+            problems += _connect_and_probe(settings, a)
+    if problems:
+        print(f"{problems} problem(s) found")
     return 2 if problems else 0

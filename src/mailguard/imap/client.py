@@ -247,6 +247,23 @@ def make_ssl_context(account: ImapEndpoint | AccountConfig) -> ssl.SSLContext:
     return ctx
 
 
+def _tls_hint(account: ImapEndpoint, e: ssl.SSLError) -> str:
+    """Why a TLS handshake fails most often: implicit TLS spoken to a plain-IMAP port."""
+    if "WRONG_VERSION_NUMBER" in str(e.reason or e).upper() or "UNEXPECTED_EOF" in str(e).upper():
+        return (
+            f'; port {account.port} seems to speak plain IMAP: use security = "starttls" '
+            '(usually port 143), or security = "tls" with the implicit-TLS port (usually 993)'
+        )
+    return ""
+
+
+def _timeout_hint(account: ImapEndpoint) -> str:
+    """A plain/STARTTLS client on an implicit-TLS port waits for a greeting that never comes."""
+    if account.security != "tls" and account.port == 993:
+        return '; port 993 expects TLS from the start: use security = "tls" there'
+    return ""
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -318,10 +335,13 @@ class ImapMailClient:
                 "the server's CA, or check that host names the server"
             ) from None
         except ssl.SSLError as e:
-            raise MailClientError(f"{where}: TLS handshake failed ({e.reason or e})") from None
+            raise MailClientError(
+                f"{where}: TLS handshake failed ({e.reason or e}){_tls_hint(account, e)}"
+            ) from None
         except TimeoutError:
             raise ConnectionLost(
                 f"{where}: timed out connecting after {account.timeout:g}s"
+                + _timeout_hint(account)
             ) from None
         except OSError as e:
             raise ConnectionLost(f"{where}: cannot connect ({e.strerror or e})") from None
