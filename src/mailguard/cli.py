@@ -146,6 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:
+        from mailguard.app import StateUnavailable  # only on the way out: keep startup light
+
+        if not isinstance(e, StateUnavailable):
+            raise
+        print(f"mailguard: {e}", file=sys.stderr)  # a clear line, not a crash report
+        return 2
 
 
 if __name__ == "__main__":

@@ -98,3 +98,65 @@ class DaemonLock:
 def daemon_lock(db_path: str | os.PathLike[str]) -> DaemonLock:
     """``with daemon_lock(settings.state.path): run()`` -- raises StateLocked on entry."""
     return DaemonLock(Path(db_path).expanduser())
+
+
+
+def _read_pid_file(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _flock_holders(path: Path) -> set[int] | None:
+    """Pids holding an flock on ``path``'s inode according to /proc/locks (None: unknown).
+
+    Read-only: taking even a shared lock to test would, for an instant, make a
+    daemon that starts right then refuse to run.
+    """
+    try:
+        ino = path.stat().st_ino
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    pids: set[int] = set()
+    for line in text.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:56789 0 EOF"; "->" marks a blocked waiter
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        pid, dev_ino = fields[4], fields[5]
+        if dev_ino.rpartition(":")[2] == str(ino) and pid.isdigit():
+            pids.add(int(pid))
+    return pids
+
+
+def daemon_pid(db_path: str | os.PathLike[str]) -> int | None:
+    """The pid of the ``mailguard run`` holding ``db_path``'s lock, or None when no daemon
+    runs on this state file (for ``status``; 0: running, pid unknown)."""
+    path = lock_path_for(Path(db_path).expanduser())
+    if not path.exists():
+        return None
+    recorded = _read_pid_file(path)
+    holders = _flock_holders(path)
+    if holders is not None:
+        if not holders:
+            return None
+        # The pid file names the holder; an inode clash on another device would not match it.
+        if recorded in holders:
+            return recorded
+        return None if recorded else min(holders)
+    try:  # no /proc/locks: fall back to trying the lock (shared, released at once)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return recorded or 0
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
