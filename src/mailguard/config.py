@@ -329,7 +329,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    state: StateConfig = StateConfig()
+    state: StateConfig = Field(default_factory=StateConfig)  # the path depends on the user
     schedule: ScheduleConfig = ScheduleConfig()
     scan: ScanConfig = ScanConfig()
     detection: DetectionConfig = DetectionConfig()
