@@ -329,6 +329,11 @@ def test_dry_run_examines_only_and_names_the_resolved_folder(
     writes = {"CREATE", "MOVE", "COPY", "STORE", "EXPUNGE", "APPEND", "SUBSCRIBE"}
     assert not writes & set(summary.commands), summary.commands
     assert all(f" to {QUARANTINE[layout]}:" in line for line in summary.planned), summary.planned
+    assert any(
+        line.startswith(f"quarantine folder: {QUARANTINE[layout]}") and "would be created" in line
+        for line in summary.resolution
+    ), summary.resolution
+    assert not summary.problems
     assert contents(mb, "INBOX") == before
 
 
@@ -419,11 +424,18 @@ def test_check_config_catches_an_uncreatable_quarantine_folder(
 ) -> None:
     server = dovecot_factory(layout="courier")
     box = server.mailbox(server.unique_name("uncreatable"))
+    fill(box, "INBOX", [(SCAMS[0], [])])
     extra = 'quarantine_folder = "Archive.Quarantine"\n'  # exact name, outside "INBOX."
-    r = cli(toml_for(tmp_path, box, password_env(box), extra), "check-config", "--connect")
+    cfg = toml_for(tmp_path, box, password_env(box), extra)
+    r = cli(cfg, "check-config", "--connect")
     assert r.returncode == 2, r.stdout
     assert "quarantine folder Archive.Quarantine cannot be created" in r.stdout
     assert "outside your personal namespace" in r.stdout
+    # The dry run says the same, and does not pass as if all were well.
+    dry = cli(cfg, "scan", "--once", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "would quarantine 1" in dry.stdout
+    assert "PROBLEM: quarantine folder Archive.Quarantine cannot be created" in dry.stdout
     # ...and the server agrees: CREATE really is refused there.
     c = box.client()
     try:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from mailguard.imap.folders import ListedFolder, Namespace
+
 
 class MailClientError(Exception):
     """Any failure talking to the server, with a reason fit for a log line."""
@@ -154,6 +156,15 @@ class MailClient(Protocol):
 
     def resolve_folder(self, name: str) -> str:
         """The server's name for a configured folder name (namespace prefix, separator)."""
+
+    def namespace(self) -> Namespace:
+        """The personal namespace's prefix and separator (NAMESPACE, else LIST "" "")."""
+
+    def list_folders(self, pattern: str = "*") -> list[ListedFolder]:
+        """LIST "" ``pattern``; attributes lower-cased."""
+
+    def my_rights(self, folder: str) -> str | None:
+        """MYRIGHTS on ``folder`` when the server has ACLs, else None."""
 
     def set_read_only(self, read_only: bool) -> None:
         """Dry run: open folders with EXAMINE and refuse every command that changes mail."""

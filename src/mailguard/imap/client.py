@@ -513,6 +513,19 @@ class ImapMailClient:
             for flags, _sep, name in listed
         ]
 
+    def my_rights(self, folder: str) -> str | None:
+        """MYRIGHTS (RFC 4314) on a resolved ``folder``; None without ACL or an answer."""
+        if "ACL" not in self._caps:
+            return None
+        try:
+            typ, data = self._run("MYRIGHTS", self._conn._imap.myrights, folder)
+        except MailClientError:
+            return None
+        if typ != "OK" or not data or not isinstance(data[0], bytes):
+            return None
+        parts = data[0].decode("utf-8", "replace").split()
+        return parts[-1] if len(parts) >= 2 else None
+
     def set_read_only(self, read_only: bool) -> None:
         """Read-only mode (a dry run): EXAMINE only; CREATE, MOVE, COPY, STORE,
         EXPUNGE and APPEND are refused before they reach the wire."""

@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mailguard.config import AccountConfig
-from mailguard.imap.base import MailClientError
-from mailguard.imap.client import ImapMailClient
+from mailguard.imap.base import MailClient
 from mailguard.imap.folders import ListedFolder, Namespace
 
 _UNUSABLE = frozenset({"\\noselect", "\\nonexistent"})
@@ -51,25 +50,11 @@ def move_strategy(capabilities: frozenset[str]) -> str:
     )
 
 
-def _listed(client: ImapMailClient, name: str) -> ListedFolder | None:
+def _listed(client: MailClient, name: str) -> ListedFolder | None:
     return next((f for f in client.list_folders(name) if f.name == name), None)
 
 
-def _my_rights(client: ImapMailClient, folder: str) -> str | None:
-    """MYRIGHTS (RFC 4314) on ``folder``, or None when the server has no ACLs or will not say."""
-    if "ACL" not in client.capabilities:
-        return None
-    try:
-        typ, data = client._run("MYRIGHTS", client._conn._imap.myrights, folder)
-    except MailClientError:
-        return None
-    if typ != "OK" or not data or not isinstance(data[0], bytes):
-        return None
-    parts = data[0].decode("utf-8", "replace").split()
-    return parts[-1] if len(parts) >= 2 else None
-
-
-def check_creatable(client: ImapMailClient, name: str, namespace: Namespace) -> str | None:
+def check_creatable(client: MailClient, name: str, namespace: Namespace) -> str | None:
     """Why ``name`` (resolved, not existing) could not be created, or None if it can be.
 
     Judged by what the server says without creating anything: the namespaces, the
@@ -92,13 +77,13 @@ def check_creatable(client: ImapMailClient, name: str, namespace: Namespace) -> 
         listed = _listed(client, parent)
         if listed is not None and "\\noinferiors" in listed.flags:
             return f"the server does not allow folders inside {parent} (\\Noinferiors)"
-        rights = _my_rights(client, parent) if listed is not None else None
+        rights = client.my_rights(parent) if listed is not None else None
         if rights is not None and not ({"k", "c"} & set(rights)):
             return f"your rights on {parent} ({rights}) do not include creating folders (k)"
     return None
 
 
-def probe_account(client: ImapMailClient, account: AccountConfig) -> ProbeReport:
+def probe_account(client: MailClient, account: AccountConfig) -> ProbeReport:
     """Capabilities, namespace, resolved folders and move strategy of one logged-in account."""
     report = ProbeReport()
     caps = client.capabilities

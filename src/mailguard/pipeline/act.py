@@ -19,6 +19,7 @@ from typing import Protocol
 
 from mailguard.config import AccountConfig
 from mailguard.imap.base import MailClient, MailClientError
+from mailguard.imap.probe import ProbeReport, probe_account
 from mailguard.logs import log_event
 from mailguard.pipeline.decide import Action, Decision
 from mailguard.pipeline.reconcile import reconcile_pending
@@ -57,15 +58,22 @@ class PlanExecutor:
 
     dry_run = True
 
-    def __init__(self, account: str, quarantine_folder: str) -> None:
+    def __init__(
+        self, account: str, quarantine_folder: str, config: AccountConfig | None = None
+    ) -> None:
         self.account = account
         self.quarantine_folder = quarantine_folder
+        self.config = config
+        self._report: ProbeReport | None = None
 
     def begin(self, client: MailClient) -> None:
-        # Only the server's name for the quarantine folder is taken (a read), so the
-        # plan names the folder a real run would use (INBOX.Quarantine on Courier).
+        # What check-config --connect reports, learned with reads only, so the plan
+        # names the folder a real run would use (INBOX.Quarantine on Courier) and says
+        # when the real run would fail (a quarantine folder the server refuses).
         # The client itself is deliberately not kept: nothing here may write with it.
         self.quarantine_folder = client.resolve_folder(self.quarantine_folder)
+        if self.config is not None:
+            self._report = probe_account(client, self.config)
 
     def apply(self, decision: Decision, summary: ScanSummary) -> None:
         item, verdict = decision.item, decision.verdict
@@ -98,7 +106,9 @@ class PlanExecutor:
         return None
 
     def finish(self, summary: ScanSummary) -> None:
-        return None
+        if self._report is not None:
+            summary.resolution = list(self._report.lines)
+            summary.problems = list(self._report.problems)
 
 
 def _log_unmoved(account: str, decision: Decision) -> None:

@@ -76,7 +76,7 @@ class Poller:
     def executor(self, account: AccountConfig, *, dry_run: bool) -> Executor:
         """The one place where a dry run is told apart from a real one."""
         if dry_run:
-            return PlanExecutor(account.name, account.quarantine_folder)
+            return PlanExecutor(account.name, account.quarantine_folder, account)
         return LiveExecutor(self.store, account)
 
     def _scanner(
