@@ -97,3 +97,21 @@ def test_an_unusable_state_path_is_a_clear_error_not_a_crash(tmp_path: Path) -> 
         assert "cannot open the state database ([state] path)" in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and "daemon.crash" not in r.stderr
         assert str(blocker) not in r.stderr, "a configured value is never echoed"
+
+
+def test_scheduler_chatter_is_kept_at_warning() -> None:
+    """APScheduler logs three INFO lines per poll; poll.start/poll.done already say it."""
+    import logging
+
+    from mailguard.logs import setup_logging
+
+    root, aps = logging.getLogger(), logging.getLogger("apscheduler")
+    saved = (root.level, aps.level)
+    handler = setup_logging(level="DEBUG", capture_uncaught=False)
+    try:
+        assert logging.getLogger("apscheduler.scheduler").getEffectiveLevel() == logging.WARNING
+        assert logging.getLogger("mailguard.scan").getEffectiveLevel() == logging.DEBUG
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        aps.setLevel(saved[1])

@@ -623,7 +623,10 @@ class ImapMailClient:
                 log.info("created folder %s on %s", folder, self.where)
             except MailClientError as e:
                 if "ALREADYEXISTS" not in str(e).upper():
-                    raise
+                    raise type(e)(
+                        f"{e}; `mailguard check-config --connect` shows the folder names "
+                        "this server accepts"
+                    ) from e
             self._run("SUBSCRIBE", self._conn.subscribe_folder, folder)
         self._known_folders.add(folder)
 
