@@ -91,6 +91,9 @@ def test_an_unusable_state_path_is_a_clear_error_not_a_crash(tmp_path: Path) -> 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     cfg = _config(tmp_path, blocker / "state.db")  # cannot be created, even by root
+    checked = _mailguard(cfg, "check-config")
+    assert checked.returncode == 2, checked.stdout
+    assert "PROBLEM: state database ([state] path)" in checked.stdout
     for args in (["status"], ["scan", "--once", "--dry-run"]):
         r = _mailguard(cfg, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)

@@ -10,9 +10,33 @@ Courier, where it is ``INBOX.Quarantine``). What the server says is reported by
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from mailguard.commands.common import load_or_report
 from mailguard.config import AccountConfig, Settings, find_config_path
+
+
+def _state_problem(path: Path) -> str | None:
+    """Why this user could not open or create the state database at ``path`` (None: can).
+
+    Checked here because ``scan`` and ``status`` open it first thing; a config that
+    names /var/lib/... for a non-root user once passed check-config and then crashed.
+    """
+    path = path.expanduser()
+    if path.exists():
+        if path.is_dir():
+            return "it is a directory"
+        ok = os.access(path, os.R_OK | os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        return None if ok else "this user cannot write it (or its directory)"
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return "a file stands where its directory should be"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return "this user cannot create it (its directory is not writable)"
+    return None
 
 
 def _connect_and_probe(settings: Settings, account: AccountConfig) -> int:
@@ -48,12 +72,16 @@ def main(args: argparse.Namespace) -> int:
     path = find_config_path(getattr(args, "config", None))
     print(f"{path}: OK")
     print(f"  state: {settings.state.path}")
+    problems = 0
+    why = _state_problem(settings.state.path)
+    if why:
+        problems += 1
+        print(f"    PROBLEM: state database ([state] path): {why}")
     print(
         f"  poll every {settings.schedule.poll_interval:g}s; digest at "
         + ", ".join(t.strftime("%H:%M") for t in settings.schedule.digest_times)
         + f" by {settings.digest.delivery}"
     )
-    problems = 0
     for a in settings.accounts:
         source = a.secret_source_name() or "oauth2_token_command"
         print(
