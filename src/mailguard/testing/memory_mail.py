@@ -109,6 +109,10 @@ CommandHook = Callable[["MemoryMailClient", str, Phase], None]
 """Called with (client, verb, phase) around every command; may raise a MailClientError."""
 
 _SEARCH_BATCH = 500  # the real client fetches ENVELOPEs in batches of this size
+# Commands after which Dovecot does not bring the selected folder's view up to date.
+_NO_SYNC = frozenset({"STATUS", "LOGOUT"})
+# What Dovecot returns for INTERNALDATE of a message expunged under the session.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- server model
@@ -461,48 +465,80 @@ class MemoryMailServer:
             out.append((tuple(attrs), self.separator, folder.name))
         return out
 
-    def _cmd_search(self, folder: _Folder, *, min_uid: int, since: date | None) -> list[int]:
-        """UID SEARCH UID n:* [SINCE d] with the RFC 3501 trap: n:* with n above every UID
-        means "the highest UID", so the last message always matches the range."""
-        if not folder.messages:
+    def _cmd_search(self, view: _SessionView, *, min_uid: int, since: date | None) -> list[int]:
+        """UID SEARCH UID n:* [SINCE d] on the session's view, with the RFC 3501 trap: n:*
+        with n above every UID means "the highest UID", so the last message always matches.
+
+        A message another session expunged is still in the view; it matches a UID
+        range (Dovecot answers so) but no date, since its INTERNALDATE reads as 1970."""
+        candidates = set(view.visible) | view.ghosts
+        if not candidates:
             return []
-        top = max(folder.messages)
+        top = max(candidates)
         out = []
-        for uid, msg in folder.messages.items():
-            in_range = min(min_uid, top) <= uid  # "n:*" is "*:n" when n > *
-            # SINCE compares the INTERNALDATE's date, disregarding time and timezone.
-            if in_range and (since is None or msg.internaldate.date() >= since):
-                out.append(uid)
+        for uid in candidates:
+            if min(min_uid, top) > uid:  # "n:*" is "*:n" when n > *
+                continue
+            if since is not None:
+                msg = view.visible.get(uid)
+                # SINCE compares the INTERNALDATE's date, disregarding time and timezone.
+                if msg is None or msg.internaldate.date() < since:
+                    continue
+            out.append(uid)
         return sorted(out)
 
-    def _cmd_header_search(self, folder: _Folder, header: str, value: str) -> list[int]:
+    def _cmd_header_search(self, view: _SessionView, header: str, value: str) -> list[int]:
         needle = value.lower()
         return sorted(
             uid
-            for uid, msg in folder.messages.items()
+            for uid, msg in view.visible.items()
             if any(needle in v.lower() for v in msg.headers(header))
         )
 
     def _cmd_copy(
-        self, source: _Folder, uids: Sequence[int], dest_name: str
+        self, view: _SessionView, uids: Sequence[int], dest_name: str, where: str, what: str
     ) -> list[tuple[int, int]]:
-        """UID COPY: flags travel (\\Recent never does). Returns (source, dest) UID pairs."""
+        """UID COPY/MOVE: flags travel (\\Recent never does). Returns (source, dest) UID pairs.
+
+        Like Dovecot, a UID that another session expunged but this session still
+        sees fails the whole command with EXPUNGEISSUED; a UID the session does
+        not know at all is silently skipped (and so gets no COPYUID)."""
         dest = self._folder(dest_name, trycreate=True)
+        wanted = sorted(set(uids))
+        if any(u in view.ghosts for u in wanted):
+            raise MailClientError(
+                f"{where}: {what} failed ([EXPUNGEISSUED] Some of the requested messages no "
+                "longer exist)"
+            )
         pairs = []
-        for uid in sorted(set(uids)):
-            msg = source.messages.get(uid)
+        for uid in wanted:
+            msg = view.visible.get(uid)
             if msg is not None:
                 pairs.append((uid, dest.add(msg.raw, msg.flags, msg.internaldate)))
         return pairs
 
-    def _cmd_uid_expunge(self, folder: _Folder, uids: Sequence[int]) -> list[int]:
+    def _cmd_uid_expunge(self, view: _SessionView, uids: Sequence[int]) -> list[int]:
         """UID EXPUNGE: removes only the messages in ``uids`` that carry \\Deleted."""
-        gone = [
-            u for u in uids if u in folder.messages and folder.messages[u].has_flag("\\Deleted")
-        ]
+        gone = [u for u in uids if u in view.visible and view.visible[u].has_flag("\\Deleted")]
         for uid in gone:
-            del folder.messages[uid]
+            del view.folder.messages[uid]
         return gone
+
+
+@dataclass
+class _SessionView:
+    """The selected folder as one session sees it during a command.
+
+    IMAP servers do not show a session another session's changes mid-command:
+    Dovecot updates a session's view only when a command (other than STATUS)
+    ends. So new mail is invisible until then (``visible`` lacks it), and mail
+    another session expunged is still "there" (``ghosts``): FETCH returns it
+    empty, COPY/MOVE fail with EXPUNGEISSUED.
+    """
+
+    folder: _Folder
+    visible: dict[int, StoredMessage]
+    ghosts: set[int]
 
 
 # --------------------------------------------------------------------------- client
@@ -527,6 +563,10 @@ class MemoryMailClient:
         self._selected_status: FolderStatus | None = None
         self._known_folders: set[str] = set()
         self._closed = False
+        # The session's view of the selected folder (see _SessionView): UIDs and UIDNEXT
+        # as of the end of the last command that synchronised it.
+        self._view_uids: set[int] = set()
+        self._view_uidnext = 0
         self.commands.add("LOGIN")
 
     # -- plumbing --------------------------------------------------------------------
@@ -549,20 +589,38 @@ class MemoryMailClient:
             except ConnectionLost:
                 self._lost()
                 raise
+            finally:
+                if verb not in _NO_SYNC and not self._closed:
+                    self._sync()
         return result
 
-    def _selected_folder(self, writable: bool = False) -> _Folder:
+    def _sync(self) -> None:
+        """End of a command: the session learns of new and expunged mail (not after STATUS,
+        which Dovecot answers from the session's view for the selected folder)."""
+        if self._selected is None or not self.server.has_folder(self._selected):
+            return
+        box = self.server._folder(self._selected)
+        self._view_uids, self._view_uidnext = set(box.messages), box.uidnext
+
+    def _is_selected(self, folder: str) -> bool:
+        return self._selected is not None and self.server._key(folder) == self.server._key(
+            self._selected
+        )
+
+    def _selected_folder(self, writable: bool = False) -> _SessionView:
         assert self._selected is not None
         if writable and self._selected_readonly:
             raise MailClientError(f"{self.where}: folder is read-only ({self._selected})")
         try:
-            return self.server._folder(self._selected)
+            box = self.server._folder(self._selected)
         except FolderNotFound:
             # Deleted under us: a real server ends the session with BYE.
             self._lost()
             raise ConnectionLost(
                 f"{self.where}: the selected folder {self._selected} was deleted (BYE)"
             ) from None
+        visible = {u: box.messages[u] for u in sorted(self._view_uids) if u in box.messages}
+        return _SessionView(box, visible, self._view_uids - set(box.messages))
 
     def _ensure_selected(self, folder: str, *, writable: bool = False) -> FolderStatus:
         cached = self._selected == folder and self._selected_status is not None
@@ -586,6 +644,12 @@ class MemoryMailClient:
 
         def run() -> FolderStatus:
             st = self.server._folder(folder).status()
+            if self._is_selected(folder):
+                # Dovecot answers STATUS of the selected folder from the session's view:
+                # mail that arrived since the last command does not count yet.
+                return FolderStatus(
+                    folder, st.uidvalidity, self._view_uidnext, len(self._view_uids)
+                )
             return FolderStatus(folder, st.uidvalidity, st.uidnext, st.messages)
 
         return self._command("STATUS", run)
@@ -600,6 +664,7 @@ class MemoryMailClient:
 
         status = self._command("EXAMINE" if readonly else "SELECT", run)
         self._selected, self._selected_readonly, self._selected_status = folder, readonly, status
+        self._sync()
         return status
 
     def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
@@ -621,12 +686,16 @@ class MemoryMailClient:
         self._ensure_selected(folder)
 
         def run() -> list[FetchedMessage]:
-            box = self._selected_folder()
+            view = self._selected_folder()
             out = []
             for uid in wanted:
-                msg = box.messages.get(uid)
+                msg = view.visible.get(uid)
+                if uid in view.ghosts:
+                    # Expunged by another session since this one last synced: Dovecot
+                    # still answers, with no body, size 0 and a 1970 INTERNALDATE.
+                    out.append(FetchedMessage(uid, b"", 0, (), _EPOCH, truncated=False))
                 if msg is None:
-                    continue  # gone meanwhile: simply absent, as on a real server
+                    continue  # not in this session's view: simply absent
                 # BODY.PEEK: reading never adds \Seen.
                 out.append(
                     FetchedMessage(
@@ -687,9 +756,9 @@ class MemoryMailClient:
             if "MOVE" not in self.server.capabilities:
                 raise MailClientError(f"{self.where}: UID MOVE failed (BAD unknown command)")
             source = self._selected_folder(writable=True)
-            pairs = self.server._cmd_copy(source, [uid], dest)
+            pairs = self.server._cmd_copy(source, [uid], dest, self.where, "UID MOVE")
             for src, _dst in pairs:
-                del source.messages[src]
+                del source.folder.messages[src]
             return self._copyuid(pairs, dest)
 
         dest_uid, validity = self._command("MOVE", run, uid=True)
@@ -701,7 +770,9 @@ class MemoryMailClient:
 
     def _move_with_uidplus(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
         def run() -> tuple[int | None, int | None]:
-            pairs = self.server._cmd_copy(self._selected_folder(), [uid], dest)
+            pairs = self.server._cmd_copy(
+                self._selected_folder(), [uid], dest, self.where, "UID COPY"
+            )
             return self._copyuid(pairs, dest)
 
         dest_uid, validity = self._command("COPY", run, uid=True)
@@ -716,9 +787,9 @@ class MemoryMailClient:
         """\\Deleted on one UID, then UID EXPUNGE of that UID only (selected folder)."""
 
         def store() -> None:
-            box = self._selected_folder(writable=True)
-            if uid in box.messages:
-                box.messages[uid].add_flags(["\\Deleted"])
+            view = self._selected_folder(writable=True)
+            if uid in view.visible:  # a message expunged meanwhile: a silent no-op
+                view.visible[uid].add_flags(["\\Deleted"])
 
         def expunge() -> None:
             if "UIDPLUS" not in self.server.capabilities:
@@ -741,7 +812,9 @@ class MemoryMailClient:
         message_id = self._message_id_of(folder, uid)
 
         def run() -> tuple[int | None, int | None]:
-            pairs = self.server._cmd_copy(self._selected_folder(), [uid], dest)
+            pairs = self.server._cmd_copy(
+                self._selected_folder(), [uid], dest, self.where, "UID COPY"
+            )
             return self._copyuid(pairs, dest)
 
         dest_uid, validity = self._command("COPY", run, uid=True)
@@ -753,7 +826,10 @@ class MemoryMailClient:
         self._ensure_selected(folder)
 
         def run() -> list[str] | None:
-            msg = self._selected_folder().messages.get(uid)
+            view = self._selected_folder()
+            if uid in view.ghosts:
+                return []  # Dovecot answers with an empty header section
+            msg = view.visible.get(uid)
             return None if msg is None else msg.headers("Message-ID")
 
         values = self._command("FETCH", run, uid=True)
@@ -787,8 +863,12 @@ class MemoryMailClient:
         self._ensure_selected(folder)
 
         def run() -> dict[int, tuple[str, ...]]:
-            box = self._selected_folder()
-            return {u: tuple(box.messages[u].flags) for u in wanted if u in box.messages}
+            view = self._selected_folder()
+            return {
+                u: tuple(view.visible[u].flags) if u in view.visible else ()
+                for u in wanted
+                if u in view.visible or u in view.ghosts
+            }
 
         return self._command("FETCH", run, uid=True)
 
@@ -842,11 +922,11 @@ class MemoryMailClient:
             batch = uids[start : start + _SEARCH_BATCH]
 
             def envelopes(batch: list[int] = batch) -> list[tuple[datetime, list[str]]]:
-                box = self._selected_folder()
+                view = self._selected_folder()
                 return [
-                    (box.messages[u].internaldate, _addresses(box.messages[u]))
+                    (view.visible[u].internaldate, _addresses(view.visible[u]))
                     for u in batch
-                    if u in box.messages
+                    if u in view.visible
                 ]
 
             for when, addrs in self._command("FETCH", envelopes, uid=True):
