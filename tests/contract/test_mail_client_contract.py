@@ -9,11 +9,12 @@ disagree and one of them fails -- which is what lets the pipeline and daemon use
 the double for fast tests.
 
 Capability variants: ``full`` (MOVE + UIDPLUS), ``no-move`` (UIDPLUS only),
-``no-uidplus`` (MOVE only) and ``copy-only`` (neither). The Dovecot variants come
-from ``dovecot_factory(hide_capabilities=...)``: Dovecot still *accepts* hidden
-commands and still sends COPYUID/APPENDUID, so the contract checks decisions
-made by advertised capability and results both servers agree on; where a true
-server without UIDPLUS differs (no APPENDUID), the test allows exactly that.
+``no-uidplus`` (MOVE only), ``copy-only`` (neither) and ``gmail`` (X-GM-EXT-1
+added). The Dovecot variants come from ``dovecot_factory(...)``: Dovecot still
+*accepts* hidden commands and still sends COPYUID/APPENDUID, so the contract
+checks decisions made by advertised capability and results both servers agree
+on; where a true server without UIDPLUS differs (no APPENDUID), the test allows
+exactly that.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ VARIANTS: dict[str, frozenset[str]] = {
     "no-move": frozenset({"MOVE"}),
     "no-uidplus": frozenset({"UIDPLUS"}),
     "copy-only": frozenset({"MOVE", "UIDPLUS"}),
+    "gmail": frozenset(),
 }
+EXTRA: dict[str, frozenset[str]] = {"gmail": frozenset({"X-GM-EXT-1"})}
 _msg_ids = itertools.count(1)
 
 
@@ -76,8 +79,8 @@ class Backend:
             c.logout()
 
 
-def memory_backend(hidden: frozenset[str]) -> Backend:
-    server = MemoryMailServer(hide_capabilities=hidden)
+def memory_backend(hidden: frozenset[str], extra: frozenset[str]) -> Backend:
+    server = MemoryMailServer(hide_capabilities=hidden, extra_capabilities=extra)
 
     def mark_deleted(folder: str, uid: int) -> None:
         server.add_flags(folder, [uid], ["\\Deleted"])
@@ -129,12 +132,15 @@ def make_backend(request: pytest.FixtureRequest) -> Iterator[MakeBackend]:
     made: list[Backend] = []
 
     def make(variant: str = "full") -> Backend:
-        hidden = VARIANTS[variant]
+        hidden, extra = VARIANTS[variant], EXTRA.get(variant, frozenset())
         if request.param == "memory":
-            backend = memory_backend(hidden)
-        elif hidden:
+            backend = memory_backend(hidden, extra)
+        elif hidden or extra:
             factory = request.getfixturevalue("dovecot_factory")
-            backend = dovecot_backend(factory(hide_capabilities=set(hidden)))
+            options = {"hide_capabilities": set(hidden)} if hidden else {}
+            if extra:
+                options["extra_capabilities"] = set(extra)
+            backend = dovecot_backend(factory(**options))
         else:
             backend = dovecot_backend(request.getfixturevalue("dovecot"))
         made.append(backend)
@@ -364,6 +370,7 @@ def test_sent_folder_and_search_sent_to(client: MailClient) -> None:
         ("no-move", "uidplus", True),
         ("no-uidplus", "move", True),
         ("copy-only", "copy-only", False),
+        ("gmail", "gmail-labels", True),
     ],
 )
 def test_move_keeps_flags_and_reports_the_copy(
