@@ -160,11 +160,11 @@ def test_folder_names_inbox_case_and_hierarchy(server: MemoryMailServer) -> None
     client.ensure_folder("Scams/2025/迷惑")
     assert {"Scams", "Scams/2025", "Scams/2025/迷惑"} <= set(server.folders())
     assert server.subscribed("Scams/2025/迷惑")
-    listed = {name: attrs for attrs, _sep, name in server._cmd_list("*")}
+    listed = {name: attrs for attrs, _sep, name in server.list_folders()}
     assert "\\HasChildren" in listed["Scams"]
     assert "\\HasNoChildren" in listed["Scams/2025/迷惑"]
     client.ensure_folder("Sent")
-    assert "\\Sent" in {name: attrs for attrs, _s, name in server._cmd_list("*")}["Sent"]
+    assert "\\Sent" in {name: attrs for attrs, _s, name in server.list_folders()}["Sent"]
 
 
 def test_internaldate_is_aware_and_whole_seconds(server: MemoryMailServer) -> None:

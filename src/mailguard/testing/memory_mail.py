@@ -28,6 +28,12 @@ The module has two halves, like the real thing:
   ``EXPUNGE`` or ``CLOSE``: :meth:`MemoryMailClient.expunge` and
   :meth:`MemoryMailClient.close_folder` refuse, exactly as the real wire guard does.
 
+Each client also has a *session view* of its selected folder, as on Dovecot (the
+contract suite pins this down): another session's new mail and expunges become
+visible to it only when one of its commands other than STATUS ends; STATUS of the
+selected folder answers from that view; a message expunged under the session is
+FETCHed as an empty message and makes COPY/MOVE fail with EXPUNGEISSUED.
+
 One deliberate difference from the Dovecot the test suite starts: Dovecot with
 UIDPLUS *hidden* still answers with COPYUID/APPENDUID, while this server, like
 a real server without UIDPLUS, does not; so ``append`` returns None there and
@@ -377,6 +383,11 @@ class MemoryMailServer:
             for msg in old.messages.values():
                 new.add(msg.raw, msg.flags, msg.internaldate)
             self._folders[old.name] = new
+
+    def list_folders(self) -> list[tuple[tuple[str, ...], str, str]]:
+        """What LIST "" "*" answers: (attributes, separator, name) per folder."""
+        with self.lock:
+            return self._cmd_list("*")
 
     def subscribed(self, name: str) -> bool:
         with self.lock:
