@@ -28,12 +28,16 @@ that cannot be made to run is reported as "blocked" with the reason, and the
 others still run.
 
 Speed is the rate over the classification loop only (rule loading/compilation
-is reported separately as start-up). ``--limit N`` (or ``--sa-limit`` /
+is reported separately as start-up), twice: messages per wall-clock second and
+messages per CPU-second of the tool's own processes (this process for mailguard,
+the Perl process, rspamd's process group). The ratios use CPU time: on a shared
+machine the wall clock mostly measures what else is running. ``--limit N`` (or ``--sa-limit`` /
 ``--rspamd-limit``) classifies a stable pseudo-random sample of N rows for that
 tool -- use it for the slow one; recall and false positives are then on the sample.
 
     .venv/bin/python bench/peers.py [--limit N] [--sa-limit N] [--rspamd-limit N]
-                                     [--with-other-spam] [--only mailguard,rspamd,...]
+                                     [--labels scam,ham] [--with-other-spam]
+                                     [--only mailguard,rspamd,spamassassin]
 """
 
 from __future__ import annotations
@@ -162,14 +166,14 @@ class Result:
 # --------------------------------------------------------------------------- corpus
 
 
-def load_rows(with_other_spam: bool) -> list[Row]:
+def load_rows(labels: set[str]) -> list[Row]:
     rows = []
     for line in (CORPUS / "labels.tsv").read_text().splitlines():
         parts = line.split("\t")
         if len(parts) < 2 or not parts[0].strip():
             continue
         label = parts[1]
-        if label == "other_spam" and not with_other_spam:
+        if label not in labels:
             continue
         path = CORPUS / parts[0]
         if path.is_file():
@@ -595,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="rows per tool (a stable sample) for every tool")
     ap.add_argument("--sa-limit", type=int, help="rows for SpamAssassin only (it is slow)")
     ap.add_argument("--rspamd-limit", type=int, help="rows for rspamd only")
+    ap.add_argument("--labels", default="scam,ham",
+                    help="which labels.tsv rows to classify (default scam,ham)")  # fmt: skip
     ap.add_argument("--with-other-spam", action="store_true",
                     help="also classify the other_spam rows (speed; not scored)")  # fmt: skip
     ap.add_argument("--only", default="mailguard,rspamd,spamassassin",
@@ -604,7 +610,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (CORPUS / "labels.tsv").is_file():
         print(f"corpus not found at {CORPUS}; skipping")
         return 0
-    rows = load_rows(args.with_other_spam)
+    labels = {x.strip() for x in args.labels.split(",") if x.strip()}
+    if args.with_other_spam:
+        labels.add("other_spam")
+    rows = load_rows(labels)
     only = {t.strip().lower() for t in args.only.split(",") if t.strip()}
     print(f"corpus: {len(rows)} rows from {CORPUS}")
     results: list[Result] = []
