@@ -73,3 +73,39 @@ def test_scan_pass_on_the_memory_double(tmp_path: Path, classifier: Classifier) 
         # Third pass: nothing new, so one STATUS and no FETCH.
         app.scan(account)
         assert clients[-1].commands["FETCH"] == 0 and clients[-1].commands["STATUS"] == 1
+
+
+def test_a_message_the_user_moves_away_before_our_move_is_left_alone(
+    tmp_path: Path, classifier: Classifier
+) -> None:
+    """The mail app archives the scam between our FETCH and MOVE: nothing moved, no alarm."""
+    settings = settings_from_dict(
+        {
+            "state": {"path": str(tmp_path / "state.db")},
+            "accounts": [
+                {"name": "mem", "host": "memory.invalid", "username": "u",
+                 "password_env": "MG_MEMORY_PW"}
+            ],
+        }
+    )  # fmt: skip
+    account = settings.accounts[0]
+    server = MemoryMailServer()
+    scam = server.deliver("INBOX", (FIXTURES / SCAM).read_bytes())
+    app_client = server.client()
+
+    def users_app_moves_it(client: MemoryMailClient, verb: str, phase: str) -> None:
+        if verb == "MOVE" and phase == "before" and client is not app_client:
+            remove()
+            app_client.ensure_folder("Archive")
+            app_client.move("INBOX", scam, "Archive")
+
+    remove = server.add_hook(users_app_moves_it)
+    with App(settings, classifier=classifier, connect=lambda _a: server.client()) as app:
+        summary = app.scan(account)
+        assert summary.reached and summary.quarantined == 0
+        assert app.store.pending_moves(account.name) == []
+        assert server.uids("INBOX") == [] and len(server.uids("Archive")) == 1
+        assert server.uids(account.quarantine_folder) == []
+        record = app.store.get(1)  # the intent written before the MOVE was tried
+        assert record is not None and record.status == "failed"
+        assert record.original_uid == scam

@@ -517,10 +517,7 @@ class MemoryMailServer:
         dest = self._folder(dest_name, trycreate=True)
         wanted = sorted(set(uids))
         if any(u in view.ghosts for u in wanted):
-            raise MailClientError(
-                f"{where}: {what} failed ([EXPUNGEISSUED] Some of the requested messages no "
-                "longer exist)"
-            )
+            raise MessageNotFound(f"{where}: {what}: the message was expunged")
         pairs = []
         for uid in wanted:
             msg = view.visible.get(uid)
