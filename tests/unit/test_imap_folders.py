@@ -86,6 +86,8 @@ def folders(*names: str, sent: str | None = None) -> list[ListedFolder]:
         (folders("INBOX", "Sent Messages", "Sent"), DOVECOT, "Sent"),  # preference order
         (folders("INBOX", "[Gmail]/Sent Mail"), DOVECOT, "[Gmail]/Sent Mail"),
         (folders("INBOX", "Drafts"), COURIER, None),
+        (folders("INBOX", "INBOX.Sent"), DOVECOT, "INBOX.Sent"),  # prefix not announced
+        (folders("INBOX", "INBOX/Sent Items"), DOVECOT, "INBOX/Sent Items"),
     ],
 )
 def test_find_sent(listed: list[ListedFolder], namespace: Namespace, want: str | None) -> None:
@@ -95,3 +97,42 @@ def test_find_sent(listed: list[ListedFolder], namespace: Namespace, want: str |
 def test_find_sent_skips_folders_that_cannot_be_selected() -> None:
     listed = [ListedFolder("INBOX.Sent", frozenset({"\\noselect"})), *folders("INBOX.Sent Items")]
     assert find_sent(listed, COURIER) == "INBOX.Sent Items"
+
+
+# -- the in-memory double resolves the same way (its server refuses names outside "INBOX.") --
+def test_memory_client_follows_a_courier_namespace() -> None:
+    from mailguard.imap.base import MailClientError
+    from mailguard.testing.memory_mail import MemoryMailServer
+
+    server = MemoryMailServer(prefix="INBOX.", separator=".", special_use={})
+    with pytest.raises(MailClientError, match="namespace"):
+        server.create_folder("Quarantine")
+    server.create_folder("INBOX.Sent Items")
+    client = server.client()
+    client.ensure_folder("Quarantine")
+    client.ensure_folder("Quarantine/Report")
+    assert server.has_folder("INBOX.Quarantine") and server.has_folder("INBOX.Quarantine.Report")
+    assert client.sent_folder() == "INBOX.Sent Items"
+    uid = server.deliver("INBOX", b"Message-ID: <a@b>\r\nSubject: x\r\n\r\nhi\r\n")
+    client.move("INBOX", uid, "Quarantine")
+    assert server.uids("INBOX.Quarantine") == [1] and server.uids("INBOX") == []
+
+
+def test_memory_client_read_only_examines_and_refuses_writes() -> None:
+    from mailguard.imap.base import MailClientError
+    from mailguard.testing.memory_mail import MemoryMailServer
+
+    server = MemoryMailServer()
+    uid = server.deliver("INBOX", b"Message-ID: <a@b>\r\nSubject: x\r\n\r\nhi\r\n")
+    client = server.client()
+    client.set_read_only(True)
+    assert client.search_uids("INBOX") == [uid]
+    assert client.commands["EXAMINE"] == 1 and client.commands["SELECT"] == 0
+    for write in (
+        lambda: client.ensure_folder("Quarantine"),
+        lambda: client.move("INBOX", uid, "Quarantine"),
+        lambda: client.append("INBOX", b"Subject: y\r\n\r\n"),
+    ):
+        with pytest.raises(MailClientError, match="read-only"):
+            write()
+    assert server.uids("INBOX") == [uid] and not server.has_folder("Quarantine")

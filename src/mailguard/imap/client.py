@@ -436,6 +436,10 @@ class ImapMailClient:
             raise ConnectionLost(f"{self.where}: {what}: connection lost ({_text(e)})") from e
         except imap_exc.IMAPClientError as e:
             text = _text(e)
+            if "[EXPUNGEISSUED]" in text.upper():
+                # Another client (the user's mail app) expunged the message while we had
+                # the folder selected (RFC 5530): it is gone, not a server failure.
+                raise MessageNotFound(f"{self.where}: {what}: the message was expunged") from e
             if any(m in text.upper() for m in _NOT_FOUND_MARKERS):
                 raise FolderNotFound(f"{self.where}: {what}: no such folder ({text})") from e
             raise MailClientError(f"{self.where}: {what} failed ({text})") from e

@@ -182,6 +182,11 @@ def find_sent(listed: Iterable[ListedFolder], namespace: Namespace) -> str | Non
     for f in usable:
         by_relative.setdefault(_key(namespace.relative(f.name)), f.name)
         by_relative.setdefault(_key(f.name), f.name)
+    for f in usable:
+        # A server that does not announce its "INBOX." prefix (no NAMESPACE): INBOX.Sent.
+        for sep in ".", "/":
+            if f.name.upper().startswith(INBOX + sep):
+                by_relative.setdefault(_key(f.name[len(INBOX) + 1 :].replace(sep, "/")), f.name)
     for candidate in COMMON_SENT_NAMES:
         hit = by_relative.get(_key(candidate))
         if hit is not None:

@@ -18,7 +18,7 @@ import logging
 from typing import Protocol
 
 from mailguard.config import AccountConfig
-from mailguard.imap.base import MailClient, MailClientError
+from mailguard.imap.base import MailClient, MailClientError, MessageNotFound
 from mailguard.imap.probe import ProbeReport, probe_account
 from mailguard.logs import log_event
 from mailguard.pipeline.decide import Action, Decision
@@ -162,12 +162,13 @@ class LiveExecutor:
                 score=round(item.score, 2),
             )
         elif decision.action == Action.QUARANTINE and item is not None:
-            self._quarantine(decision, item)
-            summary.quarantined += 1
+            if self._quarantine(decision, item):
+                summary.quarantined += 1
         else:
             _log_unmoved(self.account.name, decision)
 
-    def _quarantine(self, decision: Decision, item: NewItem) -> None:
+    def _quarantine(self, decision: Decision, item: NewItem) -> bool:
+        """Intent, move, confirm; False when the message vanished before the move."""
         name, folder, uid = self.account.name, decision.folder, decision.uid
         dest = self.account.quarantine_folder
         if not self._quarantine_ready:
@@ -177,6 +178,17 @@ class LiveExecutor:
         log_event(log, "move.intent", account=name, folder=folder, uid=uid, quarantine_id=qid)
         try:
             result = self.client.move(folder, uid, dest)
+        except MessageNotFound as e:
+            # The user's mail app moved or deleted it between our FETCH and MOVE: the
+            # server refused, so we moved nothing and the message is not ours to chase.
+            self.store.fail_move(
+                qid, "moved or deleted by another client before mailguard moved it"
+            )
+            log_event(
+                log, "move.vanished", account=name, folder=folder, uid=uid, quarantine_id=qid,
+                error=str(e),
+            )  # fmt: skip
+            return False
         except MailClientError as e:
             # The connection may be gone; the intent stays pending and the
             # next run's reconciliation decides where the message really is.
@@ -224,6 +236,7 @@ class LiveExecutor:
             score=round(item.score, 2),
             method=result.method,
         )
+        return True
 
     def advance(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         self.store.set_folder_state(self.account.name, folder, uidvalidity, last_uid)
