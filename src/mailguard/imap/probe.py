@@ -91,8 +91,10 @@ def probe_account(client: MailClient, account: AccountConfig) -> ProbeReport:
     namespace = client.namespace()
     report.add(f"personal namespace: {namespace.describe()}")
 
+    scanned: set[str] = set()
     for folder in account.folders:
         resolved = client.resolve_folder(folder)
+        scanned.add(resolved)
         listed = _listed(client, resolved)
         label = resolved if resolved == folder else f"{resolved} (configured {folder!r})"
         if listed is None or listed.flags & _UNUSABLE:
@@ -108,7 +110,11 @@ def probe_account(client: MailClient, account: AccountConfig) -> ProbeReport:
         else f"{quarantine} (configured {account.quarantine_folder!r})"
     )
     listed = _listed(client, quarantine)
-    if listed is not None and not listed.flags & _UNUSABLE:
+    if quarantine in scanned:
+        # "Quarantine" and "INBOX.Quarantine" are one folder on Courier: the config check
+        # cannot see that, the server's names can.
+        report.problem(f"quarantine folder {label} is also a scanned folder on this server")
+    elif listed is not None and not listed.flags & _UNUSABLE:
         report.add(f"quarantine folder: {label}, exists")
     else:
         why = check_creatable(client, quarantine, namespace)
