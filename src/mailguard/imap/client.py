@@ -554,6 +554,17 @@ class ImapMailClient:
         self._ensure_selected(folder, writable=True)
         self._delete_one(int(uid))
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """UID STORE -FLAGS.SILENT (\\Deleted) on one UID: undo a \\Deleted we set.
+
+        Reconciliation uses it when a crash left our \\Deleted on a message that
+        will not be expunged (no UIDPLUS), so the user's view is as before.
+        """
+        self._ensure_selected(folder, writable=True)
+        self._run(
+            "UID STORE", self._conn.remove_flags, [int(uid)], [imapclient.DELETED], silent=True
+        )
+
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
         message_id = self._message_id_of(folder, uid)
         self._take_response("COPYUID")

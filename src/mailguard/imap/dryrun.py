@@ -78,6 +78,9 @@ class DryRunMailClient:
     def expunge_uid(self, folder: str, uid: int) -> None:
         log.info("dry-run: would delete UID %s from %s (UID EXPUNGE)", uid, folder)
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        log.info("dry-run: would remove \\Deleted from UID %s in %s", uid, folder)
+
     def append(
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
     ) -> int | None:

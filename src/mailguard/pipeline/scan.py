@@ -109,7 +109,10 @@ class AccountScanner:
     # -- the pass ---------------------------------------------------------------------------
     def run(self) -> ScanSummary:
         if not self.dry_run:
-            reconcile_pending(self.client, self.store, self.account)
+            reconcile_pending(
+                self.client, self.store, self.account,
+                max_bytes=self.settings.scan.max_message_size,
+            )  # fmt: skip
         for folder in self.account.folders:
             if self.stop.is_set():
                 break

@@ -24,12 +24,21 @@ from mailguard.state.digests import DigestOps
 from mailguard.state.folders import FolderStateOps
 from mailguard.state.lock import DaemonLock
 from mailguard.state.quarantine import QuarantineOps
+from mailguard.state.reconcile_queries import ReconcileQueryOps
 from mailguard.state.releases import ReleaseOps
 from mailguard.state.schema import migrate, schema_version
 from mailguard.state.status import StatusOps
 
 
-class StateStore(FolderStateOps, QuarantineOps, ReleaseOps, DigestOps, StatusOps, AuditOps):
+class StateStore(
+    FolderStateOps,
+    QuarantineOps,
+    ReleaseOps,
+    DigestOps,
+    StatusOps,
+    AuditOps,
+    ReconcileQueryOps,
+):
     """The state database. Thread-safe: one SQLite connection per thread (see ``db``)."""
 
     def __init__(
