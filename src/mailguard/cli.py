@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from mailguard import __version__
+from mailguard.state.errors import StateError
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -130,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except StateError as e:  # full disk, damaged or unwritable state file, lock held: no traceback
+        print(f"mailguard: {e}", file=sys.stderr)
+        return EXIT_PARTIAL
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from mailguard.imap.base import AuthenticationFailed, MailClient, MailClientErro
 from mailguard.logs import log_event
 from mailguard.pipeline.scan import AccountScanner, ScanSummary
 from mailguard.state import StateStore
+from mailguard.state.errors import StateError, StateNotWritable, StateUnavailable
+from mailguard.state.lock import WriterLock
 
 log = logging.getLogger("mailguard.runner")
 
@@ -109,7 +111,12 @@ def scan_account(
     before: dict[str, int] = {}
     healthy = False
     summary = ScanSummary(account.name)
+    writer: WriterLock | None = None
     try:
+        if not dry_run:  # one scanning process per state database (daemon or scan --once)
+            if store.read_only:
+                raise StateNotWritable(store.path, "it was opened read-only")
+            writer = WriterLock(store.path).acquire()
         inner, before = pool.get(account) if pool is not None else (connect(account), {})
         client = DryRunMailClient(inner) if dry_run else inner
         scanner = AccountScanner(
@@ -120,6 +127,14 @@ def scan_account(
             healthy = True
         finally:
             summary = scanner.summary
+    except StateError as e:  # full disk, damaged or read-only state, another scan running
+        summary.reached = False
+        summary.error = str(e)
+        if isinstance(e, StateUnavailable):
+            summary.error += f"; nothing was moved after message {summary.scanned} of this pass"
+        log_event(
+            log, "account.error", level=logging.ERROR, account=account.name, error=summary.error
+        )
     except (MailClientError, OSError) as e:
         summary.reached = False
         summary.error = str(e) or type(e).__name__
@@ -134,6 +149,8 @@ def scan_account(
             log, "account.error", level=logging.ERROR, account=account.name, error=summary.error
         )
     finally:
+        if writer is not None:
+            writer.release()
         if inner is not None:
             summary.commands = {
                 k: n - before.get(k, 0)
@@ -147,13 +164,16 @@ def scan_account(
                     inner.logout()
     duration = time.monotonic() - started
     if not dry_run:
-        store.record_poll(
-            account.name,
-            ok=summary.reached,
-            error=summary.error,
-            scanned=summary.scanned,
-            quarantined=summary.quarantined,
-        )
+        try:
+            store.record_poll(
+                account.name,
+                ok=summary.reached,
+                error=summary.error,
+                scanned=summary.scanned,
+                quarantined=summary.quarantined,
+            )
+        except StateUnavailable as e:  # already in summary.error, or it will be next time
+            log_event(log, "state.error", level=logging.ERROR, account=account.name, error=str(e))
     if metrics is not None:
         metrics.observe_poll(account.name, summary, duration)  # type: ignore[attr-defined]
     log_event(
