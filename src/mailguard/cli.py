@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("status", "per account: last poll, next poll, counts, last error", "status")
 
+    sp = add("doctor", "check the state database; --rebuild it from Quarantine", "doctor")
+    sp.add_argument("--rebuild", action="store_true", help="keep a damaged file aside and rebuild")
+    sp.add_argument("--account", metavar="NAME", help="only rebuild this account's list")
+
     sp = add("digest", "preview or send the digest", "digest")
     mode = sp.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="print what would be sent now")

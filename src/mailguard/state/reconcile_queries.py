@@ -219,3 +219,20 @@ class ReconcileQueryOps(Repository):
                 },
             )
         return item_id
+
+    def restore_released_sender(
+        self, account: str, sender_addr: str, released_at: str, reasons: Sequence[Any] = ()
+    ) -> bool:
+        """Re-remember a sender the user released (``doctor --rebuild``); False if known."""
+        addr = sender_addr.strip().lower()
+        if not addr:
+            return False
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                """
+                INSERT OR IGNORE INTO released_senders (account, sender_addr, released_at, reasons)
+                VALUES (?, ?, ?, ?)
+                """,
+                (account, addr, released_at, to_json(reasons_to_dicts(reasons))),
+            )
+            return cur.rowcount > 0
