@@ -12,7 +12,9 @@ one the server cannot search for.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -395,3 +397,63 @@ def test_property_random_crash_points_keep_every_message_once(
     after = run_pass(settings, classifier, monkeypatch)
     assert after.reached, after.error
     check_invariant(mb, settings, items, stays(kind, point, items, crashed))
+
+
+# -- item 7: the disk holding the state file fills up mid-pass ------------------------------
+def _leave_free(directory: Path, free: int) -> Path:
+    """Fill ``directory``'s filesystem, then give back ``free`` bytes."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(filler.stat().st_size - free, 0))
+    return filler
+
+
+def test_full_disk_mid_pass_stops_cleanly_and_loses_nothing(
+    servers: dict[str, DovecotServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    classifier: Classifier,
+    password_env: Callable[[Mailbox], str],
+) -> None:
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(fs)], check=False
+        ).returncode
+    ):
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        server = servers["move"]
+        mb = server.mailbox(server.unique_name("diskfull"))
+        settings = settings_from_dict(
+            {
+                **make_settings(tmp_path, mb, password_env(mb)).model_dump(mode="json"),
+                "state": {"path": str(fs / "state.db")},
+            }
+        )
+        items = [Item(raw(n), (b"\\Seen",), True) for n in SCAM_FILES]
+        deliver(mb, items)
+        StateStore.open(settings.state.path).close()
+        filler = _leave_free(fs, 160 * 1024)
+        summary = run_pass(settings, classifier, monkeypatch)
+        assert not summary.reached
+        assert f"the disk holding {fs} is full" in (summary.error or "")
+        assert "nothing was moved after message" in (summary.error or "")
+        inbox, quarantine = Counter(contents(mb, "INBOX")), Counter(contents(mb, "Quarantine"))
+        for it in items:  # mid-pass: each message in exactly one place, flags unchanged
+            key = (sha(it.data), frozenset({"\\Seen"}))
+            assert inbox[key] + quarantine[key] == 1
+        filler.unlink()
+        assert run_pass(settings, classifier, monkeypatch).reached
+        check_invariant(mb, settings, items, set())
+    finally:
+        subprocess.run(["umount", str(fs)], check=False)

@@ -252,20 +252,41 @@ def fill_up(directory: Path) -> Path:
     return filler
 
 
-def test_full_disk_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+def test_full_disk_mid_run_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
     with tiny_fs(tmp_path / "fs") as fs:
         db = fs / "state.db"
         make_db(db, items=2)
-        filler = fill_up(fs)
-        with StateStore.open(db) as store:
+        store = StateStore.open(db)
+        try:
+            filler = fill_up(fs)
             with pytest.raises(StateDiskFull) as info:
                 for i in range(2000):  # enough rows to need new pages
                     store.set_folder_state("a", f"folder {i:04d} " + "x" * 200, 7, i)
             assert str(fs) in str(info.value) and "is full" in str(info.value)
             assert len(store.list_quarantine(status=None)) == 2, "earlier records intact"
+        finally:
+            store.close()
         filler.unlink()
         with StateStore.open(db) as store:
             assert len(store.list_quarantine(status=None)) == 2
+
+
+def test_full_disk_at_start_still_reads_and_names_the_problem(tmp_path: Path) -> None:
+    with tiny_fs(tmp_path / "fs") as fs:
+        db = fs / "state.db"
+        make_db(db, items=2)
+        fill_up(fs)
+        with StateStore.open(db) as store:
+            assert len(store.list_quarantine(status=None)) == 2
+            with pytest.raises(StateDiskFull):
+                store.set_folder_state("a", "INBOX", 7, 1)
+        cfg = config_file(tmp_path, db)
+        status = cli("status", "--config", str(cfg))
+        assert status.returncode == 0 and "Traceback" not in status.stderr, status.stderr
+        scan = cli("scan", "--once", "--config", str(cfg))
+        assert scan.returncode == 1 and "Traceback" not in scan.stderr
+        assert f"the disk holding {fs} is full" in scan.stdout
+        assert "nothing was moved after message 0" in scan.stdout
 
 
 def test_translated_errors_keep_constraint_violations_raw(tmp_path: Path) -> None:

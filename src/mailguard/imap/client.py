@@ -45,6 +45,7 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
+from mailguard.imap.deadline import Deadline, DeadlineExceeded, guard_reads, guarded_client_class
 
 log = logging.getLogger(__name__)
 
@@ -242,18 +243,28 @@ class ImapMailClient:
         self._selected_status: FolderStatus | None = None
         self._known_folders: set[str] = set()
         self._closed = False
+        self._deadline: Deadline | None = None
+        self._read_timeout: float | None = None
 
     # -- connecting ------------------------------------------------------------
 
     @classmethod
     def connect(
-        cls, account: AccountConfig, secret: str, *, oauth2_token: str | None = None
+        cls,
+        account: AccountConfig,
+        secret: str,
+        *,
+        oauth2_token: str | None = None,
+        deadline: Deadline | None = None,
     ) -> ImapMailClient:
         """Connect, secure, log in and read capabilities, or raise MailClientError.
 
         ``secret`` is the password (LOGIN, or AUTHENTICATE PLAIN when it is not
         ASCII); with ``oauth2_token`` XOAUTH2 is used and ``secret`` is ignored.
+        Connecting and logging in must end within ``deadline`` (default: three
+        times the account's timeout), however slowly the server trickles bytes.
         """
+        connect_deadline = Deadline(3 * account.timeout).sooner(deadline)
         where = f"{account.host}:{account.port}"
         if account.auth == "oauth2" and not oauth2_token:
             raise MailClientError(f"{where}: account {account.name} needs an OAuth2 access token")
@@ -261,7 +272,7 @@ class ImapMailClient:
         commands = CommandCounter()
         timeout = SocketTimeout(connect=account.timeout, read=account.timeout)
         try:
-            conn = imapclient.IMAPClient(
+            conn = guarded_client_class(connect_deadline, account.timeout)(
                 account.host,
                 account.port,
                 ssl=account.security == "tls",
@@ -288,14 +299,18 @@ class ImapMailClient:
         imap = conn._imap  # imaplib object; its send() is the only way to see every command
         imap.send = _WireGuard(imap.send, imap.tagpre, commands)
         client = cls(conn, commands=commands, where=where)
+        client._read_timeout = account.timeout
         try:
+            client.set_deadline(connect_deadline)
             if account.security == "starttls":
                 assert ctx is not None
                 client._starttls(ctx)
+                client.set_deadline(connect_deadline)  # STARTTLS replaced the reader
             client._login(account.username, secret, oauth2_token, account.security)
             client._caps = frozenset(
                 _decode(c).upper() for c in client._run("CAPABILITY", conn.capabilities)
             )
+            client.set_deadline(deadline)
         except BaseException:
             client._shutdown()
             raise
@@ -357,12 +372,25 @@ class ImapMailClient:
 
     # -- plumbing --------------------------------------------------------------
 
+    def set_deadline(self, deadline: Deadline | None) -> None:
+        """Every later command, and every byte read, must finish before ``deadline``.
+
+        None lifts it (a kept-open connection between the daemon's polls).
+        """
+        self._deadline = deadline
+        guard_reads(self._conn._imap, deadline or Deadline(None), self._read_timeout)
+
     def _run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call imapclient and turn its errors into MailClientError subclasses."""
         if self._closed:
             raise ConnectionLost(f"{self.where}: {what}: the connection is closed")
+        if self._deadline is not None:
+            self._deadline.check(f"{self.where}: {what}")
         try:
             return fn(*args, **kwargs)
+        except DeadlineExceeded as e:  # mid-response: the connection's state is unknown
+            self._lost()
+            raise DeadlineExceeded(f"{self.where}: {what}: {e}") from None
         except MailClientError:
             raise
         except imap_exc.IMAPClientReadOnlyError as e:

@@ -7,10 +7,11 @@ be unable to SEARCH for it (``<a)(b@x>``). So the copy is identified by
 content: the sha256 the intent recorded, compared with the candidate's bytes
 (fetched with BODY.PEEK, so nothing is marked read). Candidates are
 
-* the UIDs at or above the quarantine folder's UIDNEXT recorded before the pass
-  that wrote the intent (a *move anchor*, see :mod:`mailguard.state.reconcile_queries`),
-  which finds copies with no usable Message-ID; and
-* the UIDs a Message-ID search returns (for rows older than anchors),
+* the UIDs above the highest quarantine UID recorded by any earlier row (the
+  copy was made after the intent, so the server numbered it above all of them;
+  see :mod:`mailguard.state.reconcile_queries`), which finds copies with no
+  usable Message-ID; and
+* the UIDs a Message-ID search returns,
 
 minus every quarantine UID another row already claims. The source is looked up
 by its recorded UID under its recorded UIDVALIDITY -- a UID is never reused, so
@@ -29,8 +30,6 @@ leaves our ``\\Deleted`` on a message. Unless the user had set it (the intent
 recorded the flags at the time), it is removed from any message we do not
 expunge -- source or copy -- so the user's view is unchanged and no later
 EXPUNGE by another client deletes it.
-
-Finally a fresh move anchor is recorded for the moves this pass may make.
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ DELETED = "\\Deleted"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024  # [scan] max_message_size's default: what the hash covers
 _FETCH_BATCH = 20
 _MAX_CANDIDATES = 500  # newest first; a crashed pass moved at most a batch or so
-_FALLBACK_RECENT = 200  # no anchor (row older than anchors): look at this many newest UIDs
 
 # How the move is recorded once reconciliation has found where the message is.
 _METHODS = {
@@ -86,7 +84,7 @@ def reconcile_pending(
     *,
     max_bytes: int | None = None,
 ) -> int:
-    """Settle every pending move of ``account``, then anchor this pass; return how many settled.
+    """Settle every pending move of ``account``; return how many were settled.
 
     ``max_bytes`` is ``[scan] max_message_size``: the scanner hashes at most
     that many bytes of a message, so candidates are fetched (and hashed) the same way.
@@ -112,18 +110,7 @@ def reconcile_pending(
         log_event(
             log, "move.reconciled", account=account.name, quarantine_id=rec.id, outcome=outcome
         )
-    _anchor(client, store, account)
     return settled
-
-
-def _anchor(client: MailClient, store: StateStore, account: AccountConfig) -> None:
-    """Record where the quarantine folder's UIDs stand before this pass moves anything."""
-    folder = account.quarantine_folder
-    try:
-        status = client.folder_status(folder)
-        store.record_move_anchor(account.name, folder, status.uidvalidity, status.uidnext)
-    except FolderNotFound:
-        store.record_move_anchor(account.name, folder, None, 1)
 
 
 def _reconcile_one(
@@ -204,19 +191,16 @@ def _candidates(
 ) -> list[int]:  # fmt: skip
     """UIDs in ``dest`` that may be this row's copy, newest last, claimed ones removed."""
     found: set[int] = set()
-    anchor = store.move_anchor_for(rec.id, rec.account, dest)
-    if anchor is not None and anchor.uidvalidity in (None, uidvalidity):
-        if uidnext > anchor.uidnext:
-            found.update(client.search_uids(dest, min_uid=max(anchor.uidnext, 1)))
-    elif uidnext > 1:
-        found.update(client.search_uids(dest, min_uid=max(uidnext - _FALLBACK_RECENT, 1)))
+    floor = store.highest_claimed_uid_before(rec.id, rec.account, dest, uidvalidity)
+    if uidnext > floor + 1:
+        found.update(client.search_uids(dest, min_uid=floor + 1))
     if rec.message_id:
         try:
             found.update(client.find_by_message_id(dest, rec.message_id))
         except MailClientError:
             if client.closed:
                 raise
-            # A Message-ID the server cannot search for: the anchor range covers it.
+            # A Message-ID the server cannot search for: the UID floor covers it.
     found -= store.claimed_quarantine_uids(rec.account, dest, uidvalidity, exclude=rec.id)
     return sorted(found)[-_MAX_CANDIDATES:]
 

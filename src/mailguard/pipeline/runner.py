@@ -18,10 +18,11 @@ from mailguard.config import AccountConfig, Settings
 from mailguard.detect import Classifier
 from mailguard.imap import DryRunMailClient, ImapMailClient
 from mailguard.imap.base import AuthenticationFailed, MailClient, MailClientError
+from mailguard.imap.deadline import Deadline, StopAtDeadline
 from mailguard.logs import log_event
 from mailguard.pipeline.scan import AccountScanner, ScanSummary
 from mailguard.state import StateStore
-from mailguard.state.errors import StateError, StateNotWritable, StateUnavailable
+from mailguard.state.errors import StateError, StateUnavailable
 from mailguard.state.lock import WriterLock
 
 log = logging.getLogger("mailguard.runner")
@@ -106,6 +107,8 @@ def scan_account(
 ) -> ScanSummary:
     """One account, one pass; never raises for mail or server problems."""
     started = time.monotonic()
+    deadline = Deadline(settings.scan.pass_deadline)  # the whole pass, however slow the peer
+    stop = StopAtDeadline(deadline, stop)
     log_event(log, "poll.start", account=account.name)
     inner: MailClient | None = None
     before: dict[str, int] = {}
@@ -114,10 +117,11 @@ def scan_account(
     writer: WriterLock | None = None
     try:
         if not dry_run:  # one scanning process per state database (daemon or scan --once)
-            if store.read_only:
-                raise StateNotWritable(store.path, "it was opened read-only")
+            store.require_writable()  # read-only or full: say so before touching the mailbox
             writer = WriterLock(store.path).acquire()
         inner, before = pool.get(account) if pool is not None else (connect(account), {})
+        if isinstance(inner, ImapMailClient):
+            inner.set_deadline(deadline)
         client = DryRunMailClient(inner) if dry_run else inner
         scanner = AccountScanner(
             settings, account, store, classifier, client, dry_run=dry_run, since=since, stop=stop
@@ -151,6 +155,17 @@ def scan_account(
     finally:
         if writer is not None:
             writer.release()
+        if isinstance(inner, ImapMailClient) and not inner.closed:
+            inner.set_deadline(None)  # a kept-open connection waits for the next poll
+        if deadline.expired:
+            log_event(
+                log,
+                "poll.deadline",
+                level=logging.WARNING,
+                account=account.name,
+                seconds=settings.scan.pass_deadline,
+                note="the pass stopped at its deadline; the next one resumes there",
+            )
         if inner is not None:
             summary.commands = {
                 k: n - before.get(k, 0)

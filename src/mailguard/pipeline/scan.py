@@ -26,6 +26,7 @@ from mailguard.config import AccountConfig, Settings
 from mailguard.detect import Classifier, ClassifyContext, Verdict
 from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
+from mailguard.imap.deadline import deadline_passed
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
@@ -165,9 +166,12 @@ class AccountScanner:
                 for fetched in self.client.fetch(
                     folder, batch, self.settings.scan.max_message_size
                 ):
+                    if deadline_passed(self.stop):  # [scan] pass_deadline: stop between messages
+                        break
                     self._handle(folder, status.uidvalidity, fetched)
                     handled = max(handled, fetched.uid)
-                handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
+                else:
+                    handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
             finally:
                 if not self.dry_run and handled > last_uid:
                     self.store.set_folder_state(name, folder, status.uidvalidity, handled)

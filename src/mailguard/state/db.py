@@ -100,6 +100,9 @@ def translate_error(exc: BaseException, path: Path) -> BaseException:
         if name.startswith(_NOT_WRITABLE_CODES) or "readonly database" in text:
             return StateNotWritable(path, text)
         if name.startswith("SQLITE_IOERR"):
+            # SQLite reports ENOSPC on the -wal/-shm as a generic I/O error: look at the disk.
+            if _nearly_full(path.parent):
+                return StateDiskFull(path)
             return StateUnavailable(path, f"cannot read or write {path}: {text}")
         return exc
     if isinstance(exc, OSError):
@@ -109,6 +112,15 @@ def translate_error(exc: BaseException, path: Path) -> BaseException:
             return StateNotWritable(path, exc.strerror or str(exc))
         return StateUnavailable(path, f"cannot use {path}: {exc.strerror or exc}")
     return exc
+
+
+def _nearly_full(directory: Path) -> bool:
+    """Less than 64 KiB left for us on the filesystem holding ``directory``."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
 
 
 def check_existing_file(path: Path) -> bool:
@@ -197,24 +209,48 @@ class Database:
         self._uri: str | None = None
         existed = check_existing_file(self.path)
         self.read_only = bool(read_only) or not writable(self.path)
+        # Why writes are refused when read-only; raised by transaction() and require_writable().
+        self.write_error: StateUnavailable = StateNotWritable(
+            self.path,
+            "the file or its directory is read-only" if not read_only else "opened read-only",
+        )
         try:
             if self.read_only:
                 if not existed:
                     raise StateNotWritable(self.path, "it does not exist and cannot be created")
                 self._open_read_only()
             else:
-                prepare_files(self.path)
-                mode = self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StateError(
-                        f"{self.path}: cannot switch to WAL mode (got {mode!r}); "
-                        "put the state file on a local filesystem"
-                    )
+                try:
+                    self._open_read_write()
+                except StateDiskFull as full:
+                    if not existed:
+                        raise
+                    # Reading needs no space: keep `status` and `quarantine list` working.
+                    self._drop_connection()
+                    self.read_only, self.write_error = True, full
+                    self._open_read_only()
             if existed:
                 self._quick_check()
         except BaseException as e:
             self.close()
             raise translate_error(e, self.path) from e
+
+    def _open_read_write(self) -> None:
+        try:
+            prepare_files(self.path)
+            mode = self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except (OSError, sqlite3.Error) as e:
+            raise translate_error(e, self.path) from e
+        if str(mode).lower() != "wal":
+            raise StateError(
+                f"{self.path}: cannot switch to WAL mode (got {mode!r}); "
+                "put the state file on a local filesystem"
+            )
+
+    def require_writable(self) -> None:
+        """Raise the reason writes are impossible (read-only, full disk), if any."""
+        if self.read_only:
+            raise self.write_error
 
     def _open_read_only(self) -> None:
         """``mode=ro`` (sees the WAL); if SQLite cannot set up its shared memory, ``immutable``."""
@@ -269,12 +305,16 @@ class Database:
                 check_same_thread=False,
                 uri=self._uri is not None,
             )
+        except sqlite3.Error as e:
+            raise translate_error(e, self.path) from e
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             if self._uri is None:
                 conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as e:
+            conn.close()
             raise translate_error(e, self.path) from e
         return conn
 
@@ -299,8 +339,7 @@ class Database:
         group several store methods into one atomic unit and an inner failure
         that the caller catches undoes only the inner block.
         """
-        if self.read_only:
-            raise StateNotWritable(self.path, "the file or its directory is read-only")
+        self.require_writable()
         conn = self.connection()
         depth: int = self._local.depth
         savepoint = f"mg_sp_{depth}"

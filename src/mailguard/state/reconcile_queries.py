@@ -4,18 +4,19 @@ Kept apart from :mod:`mailguard.state.quarantine` (the move life cycle) so the
 two can evolve separately. Everything here answers one question reconciliation
 must get right: *which* message in the quarantine folder is the copy of *this*
 pending row. A Message-ID cannot answer it (it is attacker-controlled, may be
-shared by two different scams, missing, or unsearchable), so we keep:
+shared by two different scams, missing, or unsearchable), so we use:
 
-* **move anchors** -- before a pass moves anything, the quarantine folder's
-  UIDVALIDITY and UIDNEXT. A copy made by that pass has a UID >= UIDNEXT;
+* **a UID floor** -- the copy was made after the intent, so its UID is above
+  every quarantine UID the earlier rows recorded;
 * **claimed UIDs** -- quarantine UIDs other rows already own, which can never be
   the copy of a different row.
+
+No schema change and no extra IMAP command per poll: both come from the rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,83 +27,36 @@ from mailguard.vocabulary import Status
 
 # Rows whose quarantine UID is theirs for as long as the message stays in quarantine.
 _CLAIMING = (Status.QUARANTINED, Status.RELEASING)
-
-
-@dataclass(frozen=True)
-class MoveAnchor:
-    """Where the quarantine folder's UIDs stood before a pass recorded items > after_item."""
-
-    id: int
-    account: str
-    folder: str
-    uidvalidity: int | None  # None: the folder did not exist yet
-    uidnext: int
-    after_item: int
+# Rows whose quarantine UID existed at some time: released ones count (their UID was used).
+_BOUNDING = (Status.QUARANTINED, Status.RELEASING, Status.RELEASED)
 
 
 class ReconcileQueryOps(Repository):
-    """Move anchors, claimed quarantine UIDs, recovered rows."""
+    """UID floors, claimed quarantine UIDs, recovered rows."""
 
-    def record_move_anchor(
-        self, account: str, folder: str, uidvalidity: int | None, uidnext: int
-    ) -> MoveAnchor:
-        """Remember the quarantine folder's position before this pass moves anything.
+    def highest_claimed_uid_before(
+        self, item_id: int, account: str, folder: str, uidvalidity: int
+    ) -> int:
+        """The highest quarantine UID claimed by a row recorded before ``item_id`` (0 if none).
 
-        Call after reconciliation settled what it could: anchors older than the
-        oldest still-pending row of ``account`` are no longer needed and are
-        dropped in the same transaction, so the table stays one row per account
-        in the normal case.
+        Why this bounds the search: a copy made for row ``item_id`` was made
+        after its intent was committed, so the server gave it a UID above every
+        UID that existed then -- including every UID recorded by the rows before
+        it (a pass confirms each move before recording the next intent; rows a
+        reconciliation confirms later had their copies made earlier still).
+        Rows without a recorded UIDVALIDITY give no bound: their UID may belong
+        to an older incarnation of the folder.
         """
-        now = self._db.now()
-        with self._db.transaction() as conn:
-            top = conn.execute("SELECT coalesce(max(id), 0) FROM quarantine").fetchone()[0]
-            oldest_pending = conn.execute(
-                "SELECT min(id) FROM quarantine WHERE account = ? AND status = ?",
-                (account, Status.PENDING_MOVE),
-            ).fetchone()[0]
-            if oldest_pending is None:
-                conn.execute("DELETE FROM move_anchor WHERE account = ?", (account,))
-            else:
-                # Keep the newest anchor that still covers the oldest pending row.
-                conn.execute(
-                    """
-                    DELETE FROM move_anchor WHERE account = ? AND id < coalesce((
-                        SELECT max(id) FROM move_anchor
-                        WHERE account = ? AND after_item < ?), 0)
-                    """,
-                    (account, account, oldest_pending),
-                )
-            cur = conn.execute(
-                """
-                INSERT INTO move_anchor (account, folder, uidvalidity, uidnext, after_item, at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                """,
-                (account, folder, uidvalidity, max(int(uidnext), 0), top, dt_to_db(now)),
-            )
-            anchor_id = cur.lastrowid
-            assert anchor_id is not None
-        return MoveAnchor(anchor_id, account, folder, uidvalidity, max(int(uidnext), 0), top)
-
-    def move_anchor_for(self, item_id: int, account: str, folder: str) -> MoveAnchor | None:
-        """The latest anchor taken before item ``item_id`` was recorded, if any."""
         row = self._db.query_one(
-            """
-            SELECT * FROM move_anchor
-            WHERE account = ? AND folder = ? AND after_item < ?
-            ORDER BY id DESC LIMIT 1
+            f"""
+            SELECT coalesce(max(quarantine_uid), 0) FROM quarantine
+            WHERE account = ? AND quarantine_folder = ? AND id < ?
+              AND quarantine_uidvalidity = ? AND quarantine_uid IS NOT NULL
+              AND status IN ({", ".join("?" * len(_BOUNDING))})
             """,
-            (account, folder, item_id),
+            (account, folder, item_id, uidvalidity, *_BOUNDING),
         )
-        if row is None:
-            return None
-        return MoveAnchor(
-            row["id"],
-            row["account"],
-            row["folder"],
-            row["uidvalidity"],
-            row["uidnext"],
-            row["after_item"],
-        )
+        return int(row[0]) if row is not None else 0
 
     def claimed_quarantine_uids(
         self, account: str, folder: str, uidvalidity: int | None, *, exclude: int | None = None

@@ -177,31 +177,7 @@ _V2_REPORTING = Migration(
     ),
 )
 
-_V3_MOVE_ANCHORS = Migration(
-    3,
-    "move anchors: the quarantine folder's UIDVALIDITY/UIDNEXT before a pass's moves",
-    (
-        # One row per pass that may move mail: where the quarantine folder's UIDs stood
-        # before any of that pass's intents (items with id > after_item). Reconciliation
-        # looks for a crashed move's copy among the UIDs >= uidnext, by content hash, so a
-        # message without a (searchable) Message-ID is still found. uidvalidity NULL: the
-        # folder did not exist yet, so every UID in it is new.
-        """
-        CREATE TABLE move_anchor (
-            id          INTEGER PRIMARY KEY AUTOINCREMENT,
-            account     TEXT    NOT NULL,
-            folder      TEXT    NOT NULL,
-            uidvalidity INTEGER,
-            uidnext     INTEGER NOT NULL CHECK (uidnext >= 0),
-            after_item  INTEGER NOT NULL DEFAULT 0,
-            at          TEXT    NOT NULL
-        )
-        """,
-        "CREATE INDEX move_anchor_account ON move_anchor (account, folder, after_item)",
-    ),
-)
-
-MIGRATIONS: tuple[Migration, ...] = (_V1_MAIL_STATE, _V2_REPORTING, _V3_MOVE_ANCHORS)
+MIGRATIONS: tuple[Migration, ...] = (_V1_MAIL_STATE, _V2_REPORTING)
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 

@@ -86,6 +86,10 @@ class StateStore(
     ) -> StateStore:
         return cls(path, busy_timeout=busy_timeout, clock=clock, read_only=read_only)
 
+    def require_writable(self) -> None:
+        """Raise :class:`StateNotWritable` / :class:`StateDiskFull` if writes cannot succeed."""
+        self._db.require_writable()
+
     @property
     def read_only(self) -> bool:
         """True when opened read-only (asked for, or the file/directory is not writable)."""
