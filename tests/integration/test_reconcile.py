@@ -457,3 +457,32 @@ def test_full_disk_mid_pass_stops_cleanly_and_loses_nothing(
         check_invariant(mb, settings, items, set())
     finally:
         subprocess.run(["umount", str(fs)], check=False)
+
+
+@pytest.mark.parametrize("kind", ["move", "uidplus-hidden"])
+def test_release_of_one_of_two_scams_sharing_a_message_id_moves_that_one(
+    servers: dict[str, DovecotServer],
+    kind: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    classifier: Classifier,
+    password_env: Callable[[Mailbox], str],
+) -> None:
+    from mailguard.pipeline.release import release_one
+
+    server = servers[kind]
+    mb = server.mailbox(server.unique_name(f"rel-{kind}"))
+    settings = make_settings(tmp_path, mb, password_env(mb))
+    a = Item(with_message_id(raw(SCAM_FILES[0]), SHARED_MID), (b"\\Seen",), True)
+    b = Item(with_message_id(raw(SCAM_FILES[1]), SHARED_MID), (), True)
+    deliver(mb, [a, b])
+    assert run_pass(settings, classifier, monkeypatch).quarantined == 2
+    with StateStore.open(settings.state.path) as store:
+        [rec_a] = [r for r in store.list_quarantine(account="acct") if r.sha256 == sha(a.data)]
+        client = runner.connect(settings.accounts[0])
+        try:
+            release_one(client, store, rec_a.id)
+        finally:
+            client.logout()
+    assert contents(mb, "INBOX") == [(sha(a.data), frozenset({"\\Seen"}))]
+    assert contents(mb, "Quarantine") == [(sha(b.data), frozenset())]

@@ -548,13 +548,14 @@ class ImapMailClient:
         # Without UIDPLUS the server will not say where the message went, so learn
         # its Message-ID first and look for it afterwards.
         message_id = None if "UIDPLUS" in self._caps else self._message_id_of(folder, uid)
+        before = None if "UIDPLUS" in self._caps else self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID MOVE", self._conn.move, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
             if message_id is None and "UIDPLUS" in self._caps:
                 raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         return MoveResult(method, dest_uid, validity, removed_from_source=True)
 
     def _move_with_uidplus(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
@@ -595,11 +596,12 @@ class ImapMailClient:
 
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
         message_id = self._message_id_of(folder, uid)
+        before = self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID COPY", self._conn.copy, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         log.warning(
             "%s offers neither MOVE nor UIDPLUS: copied UID %s from %s to %s and left the "
             "original in place (a mailbox-wide EXPUNGE could delete other mail)",
@@ -621,12 +623,31 @@ class ImapMailClient:
             return None
         return str(value).strip() or None
 
-    def _locate(self, dest: str, message_id: str | None) -> tuple[int | None, int | None]:
-        if not message_id:
+    def _locate(
+        self, dest: str, message_id: str | None, uidnext_before: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """Where a message we just moved/copied landed, on a server that did not say.
+
+        Message-IDs are the sender's choice: another message in ``dest`` may
+        carry the same one, and some cannot be searched for at all. So only UIDs
+        at or above ``dest``'s UIDNEXT from before the move count, and without
+        a usable Message-ID the one new UID there is taken (None if several).
+        """
+        uids: list[int] = []
+        if message_id:
+            try:
+                uids = self.find_by_message_id(dest, message_id)
+            except MailClientError:
+                if self._closed:
+                    raise
+        if uidnext_before is not None:
+            uids = [u for u in uids if u >= uidnext_before]
+            if not uids:
+                new = self.search_uids(dest, min_uid=uidnext_before)
+                uids = new if len(new) == 1 else []
+        if not uids:
             return None, None
-        uids = self.find_by_message_id(dest, message_id)
-        status = self._selected_status
-        return (max(uids) if uids else None), (status.uidvalidity if status else None)
+        return max(uids), self._ensure_selected(dest).uidvalidity  # selected by the search
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         value = _search_value(message_id)

@@ -219,3 +219,46 @@ def _find_copy(
             if hashlib.sha256(fetched.raw).hexdigest() == rec.sha256:
                 return _Copy(fetched.uid, status.uidvalidity, tuple(fetched.flags))
     return None
+
+
+def locate_quarantined(
+    client: MailClient, store: StateStore, rec: QuarantineRecord, *, max_bytes: int | None = None
+) -> list[int]:
+    """UIDs in ``rec``'s quarantine folder that hold *its* message, best first.
+
+    For release: the recorded UID (under the recorded UIDVALIDITY) and the
+    Message-ID search are only candidates; the one whose bytes hash to the
+    row's sha256 wins, so releasing one of two scams that share a Message-ID
+    moves that one back and not the other. UIDs other rows own are never
+    returned. If no candidate matches byte for byte (the hash covered a
+    different ``max_message_size``), the remaining candidates are returned as
+    the old lookup did.
+    """
+    folder = rec.quarantine_folder
+    if not folder:
+        return []
+    try:
+        status = client.folder_status(folder)
+    except FolderNotFound:
+        return []
+    candidates: list[int] = []
+    if rec.quarantine_uid is not None and rec.quarantine_uidvalidity in (None, status.uidvalidity):
+        candidates.append(rec.quarantine_uid)
+    if rec.message_id:
+        try:
+            candidates.extend(
+                sorted(client.find_by_message_id(folder, rec.message_id), reverse=True)
+            )
+        except MailClientError:
+            if client.closed:
+                raise
+    claimed = store.claimed_quarantine_uids(rec.account, folder, status.uidvalidity, exclude=rec.id)
+    wanted = [u for u in dict.fromkeys(candidates) if u not in claimed]
+    present: list[int] = []
+    for start in range(0, len(wanted), _FETCH_BATCH):
+        batch = wanted[start : start + _FETCH_BATCH]
+        for fetched in client.fetch(folder, batch, max_bytes or DEFAULT_MAX_BYTES):
+            if hashlib.sha256(fetched.raw).hexdigest() == rec.sha256:
+                return [fetched.uid]
+            present.append(fetched.uid)
+    return sorted(present, key=wanted.index)

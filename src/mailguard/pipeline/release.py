@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
+from mailguard.pipeline.reconcile import locate_quarantined
 from mailguard.state import StateStore
 
 log = logging.getLogger("mailguard.release")
@@ -36,11 +37,8 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     if rec.status not in ("quarantined", "releasing"):
         raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
     folder = rec.quarantine_folder
-    uids: list[int] = []
-    if rec.message_id:
-        uids = client.find_by_message_id(folder, rec.message_id)
-    if not uids and rec.quarantine_uid is not None:
-        uids = [u for u in client.get_flags(folder, [rec.quarantine_uid])]
+    # By content, not by Message-ID alone: two scams may share one (see reconcile).
+    uids = locate_quarantined(client, store, rec)
     if not uids and rec.status == "releasing" and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
@@ -49,7 +47,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
             return Released(qid, rec.original_folder, max(back))
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
-    uid = max(uids)
+    uid = uids[0]
     if rec.status == "quarantined":
         store.begin_release(qid)
     try:

@@ -58,8 +58,11 @@ class DaemonLock:
         """Take the lock or raise :class:`StateLocked` naming the holder's pid. Never blocks."""
         if self._fd is not None:
             return self
-        ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            ensure_private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:  # read-only filesystem, someone else's directory, full disk
+            raise translate_error(e, self.path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
