@@ -168,3 +168,25 @@ def test_doctor_rebuild_on_a_sound_database_lists_unlisted_quarantine_mail(
     with StateStore.open(tmp_path / "state" / "state.db") as store:
         recs = store.list_quarantine(account="home")
         assert len({r.quarantine_uid for r in recs}) == 2
+
+
+def test_two_scans_at_once_never_collide(mailbox: Mailbox, tmp_path: Path) -> None:
+    """Issue 10 item 6: a second scanner waits for the writer lock (or refuses honestly)."""
+    cfg = write_config(tmp_path, mailbox)
+    deliver(mailbox, [*SCAMS, HAM] * 3)  # identical copies too: each is its own message
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), PW_ENV: mailbox.password}
+    cmd = [sys.executable, "-m", "mailguard", "scan", "--once", "--config", str(cfg)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert "Traceback" not in err and "DuplicateMessage" not in out + err, err
+        assert p.returncode == 0 or "is running; try again" in out, out + err
+    assert any(p.returncode == 0 for p in procs)
+    assert count(mailbox, "INBOX") + count(mailbox, "Quarantine") == 12, "nothing lost or doubled"
+    with StateStore.open(tmp_path / "state" / "state.db") as store:
+        assert store.pending_moves("home") == []
+        recs = store.list_quarantine(account="home")
+        assert len({r.quarantine_uid for r in recs}) == len(recs) == count(mailbox, "Quarantine")
