@@ -332,7 +332,9 @@ def test_user_deleted_flag_is_kept_on_a_copy_only_server(
 
 # -- the property: random mailboxes, random Message-IDs, random crash points ----------------
 MID_MODES = st.sampled_from(["own", "shared", "missing", "hostile"])
-FLAGS = st.sampled_from([(), (b"\\Seen",), (b"\\Flagged",), (b"\\Seen", b"\\Answered")])
+FLAGS = st.sampled_from(
+    [(), (b"\\Seen",), (b"\\Flagged",), (b"\\Seen", b"\\Answered"), (b"\\Deleted",)]
+)
 
 
 @st.composite
@@ -361,9 +363,9 @@ def mailboxes(draw: st.DrawFn) -> tuple[str, list[Item], str, int]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=int(os.environ.get("MG_RECONCILE_EXAMPLES", "20")),
     deadline=None,
-    derandomize=True,
+    derandomize=not os.environ.get("MG_RECONCILE_EXAMPLES"),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=mailboxes())
