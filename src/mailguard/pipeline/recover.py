@@ -130,6 +130,7 @@ def salvage(path: Path) -> Salvage:
                 if isinstance(detail, dict) and isinstance(detail.get("sha256"), str):
                     found.rows.setdefault(detail["sha256"], {"account": row["account"], **detail})
             for row in _rows(conn, "SELECT * FROM quarantine"):
+                columns = set(row.keys())  # sqlite3.Row: `in` looks at values, not names
                 found.rows[row["sha256"]] = {  # rows are richer than intents: they win
                     "account": row["account"],
                     "folder": row["original_folder"],
@@ -137,6 +138,7 @@ def salvage(path: Path) -> Salvage:
                     "uidvalidity": row["original_uidvalidity"],
                     "subject": row["subject"],
                     "flags": from_json(row["flags"], []),
+                    "digest_status": row["digest_status"] if "digest_status" in columns else None,
                 }
             for row in _rows(conn, "SELECT * FROM released_senders"):
                 found.released.append((row["account"], row["sender_addr"], row["released_at"]))
@@ -231,6 +233,8 @@ def rebuild_account(
                     flags=list(old.get("flags") or fetched.flags),
                     details={"recovered": True, "original_known": bool(old)},
                     source="old records" if old else "the message",
+                    # Told before the damage: do not announce it again as new mail.
+                    digest_sent=old.get("digest_status") in ("sent", "alerted"),
                 )
             except sqlite3.IntegrityError:
                 result.skipped += 1  # an identical second copy: one row lists it already

@@ -112,6 +112,7 @@ class ReconcileQueryOps(Repository):
         flags: Sequence[str],
         details: Mapping[str, Any],
         source: str,
+        digest_sent: bool = False,
     ) -> int:
         """Record a message found in the quarantine folder with no row (``doctor --rebuild``).
 
@@ -127,8 +128,9 @@ class ReconcileQueryOps(Repository):
                     account, original_folder, original_uid, original_uidvalidity, message_id,
                     sha256, from_addr, from_name, subject, date, verdict, category, score,
                     reasons, flags, details, status, quarantine_folder, quarantine_uid,
-                    quarantine_uidvalidity, move_method, recorded_at, quarantined_at
-                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    quarantine_uidvalidity, move_method, recorded_at, quarantined_at,
+                    digest_status, digest_sent_at
+                ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     account,
@@ -154,6 +156,8 @@ class ReconcileQueryOps(Repository):
                     "recovered",
                     dt_to_db(now),
                     dt_to_db(now),
+                    "sent" if digest_sent else "pending",
+                    dt_to_db(now) if digest_sent else None,
                 ),
             )
             item_id = cur.lastrowid
