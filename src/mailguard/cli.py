@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 
 from mailguard import __version__
-from mailguard.state.errors import StateError
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -135,7 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except StateError as e:  # full disk, damaged or unwritable state file, lock held: no traceback
+    except Exception as e:
+        # A full disk, a damaged or unwritable state file, a scan already running: one clear
+        # sentence, no traceback. (Looked up lazily: `classify` never imports the state.)
+        errors = sys.modules.get("mailguard.state.errors")
+        if errors is None or not isinstance(e, errors.StateError):
+            raise
         print(f"mailguard: {e}", file=sys.stderr)
         return EXIT_PARTIAL
 
