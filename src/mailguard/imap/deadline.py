@@ -37,9 +37,14 @@ class Deadline:
     """A point in (monotonic) time; ``seconds=None`` never expires."""
 
     def __init__(
-        self, seconds: float | None, *, clock: Callable[[], float] = time.monotonic
+        self,
+        seconds: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        label: str | None = None,
     ) -> None:
         self.seconds = seconds
+        self.label = label or f"deadline of {seconds or 0:g}s"
         self._clock = clock
         self._end = None if seconds is None else clock() + max(float(seconds), 0.0)
 
@@ -53,7 +58,7 @@ class Deadline:
 
     def check(self, what: str) -> None:
         if self.expired:
-            raise DeadlineExceeded(f"{what}: deadline of {self.seconds:g}s reached")
+            raise DeadlineExceeded(f"{what}: {self.label} reached")
 
     def sooner(self, other: Deadline | None) -> Deadline:
         """Whichever of the two ends first."""
@@ -76,16 +81,14 @@ class _GuardedSocket:
         left = self.deadline.remaining()
         if left is not None:
             if left <= 0:
-                raise DeadlineExceeded(f"deadline of {self.deadline.seconds:g}s reached")
+                raise DeadlineExceeded(f"{self.deadline.label} reached")
             limit = left if self._read_timeout is None else min(left, self._read_timeout)
             self._sock.settimeout(max(limit, 0.001))
         try:
             return self._sock.recv_into(buffer, nbytes, flags)
         except TimeoutError:
             if self.deadline.expired:
-                raise DeadlineExceeded(
-                    f"deadline of {self.deadline.seconds:g}s reached while reading"
-                ) from None
+                raise DeadlineExceeded(f"{self.deadline.label} reached while reading") from None
             raise
 
     def __getattr__(self, name: str) -> Any:

@@ -107,7 +107,12 @@ def scan_account(
 ) -> ScanSummary:
     """One account, one pass; never raises for mail or server problems."""
     started = time.monotonic()
-    deadline = Deadline(settings.scan.pass_deadline)  # the whole pass, however slow the peer
+    # [scan] pass_deadline: the scanner stops between messages once it passes; the server
+    # gets a little longer (to finish the message in hand: intent, move, confirm), then any
+    # read or command is cut off, however slowly the peer trickles bytes.
+    limit = settings.scan.pass_deadline
+    deadline = Deadline(limit)
+    io_deadline = Deadline(limit + 2 * account.timeout, label=f"pass deadline of {limit:g}s")
     stop = StopAtDeadline(deadline, stop)
     log_event(log, "poll.start", account=account.name)
     inner: MailClient | None = None
@@ -121,7 +126,7 @@ def scan_account(
             writer = WriterLock(store.path).acquire()
         inner, before = pool.get(account) if pool is not None else (connect(account), {})
         if isinstance(inner, ImapMailClient):
-            inner.set_deadline(deadline)
+            inner.set_deadline(io_deadline)
         client = DryRunMailClient(inner) if dry_run else inner
         scanner = AccountScanner(
             settings, account, store, classifier, client, dry_run=dry_run, since=since, stop=stop
