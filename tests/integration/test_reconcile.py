@@ -52,7 +52,9 @@ SERVERS: dict[str, list[str]] = {
     "uidplus-hidden": ["UIDPLUS"],
     "copy-only": ["MOVE", "UIDPLUS"],
 }
-CRASH_POINTS = ["intent", "copy", "store", "move"]
+# "flagged-copy": \Deleted stored *before* the copy, so the copy carries it too (the state an
+# older mailguard left when it copied a second time after such a crash).
+CRASH_POINTS = ["intent", "copy", "store", "flagged-copy", "move"]
 SHARED_MID = "<same-id-for-two@scam.example>"
 HOSTILE_MID = "<a)(b@scam.example>"
 _MID_RE = re.compile(rb"^Message-I[dD]:[^\r\n]*\r?\n", re.MULTILINE)
@@ -131,10 +133,12 @@ class CrashingClient:
             return self._inner.move(folder, uid, dest)
         if self._point == "move":
             self._inner.move(folder, uid, dest)
-        elif self._point in ("copy", "store"):
+        elif self._point in ("copy", "store", "flagged-copy"):
             other = self._mb.client()
             try:
                 other.select_folder(folder)
+                if self._point == "flagged-copy":
+                    other.add_flags([uid], [b"\\Deleted"], silent=True)
                 other.copy([uid], dest)
                 if self._point == "store":
                     other.add_flags([uid], [b"\\Deleted"], silent=True)
@@ -192,7 +196,8 @@ def leaves_copy(kind: str, point: str) -> bool:
     either: there is no way to expunge one UID, so reconciliation leaves the
     documented copy-only state rather than risk a mailbox-wide EXPUNGE.
     """
-    return kind == "copy-only" or (kind == "uidplus-hidden" and point in ("copy", "store"))
+    half_done = ("copy", "store", "flagged-copy")
+    return kind == "copy-only" or (kind == "uidplus-hidden" and point in half_done)
 
 
 def stays(kind: str, point: str, items: list[Item], crashed: Item | None) -> set[str]:
