@@ -381,3 +381,17 @@ def test_doctor_rebuild_hint_is_runnable_text() -> None:
     assert shutil.which(sys.executable)
     done = cli("doctor", "--help")
     assert done.returncode == 0 and "--rebuild" in done.stdout
+
+
+def test_daemon_jobs_log_state_failures_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mailguard.daemon import state_guarded
+
+    def poll() -> None:
+        raise StateDiskFull(tmp_path / "state.db")
+
+    state_guarded(poll)()  # no exception reaches APScheduler (which would log a traceback)
+    [record] = [r for r in caplog.records if r.name == "mailguard.daemon"]
+    assert record.levelname == "ERROR" and "is full" in str(record.__dict__)
+    assert record.exc_info is None
