@@ -229,7 +229,9 @@ class Database:
                     self._drop_connection()
                     self.read_only, self.write_error = True, full
                     self._open_read_only()
-            if existed:
+            if existed and "immutable" not in (self._uri or ""):
+                # (An immutable view may see a concurrent writer's half-written pages; its
+                # check would cry wolf. Real damage still shows on reading.)
                 self._quick_check()
         except BaseException as e:
             self.close()
