@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
+from mailguard.pipeline.reconcile import locate_quarantined
 from mailguard.state import QuarantineRecord, StateStore
 from mailguard.vocabulary import Status
 
@@ -57,16 +58,6 @@ def _log_released(rec: QuarantineRecord, uid: int | None) -> None:
     )
 
 
-def _find_in_quarantine(client: MailClient, rec: QuarantineRecord, folder: str) -> list[int]:
-    """The message's UIDs in the quarantine folder: by Message-ID, else by the recorded UID."""
-    uids: list[int] = []
-    if rec.message_id:
-        uids = client.find_by_message_id(folder, rec.message_id)
-    if not uids and rec.quarantine_uid is not None:
-        uids = list(client.get_flags(folder, [rec.quarantine_uid]))
-    return uids
-
-
 def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     """Move record ``qid`` back where it came from (or, if it never moved, vouch for it)."""
     rec = store.get(qid)
@@ -77,7 +68,8 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     if rec.status not in (Status.QUARANTINED, Status.RELEASING) or not rec.quarantine_folder:
         raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
     folder = rec.quarantine_folder
-    uids = _find_in_quarantine(client, rec, folder)
+    # By content, not by Message-ID alone: two scams may share one (see reconcile).
+    uids = locate_quarantined(client, store, rec)
     if not uids and rec.status == Status.RELEASING and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
@@ -86,7 +78,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
             return Released(qid, rec.original_folder, max(back))
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
-    uid = max(uids)
+    uid = uids[0]
     if rec.status == Status.QUARANTINED:
         store.begin_release(qid)
     try:

@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
+from mailguard.imap.deadline import deadline_passed
 from mailguard.logs import log_event
 from mailguard.pipeline.act import Executor
 from mailguard.pipeline.decide import Assessor
 from mailguard.pipeline.options import AccountScope, ScanLimits
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import FolderState, StateError
+from mailguard.state.errors import StateUnavailable
 
 log = logging.getLogger("mailguard.scan")
 
@@ -142,7 +144,10 @@ class AccountScanner:
                 for fetched in self.client.fetch(folder, batch, self.limits.max_message_size):
                     self._one(folder, plan.uidvalidity, fetched)
                     handled = max(handled, fetched.uid)
-                handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
+                    if deadline_passed(self.stop):  # [scan] pass_deadline: stop between messages
+                        break
+                else:
+                    handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
             finally:
                 if handled > last_uid:
                     self.executor.advance(folder, plan.uidvalidity, handled)
@@ -163,8 +168,8 @@ class AccountScanner:
         self.summary.scanned += 1
         try:
             decision = self.assessor.assess(folder, uidvalidity, fetched)
-        except MailClientError:
-            raise
+        except (MailClientError, StateUnavailable):
+            raise  # the connection or the state file is in doubt: stop the pass
         except Exception as e:  # one bad message must never stop the folder or the account
             self._skip(folder, uidvalidity, fetched.uid, None, e, _kind(e, "classify"))
             return
@@ -182,7 +187,7 @@ class AccountScanner:
         )
         try:
             self.executor.apply(decision, self.summary)
-        except MailClientError:
+        except (MailClientError, StateUnavailable):
             raise
         except Exception as e:
             message_id = decision.item.message_id if decision.item else None
