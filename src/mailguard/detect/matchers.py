@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import ahocorasick
 
@@ -141,30 +142,49 @@ class TextMatcher:
     def match(self, views: TextViews, msg: ParsedMessage) -> dict[str, str]:
         """Rule id -> evidence for every text/header rule that matches."""
         hits: dict[str, str] = {}
-        candidates: set[tuple[str, int]] = set(self._always)
         # Where each anchored regex's anchors were seen: the regex then only
         # searches a window around them instead of the whole message.
         near: dict[tuple[str, int], list[int]] = {}
         for (scope, lang), auto in self._automata.items():
             text = views.get(scope, lang)
-            if not text:
+            if text:
+                self._scan_automaton(auto, text, lang, hits, near)
+        self._search_regexes(views, hits, near)
+        self._match_headers(msg, hits)
+        return hits
+
+    @staticmethod
+    def _scan_automaton(
+        auto: Any,
+        text: str,
+        lang: str,
+        hits: dict[str, str],
+        near: dict[tuple[str, int], list[int]],
+    ) -> None:
+        """One Aho-Corasick pass: phrase hits, and anchor positions of regexes."""
+        check_bounds = lang == "en"
+        for end, e in auto.iter(text):
+            for key in e.regex_keys:
+                spots = near.setdefault(key, [])
+                if len(spots) < _MAX_WINDOWS:
+                    spots.append(end)
+            if not e.rule_ids:
                 continue
-            check_bounds = lang == "en"
-            for end, e in auto.iter(text):
-                if e.regex_keys:
-                    for key in e.regex_keys:
-                        spots = near.setdefault(key, [])
-                        if len(spots) < _MAX_WINDOWS:
-                            spots.append(end)
-                if not e.rule_ids:
-                    continue
-                start = end - len(e.phrase) + 1
-                if check_bounds and not _whole_word(text, start, end + 1):
-                    continue
-                for rid in e.rule_ids:
-                    if rid not in hits:
-                        hits[rid] = _snippet(text, start, end + 1, lang)
-        candidates.update(near)
+            start = end - len(e.phrase) + 1
+            if check_bounds and not _whole_word(text, start, end + 1):
+                continue
+            for rid in e.rule_ids:
+                if rid not in hits:
+                    hits[rid] = _snippet(text, start, end + 1, lang)
+
+    def _search_regexes(
+        self,
+        views: TextViews,
+        hits: dict[str, str],
+        near: dict[tuple[str, int], list[int]],
+    ) -> None:
+        """Regexes whose anchors were seen (near them only) or that have no anchors."""
+        candidates: set[tuple[str, int]] = set(self._always) | set(near)
         for rid, i in sorted(candidates):
             if rid in hits:
                 continue
@@ -179,6 +199,8 @@ class TextMatcher:
                 m = _search_near(rule.regexes[i], text, spots)
             if m:
                 hits[rid] = clip_evidence(m.group(0))
+
+    def _match_headers(self, msg: ParsedMessage, hits: dict[str, str]) -> None:
         for rule in self._header_rules:
             value = msg.header(rule.header)
             if not value:
@@ -187,7 +209,6 @@ class TextMatcher:
                 if rx.search(value.lower()):
                     hits[rule.id] = clip_evidence(f"{rule.header}: {value}")
                     break
-        return hits
 
 
 _WINDOW = 300  # characters searched on each side of an anchor; longer than any rule's match
