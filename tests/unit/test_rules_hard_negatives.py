@@ -90,6 +90,21 @@ Do not click the link. Check your account on the toll operator's official websit
         from_="County Sheriff <alerts@sheriff-county.example>",
         auth=PASS,
     ),
+    # Real renewal receipts also name an amount, a refund window and a phone line.
+    "av_renewal_en_phone": make_message(
+        """Hi Maria,
+Thank you for being a Norton member. Your Norton 360 Deluxe subscription has been renewed.
+Amount charged: $104.99 to the card ending 1881. Order number: N-48213-KQ.
+Your subscription will automatically renew each year unless you turn off automatic renewal.
+Manage your subscription: https://my.norton.com/account/subscriptions
+If you did not authorize this renewal, you can request a refund within 60 days in your account.
+Questions? Call Member Services at 1-844-555-0142.
+NortonLifeLock""",
+        subject="Your Norton subscription has been renewed",
+        from_="Norton <billing@norton.com>",
+        to=("Maria Lopez <maria@example.org>",),
+        auth=PASS,
+    ),
 }
 
 SHORT_LURES = {
