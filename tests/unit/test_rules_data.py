@@ -292,3 +292,19 @@ def test_examples_are_loaded_onto_the_rule(tmp_path: Path) -> None:
     (rule,) = load_default_checked((_write(tmp_path, body),)).rules
     assert rule.examples_hit == ("You owe us.",)
     assert rule.examples_miss == ("You own it.",)
+
+
+def test_one_bad_family_does_not_hide_other_problems(tmp_path: Path) -> None:
+    """Errors in one table are reported, and the rest of the file is still checked."""
+    body = (
+        GOOD_RULE.replace('phrases = ["you owe"]', "regex = ['(unclosed']")
+        + """
+[family.urgency]
+max_hits = "two"
+"""
+    )
+    out = _problems(tmp_path, body)
+    assert "rules.toml: family.urgency.max_hits:" in out
+    assert "rules.toml: rule x.debt.owed: regex: bad regex" in out
+    # the valid family "debt" from the same file is still known
+    assert "unknown family 'debt'" not in out

@@ -399,11 +399,7 @@ def _build(
     problems: list[str],
     checker: FeatureChecker,
 ) -> RuleSet:
-    files: list[tuple[str, RuleFileSpec]] = []
-    for src, doc in docs:
-        spec = _validate(RuleFileSpec, doc, src, problems)
-        if spec is not None:
-            files.append((src, spec))
+    files = [(src, _file_spec(src, doc, problems)) for src, doc in docs]
 
     shared = _Shared()
     for src, spec in files:
@@ -434,6 +430,36 @@ def _build(
         sets=shared.sets,
         scoring=shared.scoring,
     )
+
+
+def _file_spec(src: str, doc: dict[str, Any], problems: list[str]) -> RuleFileSpec:
+    """Validate one file; on errors keep every entry that is valid on its own.
+
+    One bad family or brand must not hide the file's rules from checking (their
+    own errors would go unreported) nor make every rule of that file's other
+    families fail as "unknown family".
+    """
+    try:
+        return RuleFileSpec.model_validate(doc)
+    except ValidationError as err:
+        problems.extend(_format_errors(src, err))
+    good: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key not in RuleFileSpec.model_fields:
+            continue
+        if isinstance(value, dict) and key not in ("meta",):
+            good[key] = {k: v for k, v in value.items() if _valid_part(key, {k: v})}
+        elif _valid_part(key, value):
+            good[key] = value
+    return RuleFileSpec.model_validate(good)
+
+
+def _valid_part(key: str, value: Any) -> bool:
+    try:
+        RuleFileSpec.model_validate({key: value})
+    except ValidationError:
+        return False
+    return True
 
 
 def _unique(src: str, what: str, item_id: str, seen: dict[str, str], problems: list[str]) -> bool:
