@@ -72,3 +72,20 @@ def test_text_rules_fire_on_pdf_attachment_text_ja() -> None:
         pytest.skip("this pypdf cannot extract text from a non-embedded CJK font")
     fired = fired_rules(RULESET, msg)
     assert {"ja.debt.fee_unconfirmed", "ja.urgency.today", "ja.contact.callback"} <= set(fired)
+
+
+def test_reply_quoted_scam_in_a_family_forward_is_a_mention() -> None:
+    """A forwarded SMS quoted with ">" under "pretty sure it's fake" is not a demand."""
+    from mailguard.detect import SCAM, Classifier
+
+    body = (
+        "Dad got this text, pretty sure it's fake. He didn't click anything.\n\n"
+        "> TollPay: an unpaid toll of $6.89 is on your account. To avoid a late\n"
+        "> fee of $50.00, pay before midnight today at the link below.\n"
+    )
+    msg = make_message(body, subject="Fwd: weird text", from_="Sam <sam.lee@gmail.com>")
+    verdict = Classifier.default().classify(msg)
+    assert verdict.verdict != SCAM, [(r.rule, r.weight) for r in verdict.reasons]
+    # the same text sent as a demand (no warning, no quoting) is flagged
+    demand = make_message(body.replace("> ", "").split("\n\n", 1)[1], subject="Unpaid toll")
+    assert Classifier.default().classify(demand).verdict != "clean"

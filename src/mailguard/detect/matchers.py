@@ -31,9 +31,35 @@ _QUOTED_RE = re.compile(
 )
 
 
+# Reply quoting ("> ..." lines of a forwarded message). Views have no line
+# breaks, so a block starts at a ">" after a sentence end (or at the start) and
+# runs on while further ">" markers follow within _REPLY_REACH characters.
+_REPLY_START_RE = re.compile(r"(?:^|(?<=[.!?:。！？：]) ?)>")
+_REPLY_MARK_RE = re.compile(r">")
+_REPLY_REACH = 160
+
+
 def quoted_spans(text: str) -> list[tuple[int, int]]:
-    """Character ranges of quotations in ``text`` (quote marks included)."""
-    return [m.span() for m in _QUOTED_RE.finditer(text)]
+    """Character ranges of quotations in ``text`` (quote marks included).
+
+    Both quotation marks and reply-quoted blocks count: a family member who
+    forwards a scam SMS with "pretty sure it's fake" quotes it with ">".
+    """
+    spans = [m.span() for m in _QUOTED_RE.finditer(text)]
+    return spans + _reply_blocks(text)
+
+
+def _reply_blocks(text: str) -> list[tuple[int, int]]:
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    while (start := _REPLY_START_RE.search(text, pos)) is not None:
+        last = start.end()
+        while (mark := _REPLY_MARK_RE.search(text, last, last + _REPLY_REACH)) is not None:
+            last = mark.end()
+        end = min(len(text), last + _REPLY_REACH)
+        blocks.append((start.start(), end))
+        pos = end
+    return blocks
 
 
 def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
