@@ -36,11 +36,7 @@ from mailguard.pipeline.poll import Poller
 from mailguard.pipeline.pool import ConnectionPool, ConnectionSource, Connector, FreshConnections
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.summary import ScanSummary
-from mailguard.state import StateError, StateStore
-
-
-class StateUnavailable(StateError):
-    """The state database cannot be opened or created (permissions, read-only disk)."""
+from mailguard.state import StateStore
 
 
 class App:
@@ -73,16 +69,7 @@ class App:
     # -- parts, built on first use ----------------------------------------------------------
     @cached_property
     def store(self) -> StateStore:
-        try:
-            return StateStore.open(self.settings.state.path)
-        except OSError as e:
-            # The path is a configured value: name the key, not the value.
-            raise StateUnavailable(
-                f"cannot open the state database ([state] path): {e.strerror or e}; run as the "
-                "user who owns it, or point [state] path (or MAILGUARD_STATE__PATH) at a "
-                "directory this user can write (the default for a non-root user is "
-                "~/.local/state/mailguard/state.db)"
-            ) from None
+        return StateStore.open(self.settings.state.path)
 
     @cached_property
     def classifier(self) -> Classifier:

@@ -66,15 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("check-config", "validate the config file and report every problem", "check_config")
     sp.add_argument(
-        "--secrets",
-        action="store_true",
-        help="also check that every password source resolves, and log in (implies --connect)",
-    )
-    sp.add_argument(
-        "--connect",
-        action="store_true",
-        help="log in to every account and report capabilities, the resolved quarantine and "
-        "Sent folders and the move strategy (creates nothing)",
+        "--secrets", action="store_true", help="also check that every password source resolves"
     )
 
     sp = add("classify", "classify .eml files, directories or stdin (-) and explain", "classify")
@@ -115,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("status", "per account: last poll, next poll, counts, last error", "status")
 
+    sp = add("doctor", "check the state database; --rebuild it from Quarantine", "doctor")
+    sp.add_argument("--rebuild", action="store_true", help="keep a damaged file aside and rebuild")
+    sp.add_argument("--account", metavar="NAME", help="only rebuild this account's list")
+
     sp = add("digest", "preview or send the digest", "digest")
     mode = sp.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="print what would be sent now")
@@ -147,12 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:
-        from mailguard.app import StateUnavailable  # only on the way out: keep startup light
-
-        if not isinstance(e, StateUnavailable):
+        # A full disk, a damaged or unwritable state file, a scan already running: one clear
+        # sentence, no traceback. (Looked up lazily: `classify` never imports the state.)
+        errors = sys.modules.get("mailguard.state.errors")
+        if errors is None or not isinstance(e, errors.StateError):
             raise
-        print(f"mailguard: {e}", file=sys.stderr)  # a clear line, not a crash report
-        return 2
+        print(f"mailguard: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

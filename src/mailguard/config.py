@@ -251,6 +251,10 @@ class ScanConfig(_Section):
     max_message_size: ByteSize = 2 * 1024 * 1024
     max_part_size: ByteSize = 512 * 1024
     check_sent_folder: bool = True
+    # Overall time one account's pass may take (scan --once, or one daemon poll); when it
+    # is up the pass stops at a message boundary (or abandons a trickling read), keeps
+    # what it committed, and the next pass resumes there.
+    pass_deadline: Annotated[Duration, Field(gt=0)] = 600.0
 
 
 class DetectionConfig(_Section):

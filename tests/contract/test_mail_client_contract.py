@@ -513,6 +513,18 @@ def test_expunge_uid_refuses_without_uidplus(make_backend: MakeBackend) -> None:
     assert c.get_flags("INBOX", [uid]) == {uid: ()}
 
 
+def test_unflag_deleted_touches_only_that_uid(backend: Backend, client: MailClient) -> None:
+    ours = add(client, "INBOX", flags=("\\Seen",))
+    theirs = add(client, "INBOX")
+    backend.mark_deleted("INBOX", ours)
+    backend.mark_deleted("INBOX", theirs)
+    client.unflag_deleted("INBOX", ours)
+    flags = client.get_flags("INBOX", [ours, theirs])
+    assert flagset(flags[ours]) == {"\\seen"} and flagset(flags[theirs]) == {"\\deleted"}
+    assert client.search_uids("INBOX") == [ours, theirs]
+    assert client.commands.plain("EXPUNGE") == 0
+
+
 def test_plain_expunge_and_close_are_refused(backend: Backend, client: MailClient) -> None:
     uid = add(client, "INBOX")
     backend.mark_deleted("INBOX", uid)

@@ -20,11 +20,3 @@ def main(args: argparse.Namespace) -> int:
     except StateLocked as e:
         print(f"mailguard: {e}", file=sys.stderr)
         return 1
-    except PermissionError as e:
-        # The lock file sits next to the state database; the path is a configured value.
-        print(
-            f"mailguard: cannot create the daemon lock next to the state database "
-            f"([state] path): {e.strerror}; run as the user who owns it or change [state] path",
-            file=sys.stderr,
-        )
-        return 2

@@ -141,6 +141,9 @@ class MailClient(Protocol):
         without it this raises MailClientError rather than risk a plain EXPUNGE.
         """
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """Remove ``\\Deleted`` from one UID (undo our half-done move; never expunges)."""
+
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UID SEARCH HEADER Message-ID; selects ``folder``."""
 

@@ -47,6 +47,7 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
+from mailguard.imap.deadline import Deadline, DeadlineExceeded, guard_reads, guarded_client_class
 from mailguard.imap.folders import (
     INBOX,
     ListedFolder,
@@ -295,6 +296,8 @@ class ImapMailClient:
         self._closed = False
         self._namespace: Namespace | None = None
         self._read_only = False
+        self._deadline: Deadline | None = None
+        self._read_timeout: float | None = None
 
     # -- connecting ------------------------------------------------------------
 
@@ -305,16 +308,20 @@ class ImapMailClient:
         secret: str,
         *,
         oauth2_token: str | None = None,
+        deadline: Deadline | None = None,
     ) -> ImapMailClient:
         """Connect, secure, log in and read capabilities, or raise MailClientError.
 
         ``secret`` is the password (LOGIN, or AUTHENTICATE PLAIN when it is not
         ASCII); with ``oauth2_token`` XOAUTH2 is used and ``secret`` is ignored.
         An ``AccountConfig`` is accepted for convenience (tests, one-off tools).
+        Connecting and logging in must end within ``deadline`` (default: three
+        times the account's timeout), however slowly the server trickles bytes.
         """
         account = (
             endpoint if isinstance(endpoint, ImapEndpoint) else ImapEndpoint.from_account(endpoint)
         )
+        connect_deadline = Deadline(3 * account.timeout).sooner(deadline)
         where = f"{account.host}:{account.port}"
         if account.auth == "oauth2" and not oauth2_token:
             raise MailClientError(f"{where}: account {account.name} needs an OAuth2 access token")
@@ -322,7 +329,7 @@ class ImapMailClient:
         commands = CommandCounter()
         timeout = SocketTimeout(connect=account.timeout, read=account.timeout)
         try:
-            conn = imapclient.IMAPClient(
+            conn = guarded_client_class(connect_deadline, account.timeout)(
                 account.host,
                 account.port,
                 ssl=account.security == "tls",
@@ -352,14 +359,18 @@ class ImapMailClient:
         imap = conn._imap  # imaplib object; its send() is the only way to see every command
         imap.send = _WireGuard(imap.send, imap.tagpre, commands)
         client = cls(conn, commands=commands, where=where)
+        client._read_timeout = account.timeout
         try:
+            client.set_deadline(connect_deadline)
             if account.security == "starttls":
                 assert ctx is not None
                 client._starttls(ctx)
+                client.set_deadline(connect_deadline)  # STARTTLS replaced the reader
             client._login(account.username, secret, oauth2_token, account.security)
             client._caps = frozenset(
                 _decode(c).upper() for c in client._run("CAPABILITY", conn.capabilities)
             )
+            client.set_deadline(deadline)
         except BaseException:
             client._shutdown()
             raise
@@ -421,12 +432,25 @@ class ImapMailClient:
 
     # -- plumbing --------------------------------------------------------------
 
+    def set_deadline(self, deadline: Deadline | None) -> None:
+        """Every later command, and every byte read, must finish before ``deadline``.
+
+        None lifts it (a kept-open connection between the daemon's polls).
+        """
+        self._deadline = deadline
+        guard_reads(self._conn._imap, deadline or Deadline(None), self._read_timeout)
+
     def _run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call imapclient and turn its errors into MailClientError subclasses."""
         if self._closed:
             raise ConnectionLost(f"{self.where}: {what}: the connection is closed")
+        if self._deadline is not None:
+            self._deadline.check(f"{self.where}: {what}")
         try:
             return fn(*args, **kwargs)
+        except DeadlineExceeded as e:  # mid-response: the connection's state is unknown
+            self._lost()
+            raise DeadlineExceeded(f"{self.where}: {what}: {e}") from None
         except MailClientError:
             raise
         except imap_exc.IMAPClientReadOnlyError as e:
@@ -661,13 +685,14 @@ class ImapMailClient:
         # Without UIDPLUS the server will not say where the message went, so learn
         # its Message-ID first and look for it afterwards.
         message_id = None if "UIDPLUS" in self._caps else self._message_id_of(folder, uid)
+        before = None if "UIDPLUS" in self._caps else self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID MOVE", self._conn.move, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
             if message_id is None and "UIDPLUS" in self._caps:
                 raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         return MoveResult(method, dest_uid, validity, removed_from_source=True)
 
     def _move_with_uidplus(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
@@ -695,13 +720,25 @@ class ImapMailClient:
         self._ensure_selected(self.resolve_folder(folder), writable=True)
         self._delete_one(int(uid))
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """UID STORE -FLAGS.SILENT (\\Deleted) on one UID: undo a \\Deleted we set.
+
+        Reconciliation uses it when a crash left our \\Deleted on a message that
+        will not be expunged (no UIDPLUS), so the user's view is as before.
+        """
+        self._ensure_selected(self.resolve_folder(folder), writable=True)
+        self._run(
+            "UID STORE", self._conn.remove_flags, [int(uid)], [imapclient.DELETED], silent=True
+        )
+
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
         message_id = self._message_id_of(folder, uid)
+        before = self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID COPY", self._conn.copy, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         log.warning(
             "%s offers neither MOVE nor UIDPLUS: copied UID %s from %s to %s and left the "
             "original in place (a mailbox-wide EXPUNGE could delete other mail)",
@@ -723,12 +760,31 @@ class ImapMailClient:
             return None
         return str(value).strip() or None
 
-    def _locate(self, dest: str, message_id: str | None) -> tuple[int | None, int | None]:
-        if not message_id:
+    def _locate(
+        self, dest: str, message_id: str | None, uidnext_before: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """Where a message we just moved/copied landed, on a server that did not say.
+
+        Message-IDs are the sender's choice: another message in ``dest`` may
+        carry the same one, and some cannot be searched for at all. So only UIDs
+        at or above ``dest``'s UIDNEXT from before the move count, and without
+        a usable Message-ID the one new UID there is taken (None if several).
+        """
+        uids: list[int] = []
+        if message_id:
+            try:
+                uids = self.find_by_message_id(dest, message_id)
+            except MailClientError:
+                if self._closed:
+                    raise
+        if uidnext_before is not None:
+            uids = [u for u in uids if u >= uidnext_before]
+            if not uids:
+                new = self.search_uids(dest, min_uid=uidnext_before)
+                uids = new if len(new) == 1 else []
+        if not uids:
             return None, None
-        uids = self.find_by_message_id(dest, message_id)
-        status = self._selected_status
-        return (max(uids) if uids else None), (status.uidvalidity if status else None)
+        return max(uids), self._ensure_selected(dest).uidvalidity  # selected by the search
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         value = _search_value(message_id)

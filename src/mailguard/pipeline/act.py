@@ -130,9 +130,10 @@ class LiveExecutor:
 
     dry_run = False
 
-    def __init__(self, store: StateStore, account: AccountConfig) -> None:
+    def __init__(self, store: StateStore, account: AccountConfig, *, max_bytes: int) -> None:
         self.store = store
         self.account = account
+        self.max_bytes = max_bytes  # what the scanner hashed: reconcile compares the same bytes
         self._client: MailClient | None = None
         self._quarantine_ready = False
 
@@ -145,7 +146,7 @@ class LiveExecutor:
     def begin(self, client: MailClient) -> None:
         self._client = client
         self._quarantine_ready = False
-        reconcile_pending(client, self.store, self.account)
+        reconcile_pending(client, self.store, self.account, max_bytes=self.max_bytes)
 
     def apply(self, decision: Decision, summary: ScanSummary) -> None:
         item = decision.item

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
+from mailguard.pipeline.reconcile import locate_quarantined
 from mailguard.state import QuarantineRecord, StateStore
 from mailguard.vocabulary import Status
 
@@ -70,16 +71,6 @@ def _log_released(rec: QuarantineRecord, uid: int | None) -> None:
     )
 
 
-def _find_in_quarantine(client: MailClient, rec: QuarantineRecord, folder: str) -> list[int]:
-    """The message's UIDs in the quarantine folder: by Message-ID, else by the recorded UID."""
-    uids: list[int] = []
-    if rec.message_id:
-        uids = client.find_by_message_id(folder, rec.message_id)
-    if not uids and rec.quarantine_uid is not None:
-        uids = list(client.get_flags(folder, [rec.quarantine_uid]))
-    return uids
-
-
 def _original_still_there(client: MailClient, rec: QuarantineRecord) -> int | None:
     """The original's UID if a copy-only quarantine left it in its folder (else None)."""
     status = client.folder_status(rec.original_folder)
@@ -98,18 +89,13 @@ def _release_copy_only(
 ) -> Released:
     """The original is still in its folder: record the release, never copy it back."""
     folder = rec.quarantine_folder or ""
-    copies: list[int] = []
-    if folder:
-        if rec.quarantine_uid is not None:
-            copies = list(client.get_flags(folder, [rec.quarantine_uid]))
-        if not copies:
-            copies = _find_in_quarantine(client, rec, folder)
+    copies = locate_quarantined(client, store, rec)  # its own copy, by content
     if rec.status == Status.QUARANTINED:
         store.begin_release(rec.id)
     note: str | None = None
     if copies and "UIDPLUS" in client.capabilities:
         try:
-            client.expunge_uid(folder, max(copies))
+            client.expunge_uid(folder, copies[0])
         except MailClientError as e:
             store.abort_release(rec.id, str(e))
             raise ReleaseError(f"could not remove the quarantine copy of {rec.id}: {e}") from e
@@ -141,7 +127,8 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
         if original is not None:
             return _release_copy_only(client, store, rec, original)
     folder = rec.quarantine_folder
-    uids = _find_in_quarantine(client, rec, folder)
+    # By content, not by Message-ID alone: two scams may share one (see reconcile).
+    uids = locate_quarantined(client, store, rec)
     if not uids and rec.status == Status.RELEASING and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
@@ -150,7 +137,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
             return Released(qid, rec.original_folder, max(back))
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
-    uid = max(uids)
+    uid = uids[0]
     if rec.status == Status.QUARANTINED:
         store.begin_release(qid)
     try:

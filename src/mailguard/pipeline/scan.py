@@ -35,12 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
+from mailguard.imap.deadline import deadline_passed
 from mailguard.logs import log_event
 from mailguard.pipeline.act import Executor
 from mailguard.pipeline.decide import Assessor, Decision
 from mailguard.pipeline.options import AccountScope, ScanLimits
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import FolderState, StateError
+from mailguard.state.errors import StateUnavailable
 
 log = logging.getLogger("mailguard.scan")
 
@@ -144,12 +146,23 @@ class AccountScanner:
             handled = last_uid
             try:
                 fetched = list(self.client.fetch(folder, batch, self.limits.max_message_size))
-                decided = [(m.uid, self._assess(folder, plan.uidvalidity, m)) for m in fetched]
+                decided: list[tuple[int, Decision | None]] = []
+                for message in fetched:  # assess the batch first: reads only (Sent shared)
+                    decided.append((message.uid, self._assess(folder, plan.uidvalidity, message)))
+                    if deadline_passed(self.stop):
+                        break
+                done = 0
                 for uid, decision in decided:
                     if decision is not None:
                         self._act(folder, plan.uidvalidity, uid, decision)
                     handled = max(handled, uid)
-                handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
+                    done += 1
+                    if deadline_passed(self.stop):  # [scan] pass_deadline: stop between messages
+                        break
+                # Assessed but not acted on: they are read again next pass, counted then.
+                self.summary.scanned -= len(decided) - done
+                if done == len(fetched):
+                    handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
             finally:
                 if handled > last_uid:
                     self.executor.advance(folder, plan.uidvalidity, handled)
@@ -171,8 +184,8 @@ class AccountScanner:
         self.summary.scanned += 1
         try:
             return self.assessor.assess(folder, uidvalidity, fetched)
-        except MailClientError:
-            raise
+        except (MailClientError, StateUnavailable):
+            raise  # the connection or the state file is in doubt: stop the pass
         except Exception as e:  # one bad message must never stop the folder or the account
             self._skip(folder, uidvalidity, fetched.uid, None, e, _kind(e, "classify"))
             return None
@@ -193,7 +206,7 @@ class AccountScanner:
         )
         try:
             self.executor.apply(decision, self.summary)
-        except MailClientError:
+        except (MailClientError, StateUnavailable):
             raise
         except Exception as e:
             message_id = decision.item.message_id if decision.item else None

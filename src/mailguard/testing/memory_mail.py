@@ -883,6 +883,17 @@ class MemoryMailClient:
         self._ensure_selected(self.resolve_folder(folder), writable=True)
         self._delete_one(int(uid))
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """UID STORE -FLAGS.SILENT (\\Deleted) on one UID, like the real client."""
+        self._ensure_selected(self.resolve_folder(folder), writable=True)
+
+        def store() -> None:
+            view = self._selected_folder(writable=True)
+            if uid in view.visible:
+                view.visible[uid].remove_flags(["\\Deleted"])
+
+        self._command("STORE", store, uid=True)
+
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
         message_id = self._message_id_of(folder, uid)
 
