@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("status", "per account: last poll, next poll, counts, last error", "status")
 
+    sp = add("doctor", "check the state database; --rebuild it from Quarantine", "doctor")
+    sp.add_argument("--rebuild", action="store_true", help="keep a damaged file aside and rebuild")
+    sp.add_argument("--account", metavar="NAME", help="only rebuild this account's list")
+
     sp = add("digest", "preview or send the digest", "digest")
     mode = sp.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="print what would be sent now")
@@ -147,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:
+        # A full disk, a damaged or unwritable state file, a scan already running: one clear
+        # sentence, no traceback. (Looked up lazily: `classify` never imports the state.)
+        errors = sys.modules.get("mailguard.state.errors")
+        if errors is None or not isinstance(e, errors.StateError):
+            raise
+        print(f"mailguard: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

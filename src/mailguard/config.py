@@ -229,8 +229,28 @@ class AccountConfig(SecretSource):
         return self.digest_to or self.username
 
 
+SYSTEM_STATE_PATH = Path("/var/lib/mailguard/state.db")
+
+
+def default_state_path() -> Path:
+    """Where the state database lives when the config does not say.
+
+    As root (a system service, or an admin by hand) it is the system path. Anyone
+    else gets ``$XDG_STATE_HOME/mailguard/state.db``, else
+    ``~/.local/state/mailguard/state.db`` -- which is also what the user unit's
+    ``StateDirectory=mailguard`` (``%S/mailguard``) is, so the service and
+    ``mailguard status`` / ``release`` typed in a shell open the same database
+    without any environment variable that only the unit sets.
+    """
+    if os.geteuid() == 0:
+        return SYSTEM_STATE_PATH
+    base = os.environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "mailguard" / "state.db"
+
+
 class StateConfig(_Section):
-    path: Path = Path("/var/lib/mailguard/state.db")
+    path: Path = Field(default_factory=default_state_path)
 
 
 class ScheduleConfig(_Section):
@@ -249,6 +269,10 @@ class ScanConfig(_Section):
     idle: bool = True
     # IDLE connections per account (one per watched folder); Gmail allows 15 in all.
     idle_max_connections: Annotated[int, Field(ge=0, le=100)] = 5
+    # Overall time one account's pass may take (scan --once, or one daemon poll); when it
+    # is up the pass stops at a message boundary (or abandons a trickling read), keeps
+    # what it committed, and the next pass resumes there.
+    pass_deadline: Annotated[Duration, Field(gt=0)] = 600.0
 
 
 class DetectionConfig(_Section):
@@ -327,7 +351,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    state: StateConfig = StateConfig()
+    state: StateConfig = Field(default_factory=StateConfig)  # the path depends on the user
     schedule: ScheduleConfig = ScheduleConfig()
     scan: ScanConfig = ScanConfig()
     detection: DetectionConfig = DetectionConfig()

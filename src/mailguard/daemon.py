@@ -22,6 +22,7 @@ stays on as the safety net (and for servers without IDLE).
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -42,6 +43,7 @@ from mailguard.logs import log_event
 from mailguard.metrics import Metrics
 from mailguard.notify import Notifier
 from mailguard.state import KIND_ALERT
+from mailguard.state.errors import StateUnavailable
 from mailguard.vocabulary import WatchMode
 from mailguard.watch import FolderWatcher, IdleClient, WatchBoard, WatchState, plan_watchers
 
@@ -259,7 +261,7 @@ class Daemon:
         now = datetime.now().astimezone()
         for i, account in enumerate(self.settings.accounts):
             self.scheduler.add_job(
-                self.poll,
+                state_guarded(self.poll),
                 IntervalTrigger(seconds=interval, jitter=self.settings.schedule.jitter),
                 args=[account],
                 id=f"poll:{account.name}",
@@ -267,7 +269,7 @@ class Daemon:
             )
         for t in self.settings.schedule.digest_times:
             self.scheduler.add_job(
-                self.digest,
+                state_guarded(self.digest),
                 CronTrigger(hour=t.hour, minute=t.minute, second=t.second),
                 id=f"digest:{t.strftime('%H%M%S')}",
             )
@@ -289,6 +291,23 @@ class Daemon:
             self.app.close()  # log out of every kept-open connection, close the store
             log_event(log, "daemon.stop")
         return 0
+
+
+def state_guarded(job: Callable[..., None]) -> Callable[..., None]:
+    """A job whose full disk or damaged state file is one log line, not a traceback.
+
+    The next run tries again; scanning itself already refuses to move mail it
+    cannot record (see ``pipeline.poll.Poller.poll``).
+    """
+
+    @functools.wraps(job)
+    def run_job(*args: object) -> None:
+        try:
+            job(*args)
+        except StateUnavailable as e:
+            log_event(log, "state.error", level=logging.ERROR, error=str(e))
+
+    return run_job
 
 
 def run(settings: Settings) -> int:

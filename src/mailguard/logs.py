@@ -560,6 +560,9 @@ def setup_logging(
         handler.setFormatter(TextFormatter(journal=use_journal))
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # APScheduler logs three INFO lines per job run ("Running job", "executed
+    # successfully", ...); poll.start/poll.done already say it. Keep its warnings.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.captureWarnings(True)
     if capture_uncaught:
         _install_excepthooks()

@@ -127,7 +127,7 @@ def test_bad_regex_is_reported(tmp_path: Path) -> None:
 
 def test_missing_description_is_reported(tmp_path: Path) -> None:
     out = _problems(tmp_path, GOOD_RULE.replace('description.en = "owed"\n', ""))
-    assert "missing description.en" in out
+    assert "rules.toml: rule x.debt.owed: description.en: missing required key" in out
 
 
 def test_unknown_feature_and_bad_params_are_reported(tmp_path: Path) -> None:
@@ -211,3 +211,100 @@ description.en = "a new phrase"
     clf = Classifier(load_default_checked((*default_rule_files(), extra)))
     verdict = clf.classify(make_message("Your Zorblax arrears are listed below."))
     assert "en.debt.brand_new_phrase" in {r.rule for r in verdict.reasons}
+
+
+# --- the schema: precise messages naming file, rule id and key ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # A typo in a key is an error, not a silently ignored line.
+        ('phrases = ["you owe"]', 'phrase = ["you owe"]', "rule x.debt.owed: phrase: unknown key"),
+        # TOML types are kept honest: no coercion of strings or booleans to numbers.
+        ("weight = 1.0", 'weight = "1.0"', "rule x.debt.owed: weight:"),
+        ("weight = 1.0", "weight = true", "rule x.debt.owed: weight:"),
+        ("weight = 1.0", "weight = 25", "rule x.debt.owed: weight: Input should be less than"),
+        ('phrases = ["you owe"]', 'phrases = ["  "]', "rule x.debt.owed: phrases[0]: must not be"),
+        ('id = "x.debt.owed"', 'id = "Bad Id"', "rule #1: id:"),
+        (
+            'phrases = ["you owe"]',
+            'examples.hit = ["x"]',
+            "rule x.debt.owed: needs one of phrases/regex",
+        ),
+        (
+            'phrases = ["you owe"]',
+            'phrases = ["you owe"]\nexamples.hits = ["x"]',
+            "rule x.debt.owed: examples.hits: unknown key",
+        ),
+    ],
+)
+def test_schema_errors_name_file_rule_and_key(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    body = GOOD_RULE.replace(old, new)
+    assert body != GOOD_RULE
+    out = _problems(tmp_path, body)
+    assert f"rules.toml: {expected}" in out, out
+
+
+def test_schema_errors_in_families_and_combos(tmp_path: Path) -> None:
+    body = (
+        GOOD_RULE
+        + """
+[family.urgency]
+max_hits = 0
+decya = 0.5
+
+[[combo]]
+id = "combo.both"
+weight = 1.0
+scale = 0.5
+all = ["debt"]
+description.ja = "あ"
+description.en = "a"
+"""
+    )
+    out = _problems(tmp_path, body)
+    assert "rules.toml: family.urgency.max_hits: Input should be greater than or equal to 1" in out
+    assert "rules.toml: family.urgency.decya: unknown key" in out
+
+
+def test_combo_with_weight_and_scale_is_rejected(tmp_path: Path) -> None:
+    body = (
+        GOOD_RULE
+        + """
+[[combo]]
+id = "combo.both"
+weight = 1.0
+scale = 0.5
+all = ["debt"]
+description.ja = "あ"
+description.en = "a"
+"""
+    )
+    out = _problems(tmp_path, body)
+    assert "rules.toml: combo combo.both: set weight or scale, not both" in out
+
+
+def test_examples_are_loaded_onto_the_rule(tmp_path: Path) -> None:
+    body = GOOD_RULE + 'examples.hit = ["You owe us."]\nexamples.miss = ["You own it."]\n'
+    (rule,) = load_default_checked((_write(tmp_path, body),)).rules
+    assert rule.examples_hit == ("You owe us.",)
+    assert rule.examples_miss == ("You own it.",)
+
+
+def test_one_bad_family_does_not_hide_other_problems(tmp_path: Path) -> None:
+    """Errors in one table are reported, and the rest of the file is still checked."""
+    body = (
+        GOOD_RULE.replace('phrases = ["you owe"]', "regex = ['(unclosed']")
+        + """
+[family.urgency]
+max_hits = "two"
+"""
+    )
+    out = _problems(tmp_path, body)
+    assert "rules.toml: family.urgency.max_hits:" in out
+    assert "rules.toml: rule x.debt.owed: regex: bad regex" in out
+    # the valid family "debt" from the same file is still known
+    assert "unknown family 'debt'" not in out

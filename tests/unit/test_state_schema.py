@@ -171,7 +171,7 @@ def test_existing_directory_is_left_alone_but_a_readable_file_is_tightened(
     state_dir.mkdir()
     state_dir.chmod(0o750)  # e.g. chosen by the administrator / systemd StateDirectory=
     path = state_dir / "state.db"
-    path.touch()
+    StateStore.open(path).close()  # a real database (a 0-byte file is refused: see test_state_open)
     path.chmod(0o644)
     StateStore.open(path).close()
     assert mode(state_dir) == 0o750

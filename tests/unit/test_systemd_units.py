@@ -227,6 +227,12 @@ def test_environment_puts_state_inside_the_state_directory(
             "h": str(tmp_path / "home")}
     for k, v in unit.environment(spec).items():
         monkeypatch.setenv(k, v)
+    if name == USER_UNIT:
+        # The user unit sets no state path: the default for a non-root user is
+        # $XDG_STATE_HOME/mailguard/state.db, which is the unit's %S/mailguard.
+        assert "MAILGUARD_STATE__PATH" not in unit.environment(spec)
+        monkeypatch.setenv("XDG_STATE_HOME", spec["S"])
+        monkeypatch.setattr("mailguard.config.os.geteuid", lambda: 1000)
     settings = load_settings(EXAMPLE_CONFIG)
     state_root = Path(spec["S"]) if name == USER_UNIT else Path("/var/lib")
     state_dir = state_root / expand(unit.get("StateDirectory") or "", spec)

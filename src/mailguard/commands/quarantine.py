@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mailguard.commands.common import load_or_report, pick_accounts
+from mailguard.pipeline.release import COPY_ONLY
 from mailguard.pipeline.verdict_record import top_descriptions
 from mailguard.state.mailapp import UserActionEntry
 
@@ -71,6 +72,8 @@ def main(args: argparse.Namespace) -> int:
                         "original_folder": rec.original_folder,
                         "quarantine_folder": rec.quarantine_folder,
                         "by_user": _move_json(moves.get(rec.id)),
+                        # copy-only server: the quarantine holds a copy, the original stayed
+                        "copy_only": rec.move_method == COPY_ONLY,
                     },
                     ensure_ascii=False,
                 )
@@ -83,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
             move = moves.get(rec.id)
             if move is not None:
                 print(f"    {_move_line(move)}")
+            if rec.move_method == COPY_ONLY and rec.status == Status.QUARANTINED:
+                print(f"    copied; the original is still in {rec.original_folder}")
             print(f"    From:    {sender}")
             print(f"    Subject: {rec.subject}")
             print(

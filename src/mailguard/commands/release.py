@@ -60,7 +60,10 @@ def main(args: argparse.Namespace) -> int:
                 for rec in recs:
                     try:
                         done = release_one(client, store, rec.id)
-                        print(f"{rec.id}: released to {done.folder} ({account_name})")
+                        if done.note:
+                            print(f"{rec.id}: released ({account_name}): {done.note}")
+                        else:
+                            print(f"{rec.id}: released to {done.folder} ({account_name})")
                     except (ReleaseError, MailClientError) as e:
                         failures += 1
                         print(f"{rec.id}: {e}", file=sys.stderr)

@@ -29,9 +29,11 @@ def main(args: argparse.Namespace) -> int:
         for account in accounts:
             summary = app.scan(account, dry_run=args.dry_run, since=since)
             print(("[dry-run] " if args.dry_run else "") + summary.line())
+            for line in summary.resolution:  # dry run: the folders, as check-config shows them
+                print(f"  {line}")
             for line in summary.planned:
                 print(f"  {line}")
-            all_reached &= summary.reached
+            all_reached &= summary.reached and not summary.problems
             alerts = not args.dry_run and not args.no_alerts and settings.digest.immediate
             if summary.reached and alerts:
                 # Same as the daemon: what cannot wait for the digest is announced now.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import UTC, datetime
 
 from mailguard.commands.common import load_or_report
 from mailguard.state.mailapp import WatchRow
@@ -26,6 +26,12 @@ def _watch_line(w: WatchRow) -> str:
     if w.error and not w.connected:
         line += f" ({w.error})"
     return line
+def _next_poll(at: datetime | None, pid: int | None, interval: float) -> str:
+    if pid is None:
+        return "none: the daemon is not running (start it with `mailguard run` or the service)"
+    if at is None or at <= datetime.now(UTC):
+        return f"due (the daemon polls every {interval:g}s)"
+    return _ago(at)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,7 +39,15 @@ def main(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     from mailguard.app import App
+    from mailguard.state.lock import daemon_pid
 
+    # Truthful about the daemon: from the lock `mailguard run` holds on this state file,
+    # not from a "next poll" time a stopped daemon left behind.
+    pid = daemon_pid(settings.state.path)
+    if pid is None:
+        print("daemon: not running (no `mailguard run` holds this state file)")
+    else:
+        print(f"daemon: running (pid {pid})" if pid else "daemon: running")
     with App(settings) as app:
         store = app.store
         statuses = {s.account: s for s in store.account_statuses()}
@@ -48,8 +62,7 @@ def main(args: argparse.Namespace) -> int:
             print("  never polled")
             continue
         print(f"  last poll:   {_ago(st.last_poll_at)}  {st.last_result or ''}")
-        nxt = _ago(st.next_poll_at) if st.next_poll_at else "not scheduled (set by `mailguard run`)"
-        print(f"  next poll:   {nxt}")
+        print(f"  next poll:   {_next_poll(st.next_poll_at, pid, settings.schedule.poll_interval)}")
         print(f"  in quarantine now: {counts[a.name]}")
         print(
             f"  totals: scanned {st.scanned_total}, quarantined {st.quarantined_total}, "

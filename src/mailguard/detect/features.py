@@ -454,6 +454,34 @@ def _calendar_invite_text(params: Mapping[str, Any]) -> Check:
     return check
 
 
+@feature("consistent_sender")
+def _consistent_sender(params: Mapping[str, Any]) -> Check:
+    """Authenticated own-domain sender whose links all go home and who claims no other brand.
+
+    Legit evidence (negative weight): a genuine bill or renewal notice asks you
+    to act in your account on the sender's own site. A phisher can link to
+    their own look-alike domain too, so this needs a passing authentication
+    verdict, no failing one, and no brand named anywhere that the sender is
+    not; it is kept weak because a scammer's own domain can pass SPF.
+    """
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        auth = f.msg.auth
+        if auth.any_fail or "pass" not in (auth.spf, auth.dkim, auth.dmarc):
+            return None
+        if not f.from_reg_domain or f.from_is_freemail or not f.link_domains:
+            return None
+        if f.link_domains != {f.from_reg_domain}:
+            return None
+        claimed = f.brands_in_from_name + f.brands_in_subject + f.brands_in_text
+        if any(not f.sender_is_brand(brand) for brand, _ in claimed):
+            return None
+        return f"{f.from_domain}: all links to {f.from_reg_domain}"
+
+    return check
+
+
 @feature("mailing_list")
 def _mailing_list(params: Mapping[str, Any]) -> Check:
     """Sent through a mailing list (List-Id and List-Unsubscribe): legit evidence, weak."""

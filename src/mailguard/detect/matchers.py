@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import ahocorasick
 
@@ -30,9 +31,35 @@ _QUOTED_RE = re.compile(
 )
 
 
+# Reply quoting ("> ..." lines of a forwarded message). Views have no line
+# breaks, so a block starts at a ">" after a sentence end (or at the start) and
+# runs on while further ">" markers follow within _REPLY_REACH characters.
+_REPLY_START_RE = re.compile(r"(?:^|(?<=[.!?:。！？：]) ?)>")
+_REPLY_MARK_RE = re.compile(r">")
+_REPLY_REACH = 160
+
+
 def quoted_spans(text: str) -> list[tuple[int, int]]:
-    """Character ranges of quotations in ``text`` (quote marks included)."""
-    return [m.span() for m in _QUOTED_RE.finditer(text)]
+    """Character ranges of quotations in ``text`` (quote marks included).
+
+    Both quotation marks and reply-quoted blocks count: a family member who
+    forwards a scam SMS with "pretty sure it's fake" quotes it with ">".
+    """
+    spans = [m.span() for m in _QUOTED_RE.finditer(text)]
+    return spans + _reply_blocks(text)
+
+
+def _reply_blocks(text: str) -> list[tuple[int, int]]:
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    while (start := _REPLY_START_RE.search(text, pos)) is not None:
+        last = start.end()
+        while (mark := _REPLY_MARK_RE.search(text, last, last + _REPLY_REACH)) is not None:
+            last = mark.end()
+        end = min(len(text), last + _REPLY_REACH)
+        blocks.append((start.start(), end))
+        pos = end
+    return blocks
 
 
 def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
@@ -141,30 +168,49 @@ class TextMatcher:
     def match(self, views: TextViews, msg: ParsedMessage) -> dict[str, str]:
         """Rule id -> evidence for every text/header rule that matches."""
         hits: dict[str, str] = {}
-        candidates: set[tuple[str, int]] = set(self._always)
         # Where each anchored regex's anchors were seen: the regex then only
         # searches a window around them instead of the whole message.
         near: dict[tuple[str, int], list[int]] = {}
         for (scope, lang), auto in self._automata.items():
             text = views.get(scope, lang)
-            if not text:
+            if text:
+                self._scan_automaton(auto, text, lang, hits, near)
+        self._search_regexes(views, hits, near)
+        self._match_headers(msg, hits)
+        return hits
+
+    @staticmethod
+    def _scan_automaton(
+        auto: Any,
+        text: str,
+        lang: str,
+        hits: dict[str, str],
+        near: dict[tuple[str, int], list[int]],
+    ) -> None:
+        """One Aho-Corasick pass: phrase hits, and anchor positions of regexes."""
+        check_bounds = lang == "en"
+        for end, e in auto.iter(text):
+            for key in e.regex_keys:
+                spots = near.setdefault(key, [])
+                if len(spots) < _MAX_WINDOWS:
+                    spots.append(end)
+            if not e.rule_ids:
                 continue
-            check_bounds = lang == "en"
-            for end, e in auto.iter(text):
-                if e.regex_keys:
-                    for key in e.regex_keys:
-                        spots = near.setdefault(key, [])
-                        if len(spots) < _MAX_WINDOWS:
-                            spots.append(end)
-                if not e.rule_ids:
-                    continue
-                start = end - len(e.phrase) + 1
-                if check_bounds and not _whole_word(text, start, end + 1):
-                    continue
-                for rid in e.rule_ids:
-                    if rid not in hits:
-                        hits[rid] = _snippet(text, start, end + 1, lang)
-        candidates.update(near)
+            start = end - len(e.phrase) + 1
+            if check_bounds and not _whole_word(text, start, end + 1):
+                continue
+            for rid in e.rule_ids:
+                if rid not in hits:
+                    hits[rid] = _snippet(text, start, end + 1, lang)
+
+    def _search_regexes(
+        self,
+        views: TextViews,
+        hits: dict[str, str],
+        near: dict[tuple[str, int], list[int]],
+    ) -> None:
+        """Regexes whose anchors were seen (near them only) or that have no anchors."""
+        candidates: set[tuple[str, int]] = set(self._always) | set(near)
         for rid, i in sorted(candidates):
             if rid in hits:
                 continue
@@ -179,6 +225,8 @@ class TextMatcher:
                 m = _search_near(rule.regexes[i], text, found)
             if m:
                 hits[rid] = clip_evidence(m.group(0))
+
+    def _match_headers(self, msg: ParsedMessage, hits: dict[str, str]) -> None:
         for rule in self._header_rules:
             value = msg.header(rule.header)
             if not value:
@@ -187,7 +235,6 @@ class TextMatcher:
                 if rx.search(value.lower()):
                     hits[rule.id] = clip_evidence(f"{rule.header}: {value}")
                     break
-        return hits
 
 
 _WINDOW = 300  # characters searched on each side of an anchor; longer than any rule's match

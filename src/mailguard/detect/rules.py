@@ -3,20 +3,32 @@
 Rules are data so that adding a phrase is a data change, reviewed like text,
 not code. Because a broken rule file would silently weaken a security tool,
 everything is checked at load time and every problem is reported at once,
-with the file and rule id: unknown families, features or macros, regexes
-that do not compile, missing descriptions, duplicate ids, combos that refer
-to nothing.
+naming the file, the rule id and the key: unknown keys, families, features or
+macros, regexes that do not compile, missing descriptions, duplicate ids,
+combos that refer to nothing.
+
+Checking happens in two layers, like the config (``mailguard.config``):
+
+1. *Shape*: each table is validated by a pydantic model with
+   ``extra="forbid"`` and strict types (:class:`RuleSpec`, :class:`ComboSpec`,
+   :class:`FamilySpec` ...), so a typo such as ``phrase =`` or
+   ``weight = "2"`` is an error, not a silently ignored key.
+2. *Meaning*: references across files (families, macros, rule ids in
+   combos, feature names and their params) and regex compilation, done by
+   small functions after every file has been read.
 
 File layout (all tables optional, merged across files)::
 
     [meta]            lang = "ja" | "en"       # default language of text rules
     [scoring]         scam_min_families = 3 ...
-    [family.NAME]     max_hits, decay, category, sign
+    [family.NAME]     max_hits, decay, category, quote_trigger, description
     [macros]          phone = '...'            # used in regexes as <<phone>>
     [sets]            freemail = [...]         # word lists for feature functions
     [brand.KEY]       names = [...], domains = [...]
     [[rule]]          id, family, weight, description.{ja,en}, and one of
-                      phrases/regex (+ scope, lang), header + regex, feature + params
+                      phrases/regex (+ scope, lang), header + regex, feature + params;
+                      optional examples.hit / examples.miss (texts the rule must /
+                      must not fire on, run by tests/unit/test_rule_examples.py)
     [[combo]]         id, weight (or scale), description, all/any/none (families or rule ids)
 """
 
@@ -28,16 +40,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from mailguard.detect.verdict import FAKE_BILLING, WITHDRAWAL
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from mailguard.vocabulary import Category
 
 RULE_ID_RE = re.compile(r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 MACRO_RE = re.compile(r"<<([a-z_]+)>>")
 SCOPES = ("text", "subject", "from")
 LANGS = ("ja", "en")
-CATEGORIES = (FAKE_BILLING, WITHDRAWAL, "")
+CATEGORIES = (Category.FAKE_BILLING.value, Category.WITHDRAWAL.value, "")
 
 
 class RuleError(ValueError):
@@ -88,6 +110,10 @@ class Rule:
     feature: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     min_prior_score: float | None = None
+    # Regression examples kept beside the rule (SpamAssassin style): texts it
+    # must fire on, and near-misses it must not fire on.
+    examples_hit: tuple[str, ...] = ()
+    examples_miss: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -139,17 +165,191 @@ class RuleSet:
         raise KeyError(rule_id)
 
 
+# --- the schema (shape only; cross references are checked afterwards) ---------------------
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Phrases keep their exact spelling (an English phrase may start with a space on purpose).
+Phrase = Annotated[str, AfterValidator(_not_blank)]
+RuleId = Annotated[str, StringConstraints(pattern=RULE_ID_RE.pattern)]
+Weight = Annotated[float, Field(ge=-20, le=20)]
+CategoryName = Literal["fake_billing", "withdrawal", ""]
+
+
+class _Spec(BaseModel):
+    """Strict and closed: an unknown key or a string where a number belongs is an error.
+
+    ``strict`` keeps TOML's types honest (``weight = "2"`` or ``weight = true``
+    would otherwise be coerced), while ints are still accepted for floats.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Description(_Spec):
+    """Both languages are required: the digest explains every reason to the user."""
+
+    ja: NonEmpty
+    en: NonEmpty
+
+
+class Examples(_Spec):
+    hit: list[NonEmpty] = []
+    miss: list[NonEmpty] = []
+
+
+class MetaSpec(_Spec):
+    lang: Literal["ja", "en"] = "en"
+
+
+class FamilySpec(_Spec):
+    max_hits: int = Field(default=2, ge=1)
+    decay: float = Field(default=0.5, ge=0, le=1)
+    category: CategoryName = ""
+    description: str = ""
+    quote_trigger: bool = False
+
+
+class BrandSpec(_Spec):
+    names: list[NonEmpty] = Field(min_length=1)
+    domains: list[NonEmpty] = Field(min_length=1)
+
+
+class RuleSpec(_Spec):
+    """One ``[[rule]]`` table. Exactly one matcher kind: text, header or feature."""
+
+    id: RuleId
+    family: str
+    weight: Weight
+    description: Description
+    lang: Literal["ja", "en"] | None = None
+    scope: Literal["text", "subject", "from"] = "text"
+    phrases: list[Phrase] = []
+    regex: list[Annotated[str, StringConstraints(min_length=1)]] = []
+    header: str = ""
+    feature: str = ""
+    params: dict[str, Any] = {}
+    min_prior_score: float | None = None
+    examples: Examples = Examples()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regex_may_be_one_string(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("regex"), str):
+            return {**data, "regex": [data["regex"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _one_matcher_kind(self) -> RuleSpec:
+        if self.header:
+            if self.phrases or self.feature or not self.regex:
+                raise ValueError("a header rule takes a regex and nothing else")
+        elif self.feature:
+            if self.phrases or self.regex:
+                raise ValueError("a feature rule takes params, not phrases or regex")
+        elif not (self.phrases or self.regex):
+            raise ValueError("needs one of phrases/regex, header (+ regex) or feature")
+        return self
+
+
+class ComboSpec(_Spec):
+    """One ``[[combo]]`` table: a fixed ``weight`` or a ``scale`` of the rest, not both."""
+
+    id: RuleId
+    weight: Weight | None = None
+    scale: float | None = Field(default=None, ge=-1, le=1)
+    description: Description
+    all: list[str] = []
+    any: list[str] = []
+    none: list[str] = []
+    family: str = "combo"
+    category: CategoryName = ""
+
+    @model_validator(mode="after")
+    def _weight_or_scale(self) -> ComboSpec:
+        if self.scale is not None and self.weight is not None:
+            raise ValueError("set weight or scale, not both")
+        if self.scale is None and self.weight is None:
+            raise ValueError("needs a weight (or a scale)")
+        if not self.all and not self.any:
+            raise ValueError("needs an 'all' or 'any' list")
+        return self
+
+
+class RuleFileSpec(_Spec):
+    """The top level of one rule file. Rules and combos are validated one by one
+    (so that every error names its rule id), hence ``list[dict]`` here."""
+
+    meta: MetaSpec = MetaSpec()
+    scoring: dict[str, float] = {}
+    family: dict[str, FamilySpec] = {}
+    macros: dict[str, str] = {}
+    sets: dict[str, list[str]] = {}
+    brand: dict[str, BrandSpec] = {}
+    rule: list[dict[str, Any]] = []
+    combo: list[dict[str, Any]] = []
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    """``('description', 'en')`` -> ``description.en``; list indexes as ``[i]``."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += ("." if key else "") + str(part)
+    return key
+
+
+def _format_errors(where: str, err: ValidationError) -> list[str]:
+    """One line per problem, ``<where>: <key>: <message>``; bad values are not echoed."""
+    lines: list[str] = []
+    for e in err.errors(include_input=False, include_url=False):
+        etype = e.get("type", "")
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if etype == "extra_forbidden":
+            msg = "unknown key"
+        elif etype == "missing":
+            msg = "missing required key"
+        key = _key(tuple(e.get("loc", ())))
+        lines.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
+    return lines
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validate(model: type[M], data: Any, where: str, problems: list[str]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        problems.extend(_format_errors(where, err))
+        return None
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
 def default_rule_files() -> list[Path]:
     """The TOML files shipped inside the package, in a stable order."""
     folder = resources.files("mailguard.detect") / "rules"
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+FeatureChecker = Callable[[str, Mapping[str, Any]], str | None]
+
+
 def load_rules(
     paths: Iterable[Path] | None = None,
     *,
     feature_names: Iterable[str] | None = None,
-    feature_checker: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+    feature_checker: FeatureChecker | None = None,
 ) -> RuleSet:
     """Read, merge and validate rule files; raise :class:`RuleError` listing every problem.
 
@@ -170,165 +370,127 @@ def load_rules(
         problems.append("no rule files found")
     if problems:
         raise RuleError(problems)
-    return _build(docs, problems, set(feature_names or ()), feature_checker)
+    checker = feature_checker or _names_checker(set(feature_names or ()))
+    return _build(docs, problems, checker)
+
+
+def _names_checker(names: set[str]) -> FeatureChecker:
+    """Without the registry's checker, at least check feature names (if given)."""
+
+    def check(name: str, params: Mapping[str, Any]) -> str | None:
+        return f"unknown feature {name!r}" if names and name not in names else None
+
+    return check
+
+
+@dataclass
+class _Shared:
+    """The tables every rule may refer to, merged across files."""
+
+    families: dict[str, Family] = field(default_factory=dict)
+    macros: dict[str, str] = field(default_factory=dict)
+    sets: dict[str, frozenset[str]] = field(default_factory=dict)
+    brands: dict[str, Brand] = field(default_factory=dict)
+    scoring: dict[str, float] = field(default_factory=dict)
 
 
 def _build(
     docs: list[tuple[str, dict[str, Any]]],
     problems: list[str],
-    feature_names: set[str],
-    feature_checker: Callable[[str, Mapping[str, Any]], str | None] | None,
+    checker: FeatureChecker,
 ) -> RuleSet:
-    families: dict[str, Family] = {}
-    macros: dict[str, str] = {}
-    sets: dict[str, frozenset[str]] = {}
-    brands: dict[str, Brand] = {}
-    scoring: dict[str, float] = {}
-    known_top = {"meta", "scoring", "family", "macros", "sets", "brand", "rule", "combo"}
+    files = [(src, _file_spec(src, doc, problems)) for src, doc in docs]
 
-    # Pass 1: the shared tables every rule may refer to.
-    for src, doc in docs:
-        for key in doc:
-            if key not in known_top:
-                problems.append(f"{src}: unknown top-level table [{key}]")
-        for name, spec in doc.get("family", {}).items():
-            fam = _family(src, name, spec, problems)
-            if fam:
-                if name in families:
-                    problems.append(f"{src}: family {name!r} defined twice")
-                families[name] = fam
-        for name, value in doc.get("macros", {}).items():
-            if not isinstance(value, str):
-                problems.append(f"{src}: macro {name!r} must be a string")
-                continue
-            macros[name] = value
-        for name, value in doc.get("sets", {}).items():
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                problems.append(f"{src}: set {name!r} must be a list of strings")
-                continue
-            sets[name] = frozenset(v.lower() for v in value)
-        for key, spec in doc.get("brand", {}).items():
-            names, domains = spec.get("names"), spec.get("domains")
-            if not (_str_list(names) and _str_list(domains)):
-                problems.append(f"{src}: brand {key!r} needs non-empty names and domains lists")
-                continue
-            brands[key] = Brand(
-                key, tuple(n.lower() for n in names), frozenset(d.lower() for d in domains)
-            )
-        for key, value in doc.get("scoring", {}).items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                problems.append(f"{src}: scoring.{key} must be a number")
-                continue
-            scoring[key] = float(value)
+    shared = _Shared()
+    for src, spec in files:
+        _merge_shared(src, spec, shared, problems)
 
-    # Pass 2: rules and combos.
-    rules: list[Rule] = []
     seen: dict[str, str] = {}
-    for src, doc in docs:
-        default_lang = doc.get("meta", {}).get("lang", "en")
-        if default_lang not in LANGS:
-            problems.append(f"{src}: meta.lang must be one of {LANGS}")
-            default_lang = "en"
-        for i, spec in enumerate(doc.get("rule", [])):
-            rule = _rule(src, i, spec, default_lang, families, macros, problems)
-            if rule is None:
-                continue
-            if rule.id in seen:
-                problems.append(f"{src}: rule id {rule.id!r} already defined in {seen[rule.id]}")
-                continue
-            if rule.feature:
-                err = None
-                if feature_checker is not None:
-                    err = feature_checker(rule.feature, rule.params)
-                elif feature_names and rule.feature not in feature_names:
-                    err = f"unknown feature {rule.feature!r}"
-                if err:
-                    problems.append(f"{src}: rule {rule.id}: {err}")
-                    continue
-            seen[rule.id] = src
-            rules.append(rule)
+    rules: list[Rule] = []
+    for src, spec in files:
+        for i, raw in enumerate(spec.rule):
+            rule = _rule(src, i, raw, spec.meta.lang, shared, checker, problems)
+            if rule is not None and _unique(src, "rule", rule.id, seen, problems):
+                rules.append(rule)
 
     combos: list[Combo] = []
-    for src, doc in docs:
-        for i, spec in enumerate(doc.get("combo", [])):
-            combo = _combo(src, i, spec, families, seen, problems)
-            if combo is None:
-                continue
-            if combo.id in seen:
-                problems.append(f"{src}: combo id {combo.id!r} already defined in {seen[combo.id]}")
-                continue
-            seen[combo.id] = src
-            combos.append(combo)
+    for src, spec in files:
+        for i, raw in enumerate(spec.combo):
+            combo = _combo(src, i, raw, shared.families, seen, problems)
+            if combo is not None and _unique(src, "combo", combo.id, seen, problems):
+                combos.append(combo)
 
     if problems:
         raise RuleError(problems)
     return RuleSet(
         rules=tuple(rules),
         combos=tuple(combos),
-        families=families,
-        brands=tuple(brands.values()),
-        sets=sets,
-        scoring=scoring,
+        families=shared.families,
+        brands=tuple(shared.brands.values()),
+        sets=shared.sets,
+        scoring=shared.scoring,
     )
 
 
-def _str_list(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(v, str) and v.strip() for v in value)
-    )
+def _file_spec(src: str, doc: dict[str, Any], problems: list[str]) -> RuleFileSpec:
+    """Validate one file; on errors keep every entry that is valid on its own.
+
+    One bad family or brand must not hide the file's rules from checking (their
+    own errors would go unreported) nor make every rule of that file's other
+    families fail as "unknown family".
+    """
+    try:
+        return RuleFileSpec.model_validate(doc)
+    except ValidationError as err:
+        problems.extend(_format_errors(src, err))
+    good: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key not in RuleFileSpec.model_fields:
+            continue
+        if isinstance(value, dict) and key not in ("meta",):
+            good[key] = {k: v for k, v in value.items() if _valid_part(key, {k: v})}
+        elif _valid_part(key, value):
+            good[key] = value
+    return RuleFileSpec.model_validate(good)
 
 
-def _family(src: str, name: str, spec: Any, problems: list[str]) -> Family | None:
-    if not NAME_RE.match(name) or not isinstance(spec, dict):
-        problems.append(f"{src}: bad family {name!r}")
-        return None
-    unknown = set(spec) - {"max_hits", "decay", "category", "description", "quote_trigger"}
-    if unknown:
-        problems.append(f"{src}: family {name!r}: unknown keys {sorted(unknown)}")
-    max_hits = spec.get("max_hits", 2)
-    decay = spec.get("decay", 0.5)
-    category = spec.get("category", "")
-    if not isinstance(max_hits, int) or max_hits < 1:
-        problems.append(f"{src}: family {name!r}: max_hits must be an integer >= 1")
-        return None
-    if not isinstance(decay, int | float) or not 0 <= decay <= 1:
-        problems.append(f"{src}: family {name!r}: decay must be between 0 and 1")
-        return None
-    if category not in CATEGORIES:
-        problems.append(f"{src}: family {name!r}: category must be one of {CATEGORIES}")
-        return None
-    quote_trigger = spec.get("quote_trigger", False)
-    if not isinstance(quote_trigger, bool):
-        problems.append(f"{src}: family {name!r}: quote_trigger must be true or false")
-        return None
-    return Family(name, max_hits, float(decay), category, quote_trigger)
+def _valid_part(key: str, value: Any) -> bool:
+    try:
+        RuleFileSpec.model_validate({key: value})
+    except ValidationError:
+        return False
+    return True
 
 
-def _descriptions(src: str, rid: str, spec: dict[str, Any], problems: list[str]) -> tuple[str, str]:
-    desc = spec.get("description")
-    if not isinstance(desc, dict):
-        problems.append(f"{src}: {rid}: missing description.ja and description.en")
-        return "", ""
-    ja, en = desc.get("ja"), desc.get("en")
-    for lang, text in (("ja", ja), ("en", en)):
-        if not isinstance(text, str) or not text.strip():
-            problems.append(f"{src}: {rid}: missing description.{lang}")
-    return (ja or "").strip() if isinstance(ja, str) else "", (
-        (en or "").strip() if isinstance(en, str) else ""
-    )
+def _unique(src: str, what: str, item_id: str, seen: dict[str, str], problems: list[str]) -> bool:
+    """Ids are unique across rules *and* combos: a combo may name either."""
+    if item_id in seen:
+        problems.append(f"{src}: {what} id {item_id!r} already defined in {seen[item_id]}")
+        return False
+    seen[item_id] = src
+    return True
 
 
-def _weight(src: str, rid: str, spec: dict[str, Any], problems: list[str]) -> float | None:
-    w = spec.get("weight")
-    if not isinstance(w, int | float) or isinstance(w, bool):
-        problems.append(f"{src}: {rid}: weight must be a number")
-        return None
-    if abs(w) > 20:
-        problems.append(f"{src}: {rid}: weight {w} is out of range (-20..20)")
-        return None
-    return float(w)
+def _merge_shared(src: str, spec: RuleFileSpec, shared: _Shared, problems: list[str]) -> None:
+    for name, fam in spec.family.items():
+        if not NAME_RE.match(name):
+            problems.append(f"{src}: family.{name}: bad family name")
+            continue
+        if name in shared.families:
+            problems.append(f"{src}: family {name!r} defined twice")
+        shared.families[name] = Family(
+            name, fam.max_hits, float(fam.decay), fam.category, fam.quote_trigger
+        )
+    shared.macros.update(spec.macros)
+    for name, words in spec.sets.items():
+        shared.sets[name] = frozenset(v.lower() for v in words)
+    for key, brand in spec.brand.items():
+        shared.brands[key] = Brand(
+            key,
+            tuple(n.lower() for n in brand.names),
+            frozenset(d.lower() for d in brand.domains),
+        )
+    shared.scoring.update({k: float(v) for k, v in spec.scoring.items()})
 
 
 def expand_macros(pattern: str, macros: Mapping[str, str]) -> str:
@@ -343,178 +505,111 @@ def expand_macros(pattern: str, macros: Mapping[str, str]) -> str:
     return MACRO_RE.sub(sub, pattern)
 
 
-_RULE_KEYS = {
-    "id",
-    "family",
-    "weight",
-    "description",
-    "lang",
-    "scope",
-    "phrases",
-    "regex",
-    "header",
-    "feature",
-    "params",
-    "min_prior_score",
-}
+def _where(src: str, kind: str, index: int, raw: Any) -> str:
+    """``ja.toml: rule ja.debt.unpaid`` (or ``rule #3`` when the id itself is unusable)."""
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(rid, str) and RULE_ID_RE.match(rid):
+        return f"{src}: {kind} {rid}"
+    return f"{src}: {kind} #{index + 1}"
 
 
 def _rule(
     src: str,
     index: int,
-    spec: Any,
+    raw: dict[str, Any],
     default_lang: str,
-    families: Mapping[str, Family],
-    macros: Mapping[str, str],
+    shared: _Shared,
+    checker: FeatureChecker,
     problems: list[str],
 ) -> Rule | None:
-    if not isinstance(spec, dict):
-        problems.append(f"{src}: rule #{index + 1} is not a table")
-        return None
-    rid = spec.get("id")
-    if not isinstance(rid, str) or not RULE_ID_RE.match(rid):
-        problems.append(f"{src}: rule #{index + 1}: id {rid!r} must look like 'ja.debt.unpaid'")
+    where = _where(src, "rule", index, raw)
+    spec = _validate(RuleSpec, raw, where, problems)
+    if spec is None:
         return None
     before = len(problems)
-    unknown = set(spec) - _RULE_KEYS
-    if unknown:
-        problems.append(f"{src}: {rid}: unknown keys {sorted(unknown)}")
-    family = spec.get("family")
-    if family not in families:
-        problems.append(f"{src}: {rid}: unknown family {family!r}")
-    weight = _weight(src, rid, spec, problems)
-    ja, en = _descriptions(src, rid, spec, problems)
-    lang = spec.get("lang", default_lang)
-    if lang not in LANGS:
-        problems.append(f"{src}: {rid}: lang must be one of {LANGS}")
-    scope = spec.get("scope", "text")
-    if scope not in SCOPES:
-        problems.append(f"{src}: {rid}: scope must be one of {SCOPES}")
-
-    phrases = spec.get("phrases", [])
-    regex_src = spec.get("regex", [])
-    if isinstance(regex_src, str):
-        regex_src = [regex_src]
-    header = spec.get("header", "")
-    feature = spec.get("feature", "")
-    params = spec.get("params", {})
-    if header:
-        if phrases or feature or not regex_src:
-            problems.append(f"{src}: {rid}: a header rule takes a regex and nothing else")
-    elif feature:
-        if phrases or regex_src:
-            problems.append(f"{src}: {rid}: a feature rule takes params, not phrases or regex")
-    elif not (phrases or regex_src):
-        problems.append(f"{src}: {rid}: needs one of phrases/regex, header (+ regex) or feature")
-    if not isinstance(phrases, list) or not all(isinstance(p, str) and p.strip() for p in phrases):
-        problems.append(f"{src}: {rid}: phrases must be a list of non-empty strings")
-        phrases = []
-    if not isinstance(params, dict):
-        problems.append(f"{src}: {rid}: params must be a table")
-        params = {}
-    compiled: list[re.Pattern[str]] = []
-    for pattern in regex_src if isinstance(regex_src, list) else []:
-        if not isinstance(pattern, str) or not pattern:
-            problems.append(f"{src}: {rid}: regex must be a non-empty string")
-            continue
-        try:
-            compiled.append(re.compile(expand_macros(pattern, macros)))
-        except KeyError as exc:
-            problems.append(f"{src}: {rid}: unknown macro <<{exc.args[0]}>> in {pattern!r}")
-        except re.error as exc:
-            problems.append(f"{src}: {rid}: bad regex {pattern!r}: {exc}")
-    for pattern in compiled:
-        if pattern.search("") is not None:
-            problems.append(f"{src}: {rid}: regex {pattern.pattern!r} matches empty text")
-    mps = spec.get("min_prior_score")
-    if mps is not None and (not isinstance(mps, int | float) or isinstance(mps, bool)):
-        problems.append(f"{src}: {rid}: min_prior_score must be a number")
-    if len(problems) > before or weight is None:
+    if spec.family not in shared.families:
+        problems.append(f"{where}: family: unknown family {spec.family!r}")
+    compiled = _compile(where, spec.regex, shared.macros, problems)
+    if spec.feature:
+        err = checker(spec.feature, spec.params)
+        if err:
+            problems.append(f"{where}: feature: {err}")
+    if len(problems) > before:
         return None
     return Rule(
-        id=rid,
-        family=str(family),  # checked above: one of the declared families
-        weight=weight,
-        description_ja=ja,
-        description_en=en,
+        id=spec.id,
+        family=spec.family,
+        weight=float(spec.weight),
+        description_ja=spec.description.ja,
+        description_en=spec.description.en,
         source=src,
-        lang=lang,
-        scope=scope,
-        phrases=tuple(p.lower() for p in phrases),
+        lang=spec.lang or default_lang,
+        scope=spec.scope,
+        phrases=tuple(p.lower() for p in spec.phrases),
         regexes=tuple(compiled),
-        header=header.lower() if isinstance(header, str) else "",
-        feature=feature if isinstance(feature, str) else "",
-        params=params,
-        min_prior_score=float(mps) if mps is not None else None,
+        header=spec.header.lower(),
+        feature=spec.feature,
+        params=spec.params,
+        min_prior_score=float(spec.min_prior_score) if spec.min_prior_score is not None else None,
+        examples_hit=tuple(spec.examples.hit),
+        examples_miss=tuple(spec.examples.miss),
     )
 
 
-_COMBO_KEYS = {"id", "weight", "scale", "description", "all", "any", "none", "family", "category"}
+def _compile(
+    where: str, patterns: list[str], macros: Mapping[str, str], problems: list[str]
+) -> list[re.Pattern[str]]:
+    """Expand macros and compile; a regex that matches empty text would fire on every mail."""
+    compiled: list[re.Pattern[str]] = []
+    for pattern in patterns:
+        try:
+            rx = re.compile(expand_macros(pattern, macros))
+        except KeyError as exc:
+            problems.append(f"{where}: regex: unknown macro <<{exc.args[0]}>> in {pattern!r}")
+            continue
+        except re.error as exc:
+            problems.append(f"{where}: regex: bad regex {pattern!r}: {exc}")
+            continue
+        if rx.search("") is not None:
+            problems.append(f"{where}: regex: {pattern!r} matches empty text")
+            continue
+        compiled.append(rx)
+    return compiled
 
 
 def _combo(
     src: str,
     index: int,
-    spec: Any,
+    raw: dict[str, Any],
     families: Mapping[str, Family],
     rule_ids: Mapping[str, str],
     problems: list[str],
 ) -> Combo | None:
-    if not isinstance(spec, dict):
-        problems.append(f"{src}: combo #{index + 1} is not a table")
-        return None
-    cid = spec.get("id")
-    if not isinstance(cid, str) or not RULE_ID_RE.match(cid):
-        problems.append(f"{src}: combo #{index + 1}: bad id {cid!r}")
+    where = _where(src, "combo", index, raw)
+    spec = _validate(ComboSpec, raw, where, problems)
+    if spec is None:
         return None
     before = len(problems)
-    unknown = set(spec) - _COMBO_KEYS
-    if unknown:
-        problems.append(f"{src}: {cid}: unknown keys {sorted(unknown)}")
-    scale = spec.get("scale")
-    if scale is not None:
-        if "weight" in spec:
-            problems.append(f"{src}: {cid}: set weight or scale, not both")
-        if not isinstance(scale, int | float) or isinstance(scale, bool) or not -1 <= scale <= 1:
-            problems.append(f"{src}: {cid}: scale must be a number between -1 and 1")
-            scale = None
-        weight: float | None = 0.0
-    else:
-        weight = _weight(src, cid, spec, problems)
-    ja, en = _descriptions(src, cid, spec, problems)
-    family = spec.get("family", "combo")
-    if family not in families:
-        problems.append(f"{src}: {cid}: unknown family {family!r}")
-    category = spec.get("category", "")
-    if category not in CATEGORIES:
-        problems.append(f"{src}: {cid}: category must be one of {CATEGORIES}")
-    groups: dict[str, tuple[str, ...]] = {}
-    for key in ("all", "any", "none"):
-        refs = spec.get(key, [])
-        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-            problems.append(f"{src}: {cid}: {key} must be a list of family names or rule ids")
-            refs = []
+    if spec.family not in families:
+        problems.append(f"{where}: family: unknown family {spec.family!r}")
+    for key, refs in (("all", spec.all), ("any", spec.any), ("none", spec.none)):
         for ref in refs:
-            if "." in ref:
-                if ref not in rule_ids:
-                    problems.append(f"{src}: {cid}: {key} refers to unknown rule {ref!r}")
-            elif ref not in families:
-                problems.append(f"{src}: {cid}: {key} refers to unknown family {ref!r}")
-        groups[key] = tuple(refs)
-    if not groups.get("all") and not groups.get("any"):
-        problems.append(f"{src}: {cid}: needs an 'all' or 'any' list")
-    if len(problems) > before or weight is None:
+            if "." in ref and ref not in rule_ids:
+                problems.append(f"{where}: {key}: refers to unknown rule {ref!r}")
+            elif "." not in ref and ref not in families:
+                problems.append(f"{where}: {key}: refers to unknown family {ref!r}")
+    if len(problems) > before:
         return None
     return Combo(
-        id=cid,
-        weight=weight,
-        description_ja=ja,
-        description_en=en,
+        id=spec.id,
+        weight=float(spec.weight) if spec.weight is not None else 0.0,
+        description_ja=spec.description.ja,
+        description_en=spec.description.en,
         source=src,
-        all=groups["all"],
-        any=groups["any"],
-        none=groups["none"],
-        family=family,
-        category=category,
-        scale=float(scale) if scale is not None else None,
+        all=tuple(spec.all),
+        any=tuple(spec.any),
+        none=tuple(spec.none),
+        family=spec.family,
+        category=spec.category,
+        scale=float(spec.scale) if spec.scale is not None else None,
     )

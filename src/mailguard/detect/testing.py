@@ -7,8 +7,17 @@ the model with neutral defaults so a test states only what it is about.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
+from mailguard.detect.facts import BrandIndex, Facts
+from mailguard.detect.features import build_feature
+from mailguard.detect.matchers import TextMatcher
+from mailguard.detect.normalize import TextViews
+from mailguard.detect.rules import Rule, RuleSet
+from mailguard.detect.verdict import ClassifyContext
+from mailguard.parse import parse_message
 from mailguard.parse.model import (
     Address,
     Attachment,
@@ -76,3 +85,75 @@ def make_message(
         links=tuple(Link(text=t, href=h) for t, h in links),
         attachments=tuple(atts),
     )
+
+
+# --- rule examples ----------------------------------------------------------------------
+
+_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*: ")
+CONTEXT_HEADER = "x-example-context"
+
+
+def example_message(rule: Rule, example: str) -> tuple[ParsedMessage, ClassifyContext]:
+    """The message (and account context) an ``examples.hit``/``examples.miss`` text stands for.
+
+    A plain text is put where the rule looks: the body for text rules, the
+    subject for ``scope = "subject"``, the sender's display name for
+    ``scope = "from"``. A text that starts with header lines and a blank line
+    is a whole raw message, parsed by the real parser (feature and header
+    rules need senders, links and attachments). Its pseudo-header
+    ``X-Example-Context: trusted=ADDR released=ADDR contacted`` supplies the
+    per-account knowledge that context rules look at.
+    """
+    if _HEADER_LINE.match(example) and "\n\n" in example:
+        raw = example.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+        msg = parse_message(raw)
+        return msg, _example_context(msg.header(CONTEXT_HEADER))
+    if rule.scope == "subject":
+        return make_message("", subject=example), ClassifyContext()
+    if rule.scope == "from":
+        return make_message("", from_=f"{example} <sender@example.com>"), ClassifyContext()
+    return make_message(example), ClassifyContext()
+
+
+def _example_context(spec: str) -> ClassifyContext:
+    trusted: list[str] = []
+    released: list[str] = []
+    contacted: datetime | None = None
+    for token in spec.split():
+        key, _, value = token.partition("=")
+        if key == "trusted":
+            trusted.append(value)
+        elif key == "released":
+            released.append(value)
+        elif key == "contacted":
+            contacted = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        else:
+            raise ValueError(f"unknown {CONTEXT_HEADER} item {key!r}")
+    return ClassifyContext(
+        trusted_senders=frozenset(trusted),
+        released_senders=frozenset(released),
+        contacted_on=contacted,
+    )
+
+
+def fired_rules(
+    ruleset: RuleSet, msg: ParsedMessage, context: ClassifyContext | None = None
+) -> dict[str, str]:
+    """Rule id -> evidence for every rule whose matcher fires on ``msg``.
+
+    This is the matching layer alone, before scoring: family caps, combos and
+    the ``min_prior_score`` gate decide how much a hit counts, not whether the
+    rule recognised its pattern, which is what a rule's examples pin down.
+    """
+    context = context or ClassifyContext()
+    from_text = f"{msg.from_.name} {msg.from_.addr}" if msg.from_ is not None else ""
+    views = TextViews.build(msg.normalized, msg.subject, from_text)
+    quote_families = frozenset(n for n, f in ruleset.families.items() if f.quote_trigger)
+    hits = TextMatcher(ruleset.rules, quote_families).match(views, msg)
+    facts = Facts(msg, views, ruleset, BrandIndex(ruleset.brands), context)
+    for rule in ruleset.rules:
+        if rule.kind == "feature":
+            evidence = build_feature(rule.feature, rule.params)(facts)
+            if evidence is not None:
+                hits[rule.id] = evidence
+    return hits

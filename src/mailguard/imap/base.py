@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
 
+from mailguard.imap.folders import ListedFolder, Namespace
+
 
 class MailClientError(Exception):
     """Any failure talking to the server, with a reason fit for a log line."""
@@ -139,6 +141,9 @@ class MailClient(Protocol):
         without it this raises MailClientError rather than risk a plain EXPUNGE.
         """
 
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """Remove ``\\Deleted`` from one UID (undo our half-done move; never expunges)."""
+
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UID SEARCH HEADER Message-ID; selects ``folder``."""
 
@@ -150,7 +155,22 @@ class MailClient(Protocol):
         """APPEND; the new UID when the server reports it (APPENDUID), else None."""
 
     def sent_folder(self) -> str | None:
-        """SPECIAL-USE \\Sent, else a common name that exists, else None."""
+        """SPECIAL-USE \\Sent, else a common name under the personal namespace, else None."""
+
+    def resolve_folder(self, name: str) -> str:
+        """The server's name for a configured folder name (namespace prefix, separator)."""
+
+    def namespace(self) -> Namespace:
+        """The personal namespace's prefix and separator (NAMESPACE, else LIST "" "")."""
+
+    def list_folders(self, pattern: str = "*") -> list[ListedFolder]:
+        """LIST "" ``pattern``; attributes lower-cased."""
+
+    def my_rights(self, folder: str) -> str | None:
+        """MYRIGHTS on ``folder`` when the server has ACLs, else None."""
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Dry run: open folders with EXAMINE and refuse every command that changes mail."""
 
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """Dates of mail in ``folder`` addressed To/Cc/Bcc ``address`` (or a domain), by header."""

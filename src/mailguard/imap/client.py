@@ -48,28 +48,21 @@ from mailguard.imap.base import (
     MessageNotFound,
     MoveResult,
 )
+from mailguard.imap.deadline import Deadline, DeadlineExceeded, guard_reads, guarded_client_class
+from mailguard.imap.folders import (
+    INBOX,
+    ListedFolder,
+    Namespace,
+    find_sent,
+    parse_namespace,
+    resolve_folder,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 GMAIL_CAPABILITY = "X-GM-EXT-1"
-
-# Tried in order when no folder carries SPECIAL-USE \Sent.
-COMMON_SENT_NAMES = (
-    "Sent",
-    "Sent Messages",
-    "Sent Items",
-    "Sent Mail",
-    "送信済み",
-    "送信済みメール",
-    "送信済みアイテム",
-    "送信済みトレイ",
-    "INBOX.Sent",
-    "INBOX/Sent",
-    "[Gmail]/Sent Mail",
-    "[Google Mail]/Sent Mail",
-)
 
 _SENT_SEARCH_BATCH = 500
 _REFUSED_COMMANDS = {
@@ -256,6 +249,23 @@ def make_ssl_context(account: ImapEndpoint | AccountConfig) -> ssl.SSLContext:
     return ctx
 
 
+def _tls_hint(account: ImapEndpoint, e: ssl.SSLError) -> str:
+    """Why a TLS handshake fails most often: implicit TLS spoken to a plain-IMAP port."""
+    if "WRONG_VERSION_NUMBER" in str(e.reason or e).upper() or "UNEXPECTED_EOF" in str(e).upper():
+        return (
+            f'; port {account.port} seems to speak plain IMAP: use security = "starttls" '
+            '(usually port 143), or security = "tls" with the implicit-TLS port (usually 993)'
+        )
+    return ""
+
+
+def _timeout_hint(account: ImapEndpoint) -> str:
+    """A plain/STARTTLS client on an implicit-TLS port waits for a greeting that never comes."""
+    if account.security != "tls" and account.port == 993:
+        return '; port 993 expects TLS from the start: use security = "tls" there'
+    return ""
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -264,7 +274,13 @@ class ImapMailClient:
 
     Build it with :meth:`connect`. Not thread-safe: one connection, one caller.
     The selected folder is cached so consecutive calls on the same folder do not
-    re-SELECT.
+    re-SELECT. Folders we only read (Sent, a search in the quarantine) are opened
+    with EXAMINE; in read-only mode (:meth:`set_read_only`, a dry run) every folder
+    is, and every command that could change a mailbox is refused here as well.
+
+    Every folder name handed in is a *configured* name and goes through
+    :func:`~mailguard.imap.folders.resolve_folder` with this server's namespace
+    (read once per connection, and only when a name other than INBOX needs it).
     """
 
     def __init__(
@@ -279,6 +295,10 @@ class ImapMailClient:
         self._selected_status: FolderStatus | None = None
         self._known_folders: set[str] = set()
         self._closed = False
+        self._namespace: Namespace | None = None
+        self._read_only = False
+        self._deadline: Deadline | None = None
+        self._read_timeout: float | None = None
 
     # -- connecting ------------------------------------------------------------
 
@@ -289,16 +309,20 @@ class ImapMailClient:
         secret: str,
         *,
         oauth2_token: str | None = None,
+        deadline: Deadline | None = None,
     ) -> ImapMailClient:
         """Connect, secure, log in and read capabilities, or raise MailClientError.
 
         ``secret`` is the password (LOGIN, or AUTHENTICATE PLAIN when it is not
         ASCII); with ``oauth2_token`` XOAUTH2 is used and ``secret`` is ignored.
         An ``AccountConfig`` is accepted for convenience (tests, one-off tools).
+        Connecting and logging in must end within ``deadline`` (default: three
+        times the account's timeout), however slowly the server trickles bytes.
         """
         account = (
             endpoint if isinstance(endpoint, ImapEndpoint) else ImapEndpoint.from_account(endpoint)
         )
+        connect_deadline = Deadline(3 * account.timeout).sooner(deadline)
         where = f"{account.host}:{account.port}"
         if account.auth == "oauth2" and not oauth2_token:
             raise MailClientError(f"{where}: account {account.name} needs an OAuth2 access token")
@@ -306,7 +330,7 @@ class ImapMailClient:
         commands = CommandCounter()
         timeout = SocketTimeout(connect=account.timeout, read=account.timeout)
         try:
-            conn = imapclient.IMAPClient(
+            conn = guarded_client_class(connect_deadline, account.timeout)(
                 account.host,
                 account.port,
                 ssl=account.security == "tls",
@@ -319,10 +343,13 @@ class ImapMailClient:
                 "the server's CA, or check that host names the server"
             ) from None
         except ssl.SSLError as e:
-            raise MailClientError(f"{where}: TLS handshake failed ({e.reason or e})") from None
+            raise MailClientError(
+                f"{where}: TLS handshake failed ({e.reason or e}){_tls_hint(account, e)}"
+            ) from None
         except TimeoutError:
             raise ConnectionLost(
                 f"{where}: timed out connecting after {account.timeout:g}s"
+                + _timeout_hint(account)
             ) from None
         except OSError as e:
             raise ConnectionLost(f"{where}: cannot connect ({e.strerror or e})") from None
@@ -333,14 +360,18 @@ class ImapMailClient:
         imap = conn._imap  # imaplib object; its send() is the only way to see every command
         imap.send = _WireGuard(imap.send, imap.tagpre, commands)
         client = cls(conn, commands=commands, where=where)
+        client._read_timeout = account.timeout
         try:
+            client.set_deadline(connect_deadline)
             if account.security == "starttls":
                 assert ctx is not None
                 client._starttls(ctx)
+                client.set_deadline(connect_deadline)  # STARTTLS replaced the reader
             client._login(account.username, secret, oauth2_token, account.security)
             client._caps = frozenset(
                 _decode(c).upper() for c in client._run("CAPABILITY", conn.capabilities)
             )
+            client.set_deadline(deadline)
         except BaseException:
             client._shutdown()
             raise
@@ -402,12 +433,25 @@ class ImapMailClient:
 
     # -- plumbing --------------------------------------------------------------
 
+    def set_deadline(self, deadline: Deadline | None) -> None:
+        """Every later command, and every byte read, must finish before ``deadline``.
+
+        None lifts it (a kept-open connection between the daemon's polls).
+        """
+        self._deadline = deadline
+        guard_reads(self._conn._imap, deadline or Deadline(None), self._read_timeout)
+
     def _run(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call imapclient and turn its errors into MailClientError subclasses."""
         if self._closed:
             raise ConnectionLost(f"{self.where}: {what}: the connection is closed")
+        if self._deadline is not None:
+            self._deadline.check(f"{self.where}: {what}")
         try:
             return fn(*args, **kwargs)
+        except DeadlineExceeded as e:  # mid-response: the connection's state is unknown
+            self._lost()
+            raise DeadlineExceeded(f"{self.where}: {what}: {e}") from None
         except MailClientError:
             raise
         except imap_exc.IMAPClientReadOnlyError as e:
@@ -417,6 +461,10 @@ class ImapMailClient:
             raise ConnectionLost(f"{self.where}: {what}: connection lost ({_text(e)})") from e
         except imap_exc.IMAPClientError as e:
             text = _text(e)
+            if "[EXPUNGEISSUED]" in text.upper():
+                # Another client (the user's mail app) expunged the message while we had
+                # the folder selected (RFC 5530): it is gone, not a server failure.
+                raise MessageNotFound(f"{self.where}: {what}: the message was expunged") from e
             if any(m in text.upper() for m in _NOT_FOUND_MARKERS):
                 raise FolderNotFound(f"{self.where}: {what}: no such folder ({text})") from e
             raise MailClientError(f"{self.where}: {what} failed ({text})") from e
@@ -443,12 +491,76 @@ class ImapMailClient:
         """Pop (and so reset) imaplib's collected response-code data such as COPYUID."""
         return list(self._conn._imap.untagged_responses.pop(name, None) or [])
 
-    def _ensure_selected(self, folder: str, *, writable: bool = False) -> FolderStatus:
+    def _ensure_selected(
+        self, folder: str, *, writable: bool = False, examine: bool = False
+    ) -> FolderStatus:
+        """Select ``folder`` (a resolved name) unless it already is.
+
+        ``writable``: we are about to change it (SELECT, refused in read-only mode);
+        ``examine``: we only read it, so a fresh selection is EXAMINE. Otherwise a
+        fresh selection is SELECT (a scanned folder we may move mail out of), or
+        EXAMINE in read-only mode.
+        """
+        if writable:
+            self._refuse_write("change " + folder)
         cached = self._selected == folder and self._selected_status is not None
         if cached and not (writable and self._selected_readonly):
             assert self._selected_status is not None
             return self._selected_status
-        return self.select(folder)
+        return self._select(folder, readonly=not writable and (examine or self._read_only))
+
+    def _refuse_write(self, what: str) -> None:
+        if self._read_only:
+            raise MailClientError(f"{self.where}: refusing to {what}: this is a read-only pass")
+
+    # -- folder names ------------------------------------------------------------
+
+    def namespace(self) -> Namespace:
+        """The server's personal namespace and separator (NAMESPACE, else ``LIST "" ""``)."""
+        if self._namespace is None:
+            if "NAMESPACE" in self._caps:
+                ns = self._run("NAMESPACE", self._conn.namespace)
+                self._namespace = parse_namespace(ns.personal, ns.other, ns.shared)
+            else:
+                listed = self._run("LIST", self._conn.list_folders, "", "")
+                sep = next((_decode(d) for _f, d, _n in listed if d), "/")
+                self._namespace = parse_namespace([("", sep)])
+        return self._namespace
+
+    def resolve_folder(self, name: str) -> str:
+        """The server's name for configured folder ``name`` (see :mod:`mailguard.imap.folders`)."""
+        _check_folder_name(name)
+        if name.upper() == INBOX:
+            return INBOX  # needs no NAMESPACE round trip
+        return resolve_folder(name, self.namespace())
+
+    def list_folders(self, pattern: str = "*") -> list[ListedFolder]:
+        """LIST "" ``pattern`` (a resolved name or wildcard), attributes lower-cased."""
+        listed = self._run("LIST", self._conn.list_folders, "", pattern)
+        return [
+            ListedFolder(str(name), frozenset(_decode(f).lower() for f in flags))
+            for flags, _sep, name in listed
+        ]
+
+    def my_rights(self, folder: str) -> str | None:
+        """MYRIGHTS (RFC 4314) on a resolved ``folder``; None without ACL or an answer."""
+        if "ACL" not in self._caps:
+            return None
+        try:
+            typ, data = self._run("MYRIGHTS", self._conn._imap.myrights, folder)
+        except MailClientError:
+            return None
+        if typ != "OK" or not data or not isinstance(data[0], bytes):
+            return None
+        parts = data[0].decode("utf-8", "replace").split()
+        return parts[-1] if len(parts) >= 2 else None
+
+    def set_read_only(self, read_only: bool) -> None:
+        """Read-only mode (a dry run): EXAMINE only; CREATE, MOVE, COPY, STORE,
+        EXPUNGE and APPEND are refused before they reach the wire."""
+        if read_only != self._read_only and self._selected is not None:
+            self._selected = None  # a SELECT made before must not be reused read-only
+        self._read_only = read_only
 
     # -- MailClient --------------------------------------------------------------
 
@@ -461,7 +573,7 @@ class ImapMailClient:
         return GMAIL_CAPABILITY in self._caps
 
     def folder_status(self, folder: str) -> FolderStatus:
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
         st = self._run(
             "STATUS", self._conn.folder_status, folder, ("UIDVALIDITY", "UIDNEXT", "MESSAGES")
         )
@@ -472,6 +584,9 @@ class ImapMailClient:
 
     def select(self, folder: str, readonly: bool = False) -> FolderStatus:
         """SELECT (or EXAMINE) always; internal callers go through the selection cache."""
+        return self._select(self.resolve_folder(folder), readonly=readonly or self._read_only)
+
+    def _select(self, folder: str, *, readonly: bool) -> FolderStatus:
         _check_folder_name(folder)
         self._selected = None  # a failed SELECT leaves nothing selected
         resp = self._run("SELECT", self._conn.select_folder, folder, readonly=readonly)
@@ -484,6 +599,7 @@ class ImapMailClient:
 
     def search_uids(self, folder: str, *, min_uid: int = 1, since: date | None = None) -> list[int]:
         min_uid = max(1, int(min_uid))
+        folder = self.resolve_folder(folder)
         self._ensure_selected(folder)
         criteria: list[Any] = ["UID", f"{min_uid}:*"]
         if since is not None:
@@ -499,6 +615,7 @@ class ImapMailClient:
         wanted = [int(u) for u in uids]
         if not wanted:
             return []
+        folder = self.resolve_folder(folder)
         self._ensure_selected(folder)
         items = [f"BODY.PEEK[]<0.{max_bytes}>", "RFC822.SIZE", "FLAGS", "INTERNALDATE"]
         resp = self._run("UID FETCH", self._conn.fetch, wanted, items)
@@ -523,15 +640,11 @@ class ImapMailClient:
             )
         return out
 
-    def list_folders(self) -> list[tuple[str, frozenset[str]]]:
-        """Every folder as (name, LIST flags such as ``\\Trash``), for finding moved mail."""
-        listed = self._run("LIST", self._conn.list_folders, "", "*")
-        return [(name, frozenset(_decode(f) for f in flags)) for flags, _sep, name in listed]
-
     def ensure_folder(self, folder: str) -> None:
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
         if folder in self._known_folders:
             return
+        self._refuse_write(f"create {folder}")
         listed = self._run("LIST", self._conn.list_folders, "", folder)
         if not any(name == folder for _flags, _sep, name in listed):
             try:
@@ -539,7 +652,10 @@ class ImapMailClient:
                 log.info("created folder %s on %s", folder, self.where)
             except MailClientError as e:
                 if "ALREADYEXISTS" not in str(e).upper():
-                    raise
+                    raise type(e)(
+                        f"{e}; `mailguard check-config --connect` shows the folder names "
+                        "this server accepts"
+                    ) from e
             self._run("SUBSCRIBE", self._conn.subscribe_folder, folder)
         self._known_folders.add(folder)
 
@@ -554,7 +670,7 @@ class ImapMailClient:
         Raises MessageNotFound if ``uid`` is no longer in ``folder`` and
         FolderNotFound if ``dest`` does not exist.
         """
-        _check_folder_name(dest)
+        folder, dest = self.resolve_folder(folder), self.resolve_folder(dest)
         uid = int(uid)
         self._ensure_selected(folder, writable=True)
         caps = self._caps
@@ -570,13 +686,14 @@ class ImapMailClient:
         # Without UIDPLUS the server will not say where the message went, so learn
         # its Message-ID first and look for it afterwards.
         message_id = None if "UIDPLUS" in self._caps else self._message_id_of(folder, uid)
+        before = None if "UIDPLUS" in self._caps else self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID MOVE", self._conn.move, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
             if message_id is None and "UIDPLUS" in self._caps:
                 raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         return MoveResult(method, dest_uid, validity, removed_from_source=True)
 
     def _move_with_uidplus(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
@@ -601,16 +718,28 @@ class ImapMailClient:
                 f"{self.where}: cannot delete a single message without UIDPLUS (UID EXPUNGE); "
                 "a plain EXPUNGE could delete other mail, so the message is left in place"
             )
-        self._ensure_selected(folder, writable=True)
+        self._ensure_selected(self.resolve_folder(folder), writable=True)
         self._delete_one(int(uid))
+
+    def unflag_deleted(self, folder: str, uid: int) -> None:
+        """UID STORE -FLAGS.SILENT (\\Deleted) on one UID: undo a \\Deleted we set.
+
+        Reconciliation uses it when a crash left our \\Deleted on a message that
+        will not be expunged (no UIDPLUS), so the user's view is as before.
+        """
+        self._ensure_selected(self.resolve_folder(folder), writable=True)
+        self._run(
+            "UID STORE", self._conn.remove_flags, [int(uid)], [imapclient.DELETED], silent=True
+        )
 
     def _copy_only(self, folder: str, uid: int, dest: str) -> MoveResult:
         message_id = self._message_id_of(folder, uid)
+        before = self.folder_status(dest).uidnext
         self._take_response("COPYUID")
         self._run("UID COPY", self._conn.copy, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
         if dest_uid is None:
-            dest_uid, validity = self._locate(dest, message_id)
+            dest_uid, validity = self._locate(dest, message_id, before)
         log.warning(
             "%s offers neither MOVE nor UIDPLUS: copied UID %s from %s to %s and left the "
             "original in place (a mailbox-wide EXPUNGE could delete other mail)",
@@ -632,18 +761,37 @@ class ImapMailClient:
             return None
         return str(value).strip() or None
 
-    def _locate(self, dest: str, message_id: str | None) -> tuple[int | None, int | None]:
-        if not message_id:
+    def _locate(
+        self, dest: str, message_id: str | None, uidnext_before: int | None = None
+    ) -> tuple[int | None, int | None]:
+        """Where a message we just moved/copied landed, on a server that did not say.
+
+        Message-IDs are the sender's choice: another message in ``dest`` may
+        carry the same one, and some cannot be searched for at all. So only UIDs
+        at or above ``dest``'s UIDNEXT from before the move count, and without
+        a usable Message-ID the one new UID there is taken (None if several).
+        """
+        uids: list[int] = []
+        if message_id:
+            try:
+                uids = self.find_by_message_id(dest, message_id)
+            except MailClientError:
+                if self._closed:
+                    raise
+        if uidnext_before is not None:
+            uids = [u for u in uids if u >= uidnext_before]
+            if not uids:
+                new = self.search_uids(dest, min_uid=uidnext_before)
+                uids = new if len(new) == 1 else []
+        if not uids:
             return None, None
-        uids = self.find_by_message_id(dest, message_id)
-        status = self._selected_status
-        return (max(uids) if uids else None), (status.uidvalidity if status else None)
+        return max(uids), self._ensure_selected(dest).uidvalidity  # selected by the search
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         value = _search_value(message_id)
         if value is None:
             return []
-        self._ensure_selected(folder)
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         charset = None if value.isascii() else "UTF-8"
         uids = self._run(
             "UID SEARCH", self._conn.search, ["HEADER", "Message-ID", value], charset=charset
@@ -654,7 +802,7 @@ class ImapMailClient:
         wanted = [int(u) for u in uids]
         if not wanted:
             return {}
-        self._ensure_selected(folder)
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         resp = self._run("UID FETCH", self._conn.get_flags, wanted)
         return {int(u): _flags(flags) for u, flags in resp.items()}
 
@@ -662,7 +810,8 @@ class ImapMailClient:
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
     ) -> int | None:
         """APPEND; returns the new UID when the server reports it (APPENDUID)."""
-        _check_folder_name(folder)
+        folder = self.resolve_folder(folder)
+        self._refuse_write(f"append to {folder}")
         self._take_response("APPENDUID")
         text = self._run("APPEND", self._conn.append, folder, raw, tuple(flags), when)
         new_uid, _ = parse_appenduid(text)
@@ -673,15 +822,9 @@ class ImapMailClient:
         return new_uid
 
     def sent_folder(self) -> str | None:
-        """One LIST: the folder flagged \\Sent, else the first common Sent name present."""
-        listed = self._run("LIST", self._conn.list_folders, "", "*")
-        names = []
-        for flags, _sep, name in listed:
-            if any(_decode(f).lower() == "\\sent" for f in flags):
-                return str(name)
-            names.append(str(name))
-        present = set(names)
-        return next((n for n in COMMON_SENT_NAMES if n in present), None)
+        """One LIST: the folder flagged \\Sent, else the first common Sent name present under
+        the personal namespace (``INBOX.Sent Items``, ``INBOX.送信済み`` on Courier)."""
+        return find_sent(self.list_folders("*"), self.namespace())
 
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """INTERNALDATEs of messages in ``folder`` sent To/Cc/Bcc ``address``.
@@ -699,7 +842,8 @@ class ImapMailClient:
             domain = value = value.lstrip("@")
             if not domain:
                 return []
-        self._ensure_selected(folder)
+        # EXAMINE: the Sent folder is only read, never changed (and never marked read).
+        self._ensure_selected(self.resolve_folder(folder), examine=True)
         charset = None if value.isascii() else "UTF-8"
         criteria = ["OR", "OR", "TO", value, "CC", value, "BCC", value]
         uids = sorted(int(u) for u in self._run("UID SEARCH", self._conn.search, criteria, charset))
@@ -737,6 +881,7 @@ class ImapMailClient:
         """
         if "IDLE" not in self._caps:
             raise MailClientError(f"{self.where}: server does not offer IDLE")
+        folder = self.resolve_folder(folder)
         if self._selected != folder or not self._selected_readonly:
             self.select(folder, readonly=True)
         elif self._resync():

@@ -18,7 +18,8 @@ import logging
 from typing import Protocol
 
 from mailguard.config import AccountConfig
-from mailguard.imap.base import MailClient, MailClientError
+from mailguard.imap.base import MailClient, MailClientError, MessageNotFound
+from mailguard.imap.probe import ProbeReport, probe_account
 from mailguard.logs import log_event
 from mailguard.pipeline.decide import Action, Decision
 from mailguard.pipeline.reconcile import reconcile_pending
@@ -57,12 +58,22 @@ class PlanExecutor:
 
     dry_run = True
 
-    def __init__(self, account: str, quarantine_folder: str) -> None:
+    def __init__(
+        self, account: str, quarantine_folder: str, config: AccountConfig | None = None
+    ) -> None:
         self.account = account
         self.quarantine_folder = quarantine_folder
+        self.config = config
+        self._report: ProbeReport | None = None
 
     def begin(self, client: MailClient) -> None:
-        return None  # the client is deliberately not kept: nothing here may write with it
+        # What check-config --connect reports, learned with reads only, so the plan
+        # names the folder a real run would use (INBOX.Quarantine on Courier) and says
+        # when the real run would fail (a quarantine folder the server refuses).
+        # The client itself is deliberately not kept: nothing here may write with it.
+        self.quarantine_folder = client.resolve_folder(self.quarantine_folder)
+        if self.config is not None:
+            self._report = probe_account(client, self.config)
 
     def apply(self, decision: Decision, summary: ScanSummary) -> None:
         item, verdict = decision.item, decision.verdict
@@ -95,7 +106,9 @@ class PlanExecutor:
         return None
 
     def finish(self, summary: ScanSummary) -> None:
-        return None
+        if self._report is not None:
+            summary.resolution = list(self._report.lines)
+            summary.problems = list(self._report.problems)
 
 
 def _log_unmoved(account: str, decision: Decision) -> None:
@@ -117,9 +130,10 @@ class LiveExecutor:
 
     dry_run = False
 
-    def __init__(self, store: StateStore, account: AccountConfig) -> None:
+    def __init__(self, store: StateStore, account: AccountConfig, *, max_bytes: int) -> None:
         self.store = store
         self.account = account
+        self.max_bytes = max_bytes  # what the scanner hashed: reconcile compares the same bytes
         self._client: MailClient | None = None
         self._quarantine_ready = False
 
@@ -132,7 +146,7 @@ class LiveExecutor:
     def begin(self, client: MailClient) -> None:
         self._client = client
         self._quarantine_ready = False
-        reconcile_pending(client, self.store, self.account)
+        reconcile_pending(client, self.store, self.account, max_bytes=self.max_bytes)
 
     def apply(self, decision: Decision, summary: ScanSummary) -> None:
         item = decision.item
@@ -149,12 +163,13 @@ class LiveExecutor:
                 score=round(item.score, 2),
             )
         elif decision.action == Action.QUARANTINE and item is not None:
-            self._quarantine(decision, item)
-            summary.quarantined += 1
+            if self._quarantine(decision, item):
+                summary.quarantined += 1
         else:
             _log_unmoved(self.account.name, decision)
 
-    def _quarantine(self, decision: Decision, item: NewItem) -> None:
+    def _quarantine(self, decision: Decision, item: NewItem) -> bool:
+        """Intent, move, confirm; False when the message vanished before the move."""
         name, folder, uid = self.account.name, decision.folder, decision.uid
         dest = self.account.quarantine_folder
         if not self._quarantine_ready:
@@ -164,6 +179,17 @@ class LiveExecutor:
         log_event(log, "move.intent", account=name, folder=folder, uid=uid, quarantine_id=qid)
         try:
             result = self.client.move(folder, uid, dest)
+        except MessageNotFound as e:
+            # The user's mail app moved or deleted it between our FETCH and MOVE: the
+            # server refused, so we moved nothing and the message is not ours to chase.
+            self.store.fail_move(
+                qid, "moved or deleted by another client before mailguard moved it"
+            )
+            log_event(
+                log, "move.vanished", account=name, folder=folder, uid=uid, quarantine_id=qid,
+                error=str(e),
+            )  # fmt: skip
+            return False
         except MailClientError as e:
             # The connection may be gone; the intent stays pending and the
             # next run's reconciliation decides where the message really is.
@@ -211,6 +237,7 @@ class LiveExecutor:
             score=round(item.score, 2),
             method=result.method,
         )
+        return True
 
     def advance(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         self.store.set_folder_state(self.account.name, folder, uidvalidity, last_uid)

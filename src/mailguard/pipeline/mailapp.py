@@ -41,7 +41,13 @@ from typing import Any, Protocol
 
 from mailguard.config import AccountConfig
 from mailguard.detect import Classifier, Reason, Verdict
-from mailguard.imap.base import FetchedMessage, FolderNotFound, MailClient, MailClientError
+from mailguard.imap.base import (
+    FetchedMessage,
+    FolderNotFound,
+    MailClient,
+    MailClientError,
+    MessageNotFound,
+)
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
@@ -279,7 +285,7 @@ class MailAppSync:
         summary: MailAppSummary,
     ) -> None:
         found = self._locate(client, account, rec)
-        if found is not None and found.folder == account.report:
+        if found is not None and found.folder == client.resolve_folder(account.report):
             return  # dragged from Quarantine to Report: it is a scam already; leave it be
         if found is None or found.trash:
             where = found.folder if found is not None else None
@@ -342,16 +348,19 @@ class MailAppSync:
     def _folders(
         client: MailClient, account: AccountConfig, quarantine: str
     ) -> list[tuple[str, bool]]:
-        """Watched folders, then every other listed folder; never the quarantine itself."""
-        ordered: dict[str, bool] = {f: False for f in ("INBOX", *account.folders)}
-        ordered[account.report] = False
-        lister = getattr(client, "list_folders", None)
-        if lister is not None:
-            for name, flags in lister():
-                if "\\noselect" in {f.lower() for f in flags}:
-                    continue
-                ordered.setdefault(name, is_trash(name, flags))
+        """Watched folders, then every other listed folder; never the quarantine itself.
+
+        Names are the server's (``resolve_folder``), as LIST reports them.
+        """
+        resolve = client.resolve_folder
+        ordered: dict[str, bool] = {resolve(f): False for f in ("INBOX", *account.folders)}
+        ordered[resolve(account.report)] = False
+        for listed in client.list_folders():
+            if "\\noselect" in listed.flags or "\\nonexistent" in listed.flags:
+                continue
+            ordered.setdefault(listed.name, is_trash(listed.name, listed.flags))
         ordered.pop(quarantine, None)
+        ordered.pop(resolve(quarantine), None)
         return list(ordered.items())
 
     # -- the report folder ------------------------------------------------------------------
@@ -382,8 +391,10 @@ class MailAppSync:
             account.name, msg.message_id, digest, seen_at=(folder, uidvalidity, fetched.uid)
         )
         if known is not None and known.status in (Status.QUARANTINED, Status.PENDING_MOVE):
-            # Dragged from Quarantine into Report: it is held already; put it back.
-            client.move(folder, fetched.uid, dest)
+            if known.original_folder != folder:
+                # Dragged from Quarantine into Report: it is held already; put it back.
+                client.move(folder, fetched.uid, dest)
+            # else: a copy-only server left the original of an earlier report here.
             return None
         verdict = reported_verdict(self.classifier.classify(msg))
         item = new_item(account.name, folder, uidvalidity, fetched, msg, verdict, digest, None)
@@ -404,7 +415,12 @@ class MailAppSync:
         log_event(log, "move.intent", account=account.name, folder=folder, uid=fetched.uid,
                   quarantine_id=qid)  # fmt: skip
         client.ensure_folder(dest)
-        result = client.move(folder, fetched.uid, dest)
+        try:
+            result = client.move(folder, fetched.uid, dest)
+        except MessageNotFound:
+            # The user took it back out of the report folder before we moved it.
+            self.store.fail_move(qid, "moved or deleted by the user before mailguard moved it")
+            return None
         dest_uid = result.dest_uid
         if dest_uid is None and item.message_id:
             found = client.find_by_message_id(dest, item.message_id)

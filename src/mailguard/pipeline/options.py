@@ -22,6 +22,7 @@ class ScanLimits:
     max_message_size: int = 2 * 1024 * 1024
     max_part_size: int = 512 * 1024
     check_sent_folder: bool = True
+    pass_deadline: float = 600.0  # seconds one account's pass may take, however slow the server
 
     @classmethod
     def from_config(cls, scan: ScanConfig) -> ScanLimits:
@@ -31,6 +32,7 @@ class ScanLimits:
             max_message_size=int(scan.max_message_size),
             max_part_size=int(scan.max_part_size),
             check_sent_folder=scan.check_sent_folder,
+            pass_deadline=float(scan.pass_deadline),
         )
 
 

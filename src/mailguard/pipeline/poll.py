@@ -20,6 +20,8 @@ from datetime import date
 from mailguard.config import AccountConfig
 from mailguard.detect import Classifier
 from mailguard.imap.base import AuthenticationFailed, ConnectionLost, MailClient, MailClientError
+from mailguard.imap.client import ImapMailClient
+from mailguard.imap.deadline import Deadline, StopAtDeadline
 from mailguard.logs import log_event
 from mailguard.metrics import Metrics
 from mailguard.pipeline.act import Executor, LiveExecutor, PlanExecutor
@@ -33,6 +35,8 @@ from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import StateError, StateStore
+from mailguard.state.errors import StateUnavailable
+from mailguard.state.lock import WriterLock
 
 log = logging.getLogger("mailguard.runner")
 
@@ -80,8 +84,8 @@ class Poller:
     def executor(self, account: AccountConfig, *, dry_run: bool) -> Executor:
         """The one place where a dry run is told apart from a real one."""
         if dry_run:
-            return PlanExecutor(account.name, account.quarantine_folder)
-        return LiveExecutor(self.store, account)
+            return PlanExecutor(account.name, account.quarantine_folder, account)
+        return LiveExecutor(self.store, account, max_bytes=self.limits.max_message_size)
 
     def _scanner(
         self,
@@ -134,8 +138,23 @@ class Poller:
         client: MailClient | None = None
         before: dict[str, int] = {}
         healthy = False
+        # [scan] pass_deadline: the scanner stops between messages once it passes; the
+        # server gets a little longer (to finish the message in hand: intent, move,
+        # confirm), then any read is cut off, however slowly the peer trickles bytes.
+        limit = self.limits.pass_deadline
+        deadline = Deadline(limit)
+        io_deadline = Deadline(limit + 2 * account.timeout, label=f"pass deadline of {limit:g}s")
+        stop = StopAtDeadline(deadline, stop)
+        writer: WriterLock | None = None
         try:
+            if not dry_run:  # one scanning process per state database (daemon or scan --once)
+                self.store.require_writable()  # read-only or full: say so before any IMAP
+                writer = WriterLock(self.store.path).acquire()
             client, before = self.connections.acquire(account)
+            # A dry run reads with EXAMINE only, and the client refuses any write too.
+            client.set_read_only(dry_run)
+            if isinstance(client, ImapMailClient):
+                client.set_deadline(io_deadline)
             if self.mailapp is not None and not dry_run:
                 # Before the scanner is built: a release by moving must be known (and its
                 # sender trusted) before the message is seen again in the INBOX.
@@ -146,21 +165,44 @@ class Poller:
                 healthy = True
             finally:
                 summary = scanner.summary
+        except StateError as e:  # full disk, damaged or read-only state, another scan running
+            error = str(e)
+            if isinstance(e, StateUnavailable):
+                error += f"; nothing was moved after message {summary.scanned} of this pass"
+            self._failed(summary, error, "state")
         except (MailClientError, OSError) as e:
             self._failed(summary, str(e) or type(e).__name__, error_kind(e))
         except Exception as e:  # a bug must not take the other accounts down with it
             log.exception("account.error")
             self._failed(summary, f"internal error: {type(e).__name__}: {e}", error_kind(e))
         finally:
+            if writer is not None:
+                writer.release()
+            if isinstance(client, ImapMailClient) and not client.closed:
+                client.set_deadline(None)  # a kept-open connection waits for the next poll
+            if deadline.expired:
+                log_event(
+                    log,
+                    "poll.deadline",
+                    level=logging.WARNING,
+                    account=account.name,
+                    seconds=limit,
+                    note="the pass stopped at its deadline; the next one resumes there",
+                )
             if client is not None:
                 summary.commands = {
                     k: n - before.get(k, 0)
                     for k, n in client.commands.counts.items()
                     if n - before.get(k, 0)
                 }
+                if dry_run:
+                    client.set_read_only(False)  # a pooled connection serves real passes next
                 self.connections.release(account, client, healthy=healthy)
         duration = time.monotonic() - started
-        executor.finish(summary)
+        try:
+            executor.finish(summary)
+        except StateUnavailable as e:  # already in summary.error, or it will be next time
+            log_event(log, "state.error", level=logging.ERROR, account=account.name, error=str(e))
         if self.metrics is not None:
             self.metrics.observe_poll(account.name, summary, duration)
         log_event(
@@ -170,7 +212,10 @@ class Poller:
             scanned=summary.scanned,
             quarantined=summary.quarantined,
             suspicious=summary.suspicious,
-            errors=summary.errors,
+            # errors counts every failure of the pass, so that it agrees with ok:
+            # the skipped messages, plus one when the account was not reached at all.
+            errors=summary.errors + (0 if summary.reached else 1),
+            skipped=summary.errors,
             ok=summary.reached,
             seconds=round(duration, 3),
         )

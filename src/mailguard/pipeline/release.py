@@ -4,6 +4,15 @@ Release is the one-command reversal the core promise names. The intent is
 recorded first (audit), the move is done with the same safe primitives as
 quarantine, and the sender is remembered as a false positive so the next
 message from them is not quarantined for the same reasons.
+
+On a server with neither MOVE nor UIDPLUS the quarantine was only a copy: the
+original never left its folder (``move_method == "copy-only"``). Releasing such a
+message must not copy it back -- that would put it in the folder twice. The
+release is recorded against the original, and the quarantine copy is deleted
+only if the server can delete exactly that one message (UID EXPUNGE, UIDPLUS).
+Otherwise it is left in the quarantine folder, untouched and not even marked
+``\\Deleted`` (a mailbox-wide EXPUNGE by any client would then remove it silently),
+and the result says so; a plain EXPUNGE is never sent.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from dataclasses import dataclass
 
 from mailguard.imap.base import MailClient, MailClientError
 from mailguard.logs import log_event
+from mailguard.pipeline.reconcile import locate_quarantined
 from mailguard.state import QuarantineRecord, StateStore
 from mailguard.vocabulary import Status
 
@@ -23,11 +33,15 @@ class ReleaseError(Exception):
     pass
 
 
+COPY_ONLY = "copy-only"
+
+
 @dataclass(frozen=True)
 class Released:
     id: int
     folder: str
     uid: int | None
+    note: str | None = None  # what the user should know (a quarantine copy left behind)
 
 
 def _never_moved(rec: QuarantineRecord) -> bool:
@@ -57,14 +71,46 @@ def _log_released(rec: QuarantineRecord, uid: int | None) -> None:
     )
 
 
-def _find_in_quarantine(client: MailClient, rec: QuarantineRecord, folder: str) -> list[int]:
-    """The message's UIDs in the quarantine folder: by Message-ID, else by the recorded UID."""
-    uids: list[int] = []
+def _original_still_there(client: MailClient, rec: QuarantineRecord) -> int | None:
+    """The original's UID if a copy-only quarantine left it in its folder (else None)."""
+    status = client.folder_status(rec.original_folder)
+    if status.uidvalidity == rec.original_uidvalidity and rec.original_uid in client.get_flags(
+        rec.original_folder, [rec.original_uid]
+    ):
+        return rec.original_uid
     if rec.message_id:
-        uids = client.find_by_message_id(folder, rec.message_id)
-    if not uids and rec.quarantine_uid is not None:
-        uids = list(client.get_flags(folder, [rec.quarantine_uid]))
-    return uids
+        found = client.find_by_message_id(rec.original_folder, rec.message_id)
+        return max(found) if found else None
+    return None
+
+
+def _release_copy_only(
+    client: MailClient, store: StateStore, rec: QuarantineRecord, original: int
+) -> Released:
+    """The original is still in its folder: record the release, never copy it back."""
+    folder = rec.quarantine_folder or ""
+    copies = locate_quarantined(client, store, rec)  # its own copy, by content
+    if rec.status == Status.QUARANTINED:
+        store.begin_release(rec.id)
+    note: str | None = None
+    if copies and "UIDPLUS" in client.capabilities:
+        try:
+            client.expunge_uid(folder, copies[0])
+        except MailClientError as e:
+            store.abort_release(rec.id, str(e))
+            raise ReleaseError(f"could not remove the quarantine copy of {rec.id}: {e}") from e
+    elif copies:
+        note = (
+            f"the original was never moved and is still in {rec.original_folder}; the copy "
+            f"in {folder} was left there (this server cannot delete a single message safely: "
+            "no UIDPLUS), delete it in your mail app if you like"
+        )
+    store.confirm_release(rec.id, original)
+    _log_released(rec, original)
+    if note:
+        log_event(log, "release.copy_left", level=logging.WARNING, account=rec.account,
+                  quarantine_id=rec.id, folder=folder)  # fmt: skip
+    return Released(rec.id, rec.original_folder, original, note)
 
 
 def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
@@ -76,8 +122,13 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
         return _release_in_place(store, rec)
     if rec.status not in (Status.QUARANTINED, Status.RELEASING) or not rec.quarantine_folder:
         raise ReleaseError(f"message {qid} is {rec.status}, not in quarantine")
+    if rec.move_method == COPY_ONLY:
+        original = _original_still_there(client, rec)
+        if original is not None:
+            return _release_copy_only(client, store, rec, original)
     folder = rec.quarantine_folder
-    uids = _find_in_quarantine(client, rec, folder)
+    # By content, not by Message-ID alone: two scams may share one (see reconcile).
+    uids = locate_quarantined(client, store, rec)
     if not uids and rec.status == Status.RELEASING and rec.message_id:
         # A crash after the move back but before it was confirmed: finish the record.
         back = client.find_by_message_id(rec.original_folder, rec.message_id)
@@ -86,7 +137,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
             return Released(qid, rec.original_folder, max(back))
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
-    uid = max(uids)
+    uid = uids[0]
     if rec.status == Status.QUARANTINED:
         store.begin_release(qid)
     try:

@@ -7,7 +7,11 @@ The order of operations is the safety argument, so it is spelled out here:
    nothing arrived, stop: an unchanged poll costs one STATUS and no FETCH.
 3. UID SEARCH for UIDs above the last one handled (or SINCE the look-back
    date on a first scan / after a UIDVALIDITY change).
-4. FETCH in batches with BODY.PEEK (never sets ``\\Seen``), parse, classify.
+4. FETCH in batches with BODY.PEEK (never sets ``\\Seen``), parse, classify
+   the whole batch first (reads only), then act on it. Assessing a batch before
+   acting keeps the Sent-folder lookups together: one EXAMINE of Sent per batch
+   for every flagged sender, instead of Sent and the scanned folder selected in
+   turn for each scam.
 5. For each scam: write the intent to SQLite and commit, *then* move, then
    confirm. A crash between the two is repaired by step 1 of the next run.
 6. After each batch, commit the highest UID handled, so an interrupted scan
@@ -31,12 +35,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
+from mailguard.imap.deadline import deadline_passed
 from mailguard.logs import log_event
 from mailguard.pipeline.act import Executor
-from mailguard.pipeline.decide import Assessor
+from mailguard.pipeline.decide import Assessor, Decision
 from mailguard.pipeline.options import AccountScope, ScanLimits
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import FolderState, StateError
+from mailguard.state.errors import StateUnavailable
 
 log = logging.getLogger("mailguard.scan")
 
@@ -139,10 +145,24 @@ class AccountScanner:
             batch = uids[start : start + size]
             handled = last_uid
             try:
-                for fetched in self.client.fetch(folder, batch, self.limits.max_message_size):
-                    self._one(folder, plan.uidvalidity, fetched)
-                    handled = max(handled, fetched.uid)
-                handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
+                fetched = list(self.client.fetch(folder, batch, self.limits.max_message_size))
+                decided: list[tuple[int, Decision | None]] = []
+                for message in fetched:  # assess the batch first: reads only (Sent shared)
+                    decided.append((message.uid, self._assess(folder, plan.uidvalidity, message)))
+                    if deadline_passed(self.stop):
+                        break
+                done = 0
+                for uid, decision in decided:
+                    if decision is not None:
+                        self._act(folder, plan.uidvalidity, uid, decision)
+                    handled = max(handled, uid)
+                    done += 1
+                    if deadline_passed(self.stop):  # [scan] pass_deadline: stop between messages
+                        break
+                # Assessed but not acted on: they are read again next pass, counted then.
+                self.summary.scanned -= len(decided) - done
+                if done == len(fetched):
+                    handled = max(handled, batch[-1])  # UIDs that vanished mid-scan count as done
             finally:
                 if handled > last_uid:
                     self.executor.advance(folder, plan.uidvalidity, handled)
@@ -152,22 +172,26 @@ class AccountScanner:
             self.executor.advance(folder, plan.uidvalidity, max(plan.uidnext - 1, 0))
 
     # -- one message --------------------------------------------------------------------------
-    def _one(self, folder: str, uidvalidity: int, fetched: FetchedMessage) -> None:
-        """Assess and act on one message; a failure of this message stays with it.
+    def _assess(self, folder: str, uidvalidity: int, fetched: FetchedMessage) -> Decision | None:
+        """Assess one message; None when it failed (recorded and skipped).
 
-        Only a :class:`MailClientError` escapes: the connection is then in
-        doubt, so the account's pass stops (a pending move is reconciled next
-        time). Anything else -- a parser or classifier bug, a Message-ID the
-        database refuses -- is recorded, counted and skipped.
+        A failure of one message stays with it. Only a :class:`MailClientError`
+        escapes, here and in :meth:`_act`: the connection is then in doubt, so
+        the account's pass stops (a pending move is reconciled next time).
+        Anything else -- a parser or classifier bug, a Message-ID the database
+        refuses -- is recorded, counted and skipped.
         """
         self.summary.scanned += 1
         try:
-            decision = self.assessor.assess(folder, uidvalidity, fetched)
-        except MailClientError:
-            raise
+            return self.assessor.assess(folder, uidvalidity, fetched)
+        except (MailClientError, StateUnavailable):
+            raise  # the connection or the state file is in doubt: stop the pass
         except Exception as e:  # one bad message must never stop the folder or the account
             self._skip(folder, uidvalidity, fetched.uid, None, e, _kind(e, "classify"))
-            return
+            return None
+
+    def _act(self, folder: str, uidvalidity: int, uid: int, decision: Decision) -> None:
+        """Hand one decision to the executor; a failure of this message stays with it."""
         verdict = decision.verdict
         log_event(
             log,
@@ -175,18 +199,18 @@ class AccountScanner:
             level=logging.DEBUG,
             account=self.scope.name,
             folder=folder,
-            uid=fetched.uid,
+            uid=uid,
             action=decision.action,
             verdict=verdict.verdict if verdict else None,
             score=round(verdict.score, 2) if verdict else None,
         )
         try:
             self.executor.apply(decision, self.summary)
-        except MailClientError:
+        except (MailClientError, StateUnavailable):
             raise
         except Exception as e:
             message_id = decision.item.message_id if decision.item else None
-            self._skip(folder, uidvalidity, fetched.uid, message_id, e, _kind(e, "move"))
+            self._skip(folder, uidvalidity, uid, message_id, e, _kind(e, "move"))
 
     def _skip(
         self,

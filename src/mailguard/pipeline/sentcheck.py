@@ -17,6 +17,9 @@ from mailguard.logs import log_event
 
 log = logging.getLogger("mailguard.sentcheck")
 
+# Accounts already warned about a missing Sent folder: once per process, not per pass.
+_warned_no_sent: set[str] = set()
+
 
 @lru_cache(maxsize=1)
 def _freemail_domains() -> frozenset[str]:
@@ -30,7 +33,12 @@ def is_freemail(domain: str) -> bool:
 
 
 class SentFolderCheck:
-    """Looks up the Sent folder once per pass and caches answers per address."""
+    """Looks up the Sent folder once per pass and caches answers per address.
+
+    The client opens Sent with EXAMINE (it is only read), and the scanner assesses
+    a whole batch before acting on it, so the lookups of one batch share one
+    selection of Sent.
+    """
 
     def __init__(self, client: MailClient, account: str, sent_folder: str | None = None) -> None:
         self.client = client
@@ -44,6 +52,16 @@ class SentFolderCheck:
         if not self._looked:
             self._looked = True
             self._folder = self._configured or self.client.sent_folder()
+            if self._folder is None and self.account not in _warned_no_sent:
+                _warned_no_sent.add(self.account)
+                log_event(
+                    log,
+                    "sentcheck.no_sent_folder",
+                    level=logging.WARNING,
+                    account=self.account,
+                    reason="no folder marked \\Sent and none with a usual Sent name; the "
+                    '"you already wrote to them" check is off (set sent_folder to turn it on)',
+                )
         return self._folder
 
     def last_contact(self, address: str) -> datetime | None:

@@ -23,6 +23,10 @@ class ScanSummary:
     last_message_error: str | None = None
     error_kind: str | None = None  # why the account was not reached (metrics label)
     error_kinds: Counter[str] = field(default_factory=Counter)  # skipped messages, by kind
+    # dry run: what the server said about the folders (mailguard.imap.probe), and which of
+    # those findings would make the real pass fail (e.g. a quarantine folder it refuses)
+    resolution: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         if not self.reached:

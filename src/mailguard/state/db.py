@@ -17,22 +17,43 @@ because the IMAP move happens right after the commit. WAL's cheaper
 The database holds subjects and sender addresses of the user's mail, so the
 directory is created 0700 and the file (and, following it, SQLite's -wal and
 -shm files) 0600.
+
+Opening checks the file before trusting it (:func:`check_existing_file`): a
+0-byte file, a deleted one whose ``-wal`` is still there, a wrong header or a
+failing ``PRAGMA quick_check`` is refused with :class:`StateCorrupt` -- never
+silently replaced by a new, empty database, which would forget every
+quarantined message. Only a brand-new install (no file, no ``-wal``) creates one.
+When the directory or file is not writable (read-only filesystem, another
+user's state dir) the file is opened read-only (``mode=ro``, else
+``immutable=1``) so that ``status`` and ``quarantine list`` still work; a write
+then raises :class:`StateNotWritable` naming the path. SQLite errors that mean
+"the disk is full", "the file is damaged" or "no write access" are turned into
+those :class:`StateUnavailable` errors at this one boundary, so the CLI can
+print one clear sentence instead of a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import stat
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mailguard.state.codec import utcnow
-from mailguard.state.errors import StateError
+from mailguard.state.errors import (
+    StateCorrupt,
+    StateDiskFull,
+    StateError,
+    StateNotWritable,
+    StateUnavailable,
+)
 
 Clock = Callable[[], datetime]
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds; writes are short, but a CLI may hold the lock briefly
@@ -47,6 +68,109 @@ def ensure_private_dir(directory: Path) -> None:
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)  # mkdir's mode is filtered through the umask
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_CORRUPT_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_NOT_WRITABLE_CODES = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
+
+
+def sidecars(path: Path) -> list[Path]:
+    """SQLite's companion files of ``path`` (WAL, shared memory, rollback journal)."""
+    return [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+
+
+def translate_error(exc: BaseException, path: Path) -> BaseException:
+    """The :class:`StateUnavailable` an environmental failure means, else ``exc`` itself.
+
+    Constraint violations and programming errors pass through unchanged: they are
+    bugs or expected conditions the callers handle, not facts about the file.
+    """
+    if isinstance(exc, StateError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        return StateCorrupt(path, f"holds text that is not valid UTF-8 ({exc.reason})")
+    if isinstance(exc, sqlite3.Error):
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        text = str(exc)
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            return StateDiskFull(path)
+        if name.startswith(_CORRUPT_CODES) or "malformed" in text or "not a database" in text:
+            return StateCorrupt(path, f"is damaged ({text})")
+        if name.startswith(_NOT_WRITABLE_CODES) or "readonly database" in text:
+            return StateNotWritable(path, text)
+        if name.startswith("SQLITE_IOERR"):
+            # SQLite reports ENOSPC on the -wal/-shm as a generic I/O error: look at the disk.
+            if _nearly_full(path.parent):
+                return StateDiskFull(path)
+            return StateUnavailable(path, f"cannot read or write {path}: {text}")
+        return exc
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+            return StateDiskFull(path)
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return StateNotWritable(path, exc.strerror or str(exc))
+        return StateUnavailable(path, f"cannot use {path}: {exc.strerror or exc}")
+    return exc
+
+
+def _nearly_full(directory: Path) -> bool:
+    """Less than 64 KiB left for us on the filesystem holding ``directory``."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def check_existing_file(path: Path) -> bool:
+    """Refuse a state file that cannot be the one we wrote; True if it exists.
+
+    A missing file with its ``-wal`` still present, a 0-byte file, or a file
+    without SQLite's header all mean the record of quarantined mail is gone or
+    damaged. Creating a fresh database over it would hide that; so we stop.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            raise StateCorrupt(
+                path,
+                f"is missing but its write-ahead log {wal.name} is still there: the database "
+                "was deleted or moved away while in use, and a new one would forget every "
+                "quarantined message. Restore the file if you can",
+            ) from None
+        return False
+    except OSError as e:
+        raise translate_error(e, path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise StateCorrupt(path, "is not a regular file")
+    if st.st_size == 0:
+        raise StateCorrupt(
+            path,
+            "is empty (0 bytes): the record of earlier quarantined mail is gone. "
+            "It is refused rather than silently started afresh",
+        )
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise translate_error(e, path) from None
+    if header != SQLITE_HEADER:
+        raise StateCorrupt(path, "is not a SQLite database (its header is wrong)")
+    return True
+
+
+def writable(path: Path) -> bool:
+    """Whether we may write the database (and its -wal/-shm next to it)."""
+    directory = path.parent
+    if not directory.exists():
+        ancestor = next((p for p in directory.parents if p.exists()), Path("/"))
+        return os.access(ancestor, os.W_OK | os.X_OK)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return False
+    return not path.exists() or os.access(path, os.R_OK | os.W_OK)
 
 
 def prepare_files(path: Path) -> None:
@@ -73,6 +197,7 @@ class Database:
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock = utcnow,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
@@ -81,14 +206,80 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._closed = False
-        prepare_files(self.path)
-        mode = self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
+        self._uri: str | None = None
+        existed = check_existing_file(self.path)
+        self.read_only = bool(read_only) or not writable(self.path)
+        # Why writes are refused when read-only; raised by transaction() and require_writable().
+        self.write_error: StateUnavailable = StateNotWritable(
+            self.path,
+            "the file or its directory is read-only" if not read_only else "opened read-only",
+        )
+        try:
+            if self.read_only:
+                if not existed:
+                    raise StateNotWritable(self.path, "it does not exist and cannot be created")
+                self._open_read_only()
+            else:
+                try:
+                    self._open_read_write()
+                except StateDiskFull as full:
+                    if not existed:
+                        raise
+                    # Reading needs no space: keep `status` and `quarantine list` working.
+                    self._drop_connection()
+                    self.read_only, self.write_error = True, full
+                    self._open_read_only()
+            if existed and "immutable" not in (self._uri or ""):
+                # (An immutable view may see a concurrent writer's half-written pages; its
+                # check would cry wolf. Real damage still shows on reading.)
+                self._quick_check()
+        except BaseException as e:
             self.close()
+            raise translate_error(e, self.path) from e
+
+    def _open_read_write(self) -> None:
+        try:
+            prepare_files(self.path)
+            mode = self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except (OSError, sqlite3.Error) as e:
+            raise translate_error(e, self.path) from e
+        if str(mode).lower() != "wal":
             raise StateError(
                 f"{self.path}: cannot switch to WAL mode (got {mode!r}); "
                 "put the state file on a local filesystem"
             )
+
+    def require_writable(self) -> None:
+        """Raise the reason writes are impossible (read-only, full disk), if any."""
+        if self.read_only:
+            raise self.write_error
+
+    def _open_read_only(self) -> None:
+        """``mode=ro`` (sees the WAL); if SQLite cannot set up its shared memory, ``immutable``."""
+        base = "file:" + urllib.parse.quote(str(self.path))
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            self._uri = base + query
+            try:
+                self.connection().execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return
+            except sqlite3.OperationalError:
+                self._drop_connection()
+        raise StateNotWritable(self.path, "it cannot even be opened read-only")
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._all_lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            conn.close()
+
+    def _quick_check(self) -> None:
+        rows = self.connection().execute("PRAGMA quick_check(5)").fetchall()
+        problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+        if problems:
+            raise StateCorrupt(self.path, "fails its integrity check: " + "; ".join(problems))
 
     # -- connections ---------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -108,16 +299,25 @@ class Database:
         # isolation_level=None: no implicit BEGINs; transactions are explicit below.
         # check_same_thread=False only so close() may close every thread's connection;
         # each connection is still used by its own thread alone.
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")
+        try:
+            conn = sqlite3.connect(
+                self._uri or self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._uri is not None,
+            )
+        except sqlite3.Error as e:
+            raise translate_error(e, self.path) from e
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if self._uri is None:
+                conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as e:
+            conn.close()
+            raise translate_error(e, self.path) from e
         return conn
 
     def close(self) -> None:
@@ -141,36 +341,60 @@ class Database:
         group several store methods into one atomic unit and an inner failure
         that the caller catches undoes only the inner block.
         """
+        self.require_writable()
         conn = self.connection()
         depth: int = self._local.depth
         savepoint = f"mg_sp_{depth}"
-        conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        except sqlite3.Error as e:
+            raise translate_error(e, self.path) from e
         self._local.depth = depth + 1
         try:
             yield conn
-        except BaseException:
+        except BaseException as e:
             self._local.depth = depth
-            if conn.in_transaction:
-                if depth == 0:
-                    conn.execute("ROLLBACK")
-                else:
-                    conn.execute(f"ROLLBACK TO {savepoint}")
-                    conn.execute(f"RELEASE {savepoint}")
-            raise
+            with contextlib.suppress(sqlite3.Error):  # a full disk may fail the rollback too
+                if conn.in_transaction:
+                    if depth == 0:
+                        conn.execute("ROLLBACK")
+                    else:
+                        conn.execute(f"ROLLBACK TO {savepoint}")
+                        conn.execute(f"RELEASE {savepoint}")
+            translated = translate_error(e, self.path)
+            if translated is e:
+                raise
+            raise translated from e
         self._local.depth = depth
         try:
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
-        except BaseException:
+        except BaseException as e:
             if depth == 0 and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            translated = translate_error(e, self.path)
+            if translated is e:
+                raise
+            raise translated from e
 
     # -- reads ---------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self.connection().execute(sql, params).fetchall()
+        try:
+            return self.connection().execute(sql, params).fetchall()
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            translated = translate_error(e, self.path)
+            if translated is e:
+                raise
+            raise translated from e
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        try:
+            row: sqlite3.Row | None = self.connection().execute(sql, params).fetchone()
+        except (sqlite3.Error, UnicodeDecodeError) as e:
+            translated = translate_error(e, self.path)
+            if translated is e:
+                raise
+            raise translated from e
         return row
 
 

@@ -71,3 +71,71 @@ class DuplicateMessage(StateError):
         super().__init__(
             f"this message is already recorded as item {existing_id} (status {status!r})"
         )
+
+
+# -- the file itself: full disk, damage, no write access ------------------------------------
+# These say what happened to which path and what to do, in words fit for a terminal:
+# the CLI prints them as they are, with no traceback.
+
+RECOVERY_HINT = (
+    "Run `mailguard doctor` to check it, and `mailguard doctor --rebuild` to keep the "
+    "damaged file aside and rebuild the quarantine list from the Quarantine folder"
+)
+
+
+class StateUnavailable(StateError):
+    """The state file cannot be used right now; ``path`` names it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class StateDiskFull(StateUnavailable):
+    """SQLite could not write: the filesystem holding the state file is full."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            path,
+            f"the disk holding {path.parent} is full: the state database {path.name} "
+            "could not be written; free some space and run mailguard again",
+        )
+
+
+class StateCorrupt(StateUnavailable):
+    """The file is damaged, not a database, or its records are gone; it is left as it is."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.what = what
+        super().__init__(
+            path,
+            f"the state database {path} {what}. It was left untouched and nothing was "
+            f"scanned. {RECOVERY_HINT}",
+        )
+
+
+class StateNotWritable(StateUnavailable):
+    """The state file or its directory cannot be written (permissions, read-only fs)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            path,
+            f"cannot write {path} ({reason}); check the permissions of {path.parent} "
+            "and that its filesystem is not mounted read-only",
+        )
+
+
+class WriterBusy(StateError):
+    """Another process is scanning with this state database (it holds the writer lock)."""
+
+    def __init__(self, lock_path: Path, pid: int | None, by_daemon: bool) -> None:
+        self.lock_path = lock_path
+        self.pid = pid
+        self.by_daemon = by_daemon
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        if by_daemon:
+            text = f"the daemon ({holder}) is scanning; try again or stop it"
+        else:
+            text = f"another mailguard scan ({holder}) is running; try again when it has finished"
+        super().__init__(f"{text} (lock file {lock_path})")

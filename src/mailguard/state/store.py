@@ -19,15 +19,17 @@ from types import TracebackType
 
 from mailguard.state.audit import AuditOps
 from mailguard.state.codec import utcnow
-from mailguard.state.db import DEFAULT_BUSY_TIMEOUT, Clock, Database
+from mailguard.state.db import DEFAULT_BUSY_TIMEOUT, Clock, Database, translate_error
 from mailguard.state.digests import DigestOps
+from mailguard.state.errors import StateNotWritable
 from mailguard.state.folders import FolderStateOps
 from mailguard.state.lock import DaemonLock
 from mailguard.state.mailapp import MailAppOps
 from mailguard.state.message_errors import MessageErrorOps
 from mailguard.state.quarantine import QuarantineOps
+from mailguard.state.reconcile_queries import ReconcileQueryOps
 from mailguard.state.releases import ReleaseOps
-from mailguard.state.schema import migrate, schema_version
+from mailguard.state.schema import LATEST_VERSION, migrate, schema_version
 from mailguard.state.status import StatusOps
 
 
@@ -40,6 +42,7 @@ class StateStore(
     AuditOps,
     MessageErrorOps,
     MailAppOps,
+    ReconcileQueryOps,
 ):
     """The state database. Thread-safe: one SQLite connection per thread (see ``db``)."""
 
@@ -49,14 +52,32 @@ class StateStore(
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock = utcnow,
+        read_only: bool = False,
     ) -> None:
-        """Open (creating the directory 0700 and file 0600) and migrate to the latest schema."""
-        self._db = Database(Path(path).expanduser(), busy_timeout=busy_timeout, clock=clock)
+        """Open (creating the directory 0700 and file 0600) and migrate to the latest schema.
+
+        Refuses a damaged, emptied or vanished database (:class:`StateCorrupt`)
+        instead of starting afresh over it. Opens read-only -- by request or
+        because the file or its directory is not writable -- so that reading
+        commands still work; writes then raise :class:`StateNotWritable`.
+        """
+        self._db = Database(
+            Path(path).expanduser(), busy_timeout=busy_timeout, clock=clock, read_only=read_only
+        )
         try:
-            migrate(self._db.connection(), self._db.path)
-        except BaseException:
+            if self._db.read_only:
+                if schema_version(self._db.connection()) < LATEST_VERSION:
+                    raise StateNotWritable(
+                        self._db.path, "its schema needs upgrading, which needs write access"
+                    )
+            else:
+                migrate(self._db.connection(), self._db.path)
+        except BaseException as e:
             self._db.close()
-            raise
+            translated = translate_error(e, self._db.path)
+            if translated is e:
+                raise
+            raise translated from e
 
     @classmethod
     def open(
@@ -65,8 +86,18 @@ class StateStore(
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Clock = utcnow,
+        read_only: bool = False,
     ) -> StateStore:
-        return cls(path, busy_timeout=busy_timeout, clock=clock)
+        return cls(path, busy_timeout=busy_timeout, clock=clock, read_only=read_only)
+
+    def require_writable(self) -> None:
+        """Raise :class:`StateNotWritable` / :class:`StateDiskFull` if writes cannot succeed."""
+        self._db.require_writable()
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened read-only (asked for, or the file/directory is not writable)."""
+        return self._db.read_only
 
     @property
     def path(self) -> Path:

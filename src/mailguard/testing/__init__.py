@@ -11,6 +11,7 @@ from mailguard.testing.dovecot import (
     Mailbox,
     locate_dovecot,
 )
+from mailguard.testing.memory_mail import MemoryMailClient, MemoryMailServer
 
 __all__ = [
     "DOVECOT_BINARY",
@@ -18,5 +19,7 @@ __all__ = [
     "DovecotError",
     "DovecotServer",
     "Mailbox",
+    "MemoryMailClient",
+    "MemoryMailServer",
     "locate_dovecot",
 ]

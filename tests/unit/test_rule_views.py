@@ -1,0 +1,91 @@
+"""Rules see the subject and attachment (PDF) text exactly like body text.
+
+Subject-only SMS-style lures and blank-body mail with the demand in a PDF are
+common; a rule that only looked at the body would miss both. These tests go
+through the real parser (a generated PDF attachment) and the real matching
+layer.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from mailguard.detect.engine import load_default_checked
+from mailguard.detect.testing import fired_rules, make_message
+from mailguard.parse import parse_message
+from mailguard.testing.wire import make_pdf
+
+RULESET = load_default_checked()
+
+
+@pytest.mark.parametrize(
+    ("subject", "rule_id"),
+    [
+        ("ご利用料金の確認が取れておりません", "ja.debt.fee_unconfirmed"),
+        ("【重要】未納料金により回線を【停止】します", "ja.suspension.stop_unless_paid"),
+        ("Final notice: unpaid toll of $6.20", "en.debt.unpaid_fee"),
+        ("Your account will be suspended", "en.suspension.account"),
+    ],
+)
+def test_text_rules_fire_on_the_subject_alone(subject: str, rule_id: str) -> None:
+    msg = make_message("", subject=subject)
+    assert rule_id in fired_rules(RULESET, msg)
+    # and the same words are not found when they are absent from both
+    assert rule_id not in fired_rules(RULESET, make_message("", subject="Hello"))
+
+
+def _pdf_only_message(lines: list[str], *, japanese: bool) -> bytes:
+    pdf = make_pdf([(12, line) for line in lines], "Notice", japanese=japanese)
+    b64 = base64.encodebytes(pdf).decode("ascii")
+    return (
+        "From: Billing <billing@member-desk.example>\r\n"
+        "To: user@example.org\r\n"
+        "Subject: \r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="notice.pdf"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + b64.replace("\n", "\r\n") + "--b--\r\n"
+    ).encode("ascii")
+
+
+def test_text_rules_fire_on_pdf_attachment_text_en() -> None:
+    raw = _pdf_only_message(
+        ["Your subscription has been renewed for $399.99.", "To cancel, call +1 (808) 555-0199."],
+        japanese=False,
+    )
+    fired = fired_rules(RULESET, parse_message(raw))
+    assert "en.registration.renewed" in fired
+    assert "en.callback.call_to_cancel" in fired
+    assert "common.channel.attachment_only" in fired
+
+
+def test_text_rules_fire_on_pdf_attachment_text_ja() -> None:
+    raw = _pdf_only_message(
+        ["ご利用料金の確認が取れておりません。", "本日中にご連絡ください。"], japanese=True
+    )
+    msg = parse_message(raw)
+    if "利用料金" not in msg.body_text:
+        pytest.skip("this pypdf cannot extract text from a non-embedded CJK font")
+    fired = fired_rules(RULESET, msg)
+    assert {"ja.debt.fee_unconfirmed", "ja.urgency.today", "ja.contact.callback"} <= set(fired)
+
+
+def test_reply_quoted_scam_in_a_family_forward_is_a_mention() -> None:
+    """A forwarded SMS quoted with ">" under "pretty sure it's fake" is not a demand."""
+    from mailguard.detect import SCAM, Classifier
+
+    body = (
+        "Dad got this text, pretty sure it's fake. He didn't click anything.\n\n"
+        "> TollPay: an unpaid toll of $6.89 is on your account. To avoid a late\n"
+        "> fee of $50.00, pay before midnight today at the link below.\n"
+    )
+    msg = make_message(body, subject="Fwd: weird text", from_="Sam <sam.lee@gmail.com>")
+    verdict = Classifier.default().classify(msg)
+    assert verdict.verdict != SCAM, [(r.rule, r.weight) for r in verdict.reasons]
+    # the same text sent as a demand (no warning, no quoting) is flagged
+    demand = make_message(body.replace("> ", "").split("\n\n", 1)[1], subject="Unpaid toll")
+    assert Classifier.default().classify(demand).verdict != "clean"
