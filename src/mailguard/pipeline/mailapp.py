@@ -33,6 +33,7 @@ and no mailbox-wide EXPUNGE is ever issued. A dry run never calls this.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import re
 from collections.abc import Iterable
@@ -187,9 +188,9 @@ class StoreLearner:
         self._model(account, raw, "scam", "cli")
 
     def _model(self, account: str, raw: bytes, label: str, source: str) -> None:
-        try:
-            from mailguard.pipeline import learning  # type: ignore[attr-defined]
-        except ImportError:
+        try:  # the per-mailbox model (branch ``model``), once it is merged
+            learning = importlib.import_module("mailguard.pipeline.learning")
+        except ModuleNotFoundError:
             return
         try:
             learning.learn_message(self.store, account, raw, label, source=source)
