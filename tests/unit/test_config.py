@@ -208,3 +208,17 @@ def test_every_subcommand_has_help(sub: str) -> None:
     r = run_cli(sub, "--help")
     assert r.returncode == 0, r.stderr
     assert "--config" in r.stdout
+
+
+def test_idle_and_report_folder_keys() -> None:
+    acct = {"name": "a", "host": "h", "username": "u", "password_env": "X"}
+    s = settings_from_dict({"accounts": [acct]})
+    assert (s.scan.idle, s.scan.idle_max_connections) == (True, 5)
+    a = s.accounts[0]
+    assert (a.idle, a.idle_max_connections, a.report) == (None, None, "Quarantine/Report")
+    custom = {**acct, "quarantine_folder": "Scams", "idle": False, "idle_max_connections": 15}
+    b = settings_from_dict({"scan": {"idle": True}, "accounts": [custom]}).accounts[0]
+    assert (b.idle, b.idle_max_connections, b.report) == (False, 15, "Scams/Report")
+    for bad in ({"report_folder": "INBOX"}, {"report_folder": "Quarantine"}):
+        with pytest.raises(ConfigError, match="report_folder"):
+            settings_from_dict({"accounts": [{**acct, **bad}]})
