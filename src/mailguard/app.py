@@ -94,7 +94,11 @@ class App:
             policy=self.policy,
             signer=self.signer_for_scanning,
             metrics=self.metrics,
-            mailapp=MailAppSync(self.store, self.classifier),
+            mailapp=MailAppSync(
+                self.store,
+                self.classifier,
+                check_sent_folder=self.limits.check_sent_folder,
+            ),
         )
 
     @cached_property

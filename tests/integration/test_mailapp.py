@@ -367,3 +367,32 @@ def test_cli_shows_watch_state_user_moves_and_trusts_senders(
     assert "was not trusted" in capsys.readouterr().out
     with StateStore.open(settings.state.path) as store:
         assert not store.is_released_sender("app", "billing.example.com")
+
+
+def test_a_report_after_the_user_wrote_to_the_sender_gets_the_after_contact_alert(
+    mailbox: Mailbox, tmp_path: Path, env: str
+) -> None:
+    settings = settings_for(mailbox, tmp_path, env)
+    c = mailbox.client()
+    try:
+        if not c.folder_exists("Sent"):
+            c.create_folder("Sent")
+        c.append(
+            "Sent",
+            b"From: user@example.org\r\nTo: points@rewards-desk.example\r\n"
+            b"Subject: Re: Your member points\r\nDate: Fri, 04 Dec 2026 09:00:00 +0000\r\n"
+            b"Message-ID: <mine-1@example.org>\r\n\r\nPlease cancel my account.\r\n",
+        )
+        c.create_folder("Quarantine")
+        c.create_folder("Quarantine/Report")
+        c.append("Quarantine/Report", MISSED)
+    finally:
+        c.logout()
+    with daemon_on_idle(settings) as d:
+        assert wait_until(
+            lambda: uids_of(mailbox, "Quarantine", "<pts-1@rewards-desk.example>"), 10
+        )
+        [rec] = d.store.list_quarantine(account="app")
+        assert rec.contacted_on is not None, "the Sent folder shows the user wrote to them"
+        rendered, ids = d.app.digests.render(settings.accounts[0], kind=KIND_ALERT)
+        assert ids == [rec.id] and rendered is not None

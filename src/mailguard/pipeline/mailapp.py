@@ -52,6 +52,7 @@ from mailguard.imap.base import (
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
+from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.pipeline.verdict_record import new_item
 from mailguard.state import DuplicateMessage, QuarantineRecord, StateStore
 from mailguard.state.mailapp import RELEASED_BY_MOVE, REPORTED_BY_MOVE
@@ -225,10 +226,18 @@ class MailAppSync:
     """Reads the user's moves for one account; one per process (it caches folder states)."""
 
     def __init__(
-        self, store: StateStore, classifier: Classifier, learner: Learner | None = None
+        self,
+        store: StateStore,
+        classifier: Classifier,
+        learner: Learner | None = None,
+        *,
+        check_sent_folder: bool = True,
     ) -> None:
+        """``check_sent_folder``: look up whether the user wrote to a reported sender, so a
+        report after contact gets the after-contact advice (and an immediate alert)."""
         self.store = store
         self.classifier = classifier
+        self.check_sent_folder = check_sent_folder
         shared = classifier.ruleset.sets.get("freemail", frozenset())
         self.learner: Learner = learner or StoreLearner(store, shared)
         self._seen: dict[tuple[str, str], tuple[int, int, int]] = {}
@@ -376,14 +385,24 @@ class MailAppSync:
         if not st.messages:
             return
         uids = client.search_uids(folder)
+        sent = (
+            SentFolderCheck(client, account.name, account.sent_folder)
+            if self.check_sent_folder
+            else None
+        )
         for start in range(0, len(uids), 50):
             for fetched in client.fetch(folder, uids[start : start + 50], MAX_LEARN_BYTES):
-                qid = self._report_one(client, account, st.uidvalidity, fetched)
+                qid = self._report_one(client, account, st.uidvalidity, fetched, sent)
                 if qid is not None:
                     summary.reported.append(qid)
 
     def _report_one(
-        self, client: MailClient, account: AccountConfig, uidvalidity: int, fetched: FetchedMessage
+        self,
+        client: MailClient,
+        account: AccountConfig,
+        uidvalidity: int,
+        fetched: FetchedMessage,
+        sent: SentFolderCheck | None,
     ) -> int | None:
         folder, dest = account.report, account.quarantine_folder
         msg = parse_message(fetched.raw)
@@ -398,7 +417,9 @@ class MailAppSync:
             # else: a copy-only server left the original of an earlier report here.
             return None
         verdict = reported_verdict(self.classifier.classify(msg))
-        item = new_item(account.name, folder, uidvalidity, fetched, msg, verdict, digest, None)
+        sender = msg.from_.addr if msg.from_ is not None else ""
+        contacted = sent.last_contact(sender) if sent is not None and sender else None
+        item = new_item(account.name, folder, uidvalidity, fetched, msg, verdict, digest, contacted)
         item = replace(item, details={**item.details, "user_action": UserAction.REPORTED_BY_MOVE})
         try:
             qid = self.store.record_move_intent(item, quarantine_folder=dest)
