@@ -43,7 +43,7 @@ from mailguard.logs import log_event
 from mailguard.metrics import Metrics
 from mailguard.notify import Notifier
 from mailguard.state import KIND_ALERT
-from mailguard.state.errors import StateUnavailable
+from mailguard.state.errors import StateError, StateUnavailable
 from mailguard.vocabulary import WatchMode
 from mailguard.watch import FolderWatcher, IdleClient, WatchBoard, WatchState, plan_watchers
 
@@ -158,7 +158,10 @@ class Daemon:
 
     def start_watchers(self) -> None:
         """One IDLE watcher per watched folder (and report folder), up to the account's cap."""
-        self.store.clear_watch_states()
+        try:
+            self.store.clear_watch_states()
+        except StateError as e:  # a full or read-only state file must not stop the watching
+            log_event(log, "state.error", level=logging.ERROR, error=str(e))
         for account in self.settings.accounts:
             on, cap = self._idle_settings(account)
             folders = [*account.folders, account.report]
