@@ -66,7 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("check-config", "validate the config file and report every problem", "check_config")
     sp.add_argument(
-        "--secrets", action="store_true", help="also check that every password source resolves"
+        "--secrets",
+        action="store_true",
+        help="also check that every password source resolves, and log in (implies --connect)",
+    )
+    sp.add_argument(
+        "--connect",
+        action="store_true",
+        help="log in to every account and report capabilities, the resolved quarantine and "
+        "Sent folders and the move strategy (creates nothing)",
     )
 
     sp = add("classify", "classify .eml files, directories or stdin (-) and explain", "classify")

@@ -205,20 +205,21 @@ def test_pass_deadline_stops_between_messages_and_the_next_pass_resumes(
             }
         )
 
-    real_handle = AccountScanner._one
+    # Each message is slow to assess (the scanner assesses a batch, then acts on it).
+    real_handle = AccountScanner._assess
 
-    def slow_handle(self: Any, *a: Any, **kw: Any) -> None:
+    def slow_handle(self: Any, *a: Any, **kw: Any) -> Any:
         time.sleep(0.6)
-        real_handle(self, *a, **kw)
+        return real_handle(self, *a, **kw)
 
     classifier = Classifier.from_config(DetectionConfig())
-    monkeypatch.setattr(AccountScanner, "_one", slow_handle)
+    monkeypatch.setattr(AccountScanner, "_assess", slow_handle)
     settings = settings_with("1.5s")
     with App(settings, classifier=classifier) as app:
         first = app.scan(settings.accounts[0])
     assert first.reached, first.error
     assert 1 <= first.scanned < len(names), first
-    monkeypatch.setattr(AccountScanner, "_one", real_handle)
+    monkeypatch.setattr(AccountScanner, "_assess", real_handle)
     settings = settings_with("10m")
     with App(settings, classifier=classifier) as app:
         rest = app.scan(settings.accounts[0])

@@ -77,50 +77,78 @@ class _FoldedIndex:
         return self.origin[at], self.origin[at + len(key) - 1] + 1
 
 
-def _grow(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen [start, end) so neither edge splits a word or, in Japanese, a short phrase."""
+def _is_boundary(text: str, at: int) -> bool:
+    """Is position ``at`` a phrase boundary (text edge, whitespace or punctuation)?"""
+    return at < 0 or at >= len(text) or text[at].isspace() or text[at] in _JA_STOPS
+
+
+def _finish_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Never cut a Latin word or a number in half (up to ``_GROW_LATIN`` characters)."""
     limit = max(0, start - _GROW_LATIN)
     while start > limit and _is_wordish(text[start - 1]) and _is_wordish(text[start]):
         start -= 1
     limit = min(len(text), end + _GROW_LATIN)
     while end < limit and _is_wordish(text[end - 1]) and _is_wordish(text[end]):
         end += 1
-    if start > 0 and _is_cjk(text[start]):
-        # Start the Japanese phrase where it starts (「30日間無料…」, not 「間無料…」).
-        begin, grown = start, 0
-        while begin > 0 and grown < _GROW_JA:
-            ch = text[begin - 1]
-            if ch.isspace() or ch in _JA_STOPS or not (_is_cjk(ch) or ch.isalnum()):
-                break
-            begin, grown = begin - 1, grown + 1
-        if begin == 0 or text[begin - 1].isspace() or text[begin - 1] in _JA_STOPS:
-            start = begin
-    if end < len(text) and _is_cjk(text[end - 1]):
-        # Finish the Japanese phrase, across hard line breaks (Japanese mail wraps
-        # anywhere), but only if a phrase boundary comes soon.
-        stop, grown = end, 0
-        while stop < len(text) and grown < _GROW_JA:
-            ch = text[stop]
-            if ch.isspace():
-                nxt = stop + 1
-                while nxt < len(text) and text[nxt].isspace():
-                    nxt += 1
-                if nxt >= len(text) or not _is_cjk(text[nxt]) or "\n\n" in text[stop:nxt]:
-                    break
-                stop = nxt
-                continue
-            if ch in _JA_STOPS or not _is_cjk(ch):
-                break
-            stop, grown = stop + 1, grown + 1
-        at_boundary = stop >= len(text) or text[stop] in _JA_STOPS or text[stop].isspace()
-        if at_boundary and stop > end:
-            end = stop + (1 if stop < len(text) and text[stop] in "。」』）)】" else 0)
-        elif not at_boundary:
-            # The phrase runs on too long: end at the last boundary inside the quote.
-            last = max(text.rfind(c, start, end) for c in "。、」』）】")
-            if last > start + (end - start) // 2:
-                end = last + 1
     return start, end
+
+
+def _phrase_start(text: str, start: int) -> int:
+    """Start a Japanese phrase where it starts (「30日間無料…」, not 「間無料…」), if near."""
+    if start == 0 or not _is_cjk(text[start]):
+        return start
+    begin = start
+    while begin > 0 and start - begin < _GROW_JA:
+        ch = text[begin - 1]
+        if _is_boundary(text, begin - 1) or not (_is_cjk(ch) or ch.isalnum()):
+            break
+        begin -= 1
+    return begin if _is_boundary(text, begin - 1) else start
+
+
+def _skip_wrap(text: str, at: int) -> int | None:
+    """Past a hard line break inside Japanese text; None at a paragraph or script change."""
+    nxt = at
+    while nxt < len(text) and text[nxt].isspace():
+        nxt += 1
+    if nxt >= len(text) or not _is_cjk(text[nxt]) or "\n\n" in text[at:nxt]:
+        return None
+    return nxt
+
+
+def _phrase_end(text: str, start: int, end: int) -> int:
+    """Finish a Japanese phrase across hard line breaks, if a boundary comes soon.
+
+    When the phrase runs on too long, end at the last boundary inside the quote
+    instead, so the quote never stops mid-word.
+    """
+    if end >= len(text) or not _is_cjk(text[end - 1]):
+        return end
+    stop, grown = end, 0
+    while stop < len(text) and grown < _GROW_JA:
+        if text[stop].isspace():
+            nxt = _skip_wrap(text, stop)
+            if nxt is None:
+                break
+            stop = nxt
+        elif text[stop] in _JA_STOPS or not _is_cjk(text[stop]):
+            break
+        else:
+            stop, grown = stop + 1, grown + 1
+    if _is_boundary(text, stop):
+        if stop == end:
+            return end
+        closing = stop < len(text) and text[stop] in "。」』）)】"
+        return stop + (1 if closing else 0)
+    last = max(text.rfind(c, start, end) for c in "。、」』）】")
+    return last + 1 if last > start + (end - start) // 2 else end
+
+
+def _grow(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen [start, end) so neither edge splits a word or, in Japanese, a short phrase."""
+    start, end = _finish_words(text, start, end)
+    start = _phrase_start(text, start)
+    return start, _phrase_end(text, start, end)
 
 
 _WS_RUN = re.compile(r"\s+")
