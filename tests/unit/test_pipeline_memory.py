@@ -358,7 +358,9 @@ def test_copy_only_release_leaves_one_copy_and_the_next_pass_keeps_it(
 
 
 # -- the mail app as user interface ---------------------------------------------------------
-def test_release_by_moving_is_recorded_and_not_undone(tmp_path: Path, classifier: Classifier) -> None:
+def test_release_by_moving_is_recorded_and_not_undone(
+    tmp_path: Path, classifier: Classifier
+) -> None:
     server, settings = MemoryMailServer(), make_settings(tmp_path)
     server.deliver("INBOX", raw(SCAMS[1]), flags=["\\Seen"])
     mid = mid_of(raw(SCAMS[1]))
