@@ -180,30 +180,32 @@ def test_one_pass_at_a_time_and_triggers_during_a_pass_fold_into_one_more(
             running[0] -= 1
 
     d.app.scan = counting_scan  # type: ignore[method-assign]
-    triggered = []
+    triggered: list[tuple[bool, list[str]]] = []  # (a caller still waiting, passes so far)
 
     def during_first_fetch(client: MemoryMailClient, verb: str, phase: str) -> None:
         if verb != "FETCH" or phase != "after" or triggered:
             return
-        triggered.append(True)
         # New mail arrives mid-pass, after this pass searched the INBOX, and the schedule
-        # and two IDLE watchers all ask for a pass from their own threads.
+        # and two IDLE watchers all ask for a pass from their own threads. Each must
+        # return at once (daemon threads: if the gate broke, they would block on the
+        # pass in hand, and the test must fail rather than hang).
         server.deliver("INBOX", renamed(raw(WITHDRAWAL), "mid-pass"))
         callers = [
-            threading.Thread(target=d.poll, args=(account,)),
-            threading.Thread(target=d._on_change, args=("gate", "INBOX")),
-            threading.Thread(target=d._on_change, args=("gate", account.report)),
+            threading.Thread(target=d.poll, args=(account,), daemon=True),
+            threading.Thread(target=d._on_change, args=("gate", "INBOX"), daemon=True),
+            threading.Thread(target=d._on_change, args=("gate", account.report), daemon=True),
         ]
         for t in callers:
             t.start()
         for t in callers:
-            t.join(5)
-        assert not any(t.is_alive() for t in callers), "a trigger waited for the running pass"
-        assert passes == ["gate"], "no second pass started while one was running"
+            t.join(1)
+        triggered.append((any(t.is_alive() for t in callers), list(passes)))
 
     server.add_hook(during_first_fetch)
     d.poll(account)
-    assert triggered
+    [(waiting, during)] = triggered
+    assert not waiting, "a trigger waited for the running pass"
+    assert during == ["gate"], "no second pass started while one was running"
     assert passes == ["gate", "gate"], "three triggers during the pass cost exactly one more"
     assert running[1] == 1, "never two passes of one account at once"
     assert d._passes == {}
