@@ -179,7 +179,7 @@ def test_one_pass_at_a_time_and_triggers_during_a_pass_fold_into_one_more(
         finally:
             running[0] -= 1
 
-    d.app.scan = counting_scan  # type: ignore[method-assign]
+    d.app.scan = counting_scan  # type: ignore[method-assign,assignment]
     triggered: list[tuple[bool, list[str]]] = []  # (a caller still waiting, passes so far)
 
     def during_first_fetch(client: MemoryMailClient, verb: str, phase: str) -> None:

@@ -21,6 +21,7 @@ connect=...)`` with the double's clients in place of IMAP connections.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def make_settings(tmp_path: Path, **sections: Any) -> Settings:
     return settings_from_dict(data)
 
 
-def fill(server: MemoryMailServer, folder: str, items: list[tuple[str, tuple[str, ...]]]) -> None:
+def fill(server: MemoryMailServer, folder: str, items: Sequence[tuple[str, Sequence[str]]]) -> None:
     for name, flags in items:
         server.deliver(folder, raw(name), flags=list(flags))
 
@@ -106,7 +107,7 @@ def contents(server: MemoryMailServer, folder: str) -> dict[str, set[str]]:
     return out
 
 
-def expected(items: list[tuple[str, tuple[str, ...]]]) -> dict[str, set[str]]:
+def expected(items: Sequence[tuple[str, Sequence[str]]]) -> dict[str, set[str]]:
     return {mid_of(raw(n)): set(fl) for n, fl in items}
 
 
