@@ -17,6 +17,7 @@ test_metrics_fed.py and test_mailapp.py need a real Dovecot and wall-clock waits
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import types
@@ -390,3 +391,51 @@ def test_every_declared_metric_is_fed(build: Callable[..., tuple[Daemon, Servers
     assert metric(d, "mailguard_errors_total", account="fedbad", kind="auth") == 1
     textfile = Path(str(d.settings.metrics.textfile))
     assert "mailguard_messages_scanned_total" in textfile.read_text()
+
+
+# -- the real scheduler, briefly -----------------------------------------------------------------
+def test_run_schedules_polls_and_the_digest_then_stops_and_logs_out(
+    build: Callable[..., tuple[Daemon, Servers]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Daemon.run`` as ``mailguard run`` calls it: APScheduler with a 1 s poll interval and
+    a digest due 2 s from now, IDLE watchers, then a stop request (what SIGTERM does)."""
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    due = (datetime.now().astimezone() + timedelta(seconds=2)).strftime("%H:%M:%S")
+    d, servers = build(
+        ["first", "second"],
+        schedule={"poll_interval": "1s", "jitter": "0.01s", "digest_times": [due]},
+        digest={"immediate": False},
+        scan={"idle": True},
+    )
+    servers["first"].deliver("INBOX", raw(SCAM))
+    servers["second"].deliver("INBOX", raw(SCAM))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def done() -> bool:
+        statuses = [d.store.account_status(a.name) for a in d.settings.accounts]
+        polled = all(s is not None and s.last_result == "ok" for s in statuses)
+        return polled and all(digests_in(servers[n]) for n in ("first", "second"))
+
+    finished: list[bool] = []  # read while running: run() closes the store on its way out
+
+    def stop_when_done() -> None:
+        finished.append(wait_until(done, 8))
+        d.stop.set()  # what the SIGTERM handler does
+
+    stopper = threading.Thread(target=stop_when_done, daemon=True)
+    stopper.start()
+    try:
+        assert d.run() == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    stopper.join(1)
+    assert finished == [True], (
+        "both accounts polled on schedule and the digest went out at its time"
+    )
+    for name in ("first", "second"):
+        assert len(servers[name].uids("Quarantine")) == 1
+    assert not d.scheduler.running
+    assert all(not w.thread.is_alive() for w in d.watchers), "the watchers ended"
+    assert servers.clients and all(c.closed for c in servers.clients), "every connection logged out"
