@@ -424,20 +424,25 @@ class MemoryMailServer:
 
     def add_flags(self, folder: str, uids: Iterable[int], flags: Iterable[str]) -> None:
         """Another client's UID STORE +FLAGS (e.g. the user's app marks \\Deleted)."""
-        with self.lock:
-            box = self._folder(folder)
-            flags = list(flags)
-            for uid in uids:
-                if uid in box.messages:
-                    box.messages[uid].add_flags(flags)
+        self._store_flags(folder, uids, list(flags), StoredMessage.add_flags)
 
     def remove_flags(self, folder: str, uids: Iterable[int], flags: Iterable[str]) -> None:
+        """Another client's UID STORE -FLAGS."""
+        self._store_flags(folder, uids, list(flags), StoredMessage.remove_flags)
+
+    def _store_flags(
+        self,
+        folder: str,
+        uids: Iterable[int],
+        flags: list[str],
+        change: Callable[[StoredMessage, Iterable[str]], None],
+    ) -> None:
+        """A UID STORE: UIDs no longer in ``folder`` are passed over, as a server does."""
         with self.lock:
             box = self._folder(folder)
-            flags = list(flags)
             for uid in uids:
                 if uid in box.messages:
-                    box.messages[uid].remove_flags(flags)
+                    change(box.messages[uid], flags)
 
     def expunge_deleted(self, folder: str) -> list[int]:
         """Another app's mailbox-wide EXPUNGE: removes every \\Deleted message. Our client
