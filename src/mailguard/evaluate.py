@@ -15,7 +15,7 @@ import argparse
 import csv
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -66,10 +66,14 @@ class Report:
     )
     lang: str = "en"
 
+    def _share(self, label: str, counted: Callable[[Bucket], int]) -> float:
+        """``counted`` rows of ``label`` over all rows of ``label``; 0.0 when there are none."""
+        b = self.by_label.get(label)
+        return counted(b) / b.count if b and b.count else 0.0
+
     @property
     def scam_recall(self) -> float:
-        b = self.by_label.get("scam")
-        return b.scam / b.count if b and b.count else 0.0
+        return self._share("scam", lambda b: b.scam)
 
     @property
     def scam_precision(self) -> float:
@@ -80,13 +84,11 @@ class Report:
 
     @property
     def ham_fp_rate(self) -> float:
-        b = self.by_label.get("ham")
-        return b.scam / b.count if b and b.count else 0.0
+        return self._share("ham", lambda b: b.scam)
 
     @property
     def ham_suspicious_rate(self) -> float:
-        b = self.by_label.get("ham")
-        return b.suspicious / b.count if b and b.count else 0.0
+        return self._share("ham", lambda b: b.suspicious)
 
     def false_positives(self) -> list[Row]:
         return [

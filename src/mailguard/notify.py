@@ -100,12 +100,16 @@ class Notifier:
         clean = " ".join(text.split())
         return "STATUS=" + (clean if len(clean) <= _MAX_STATUS else clean[: _MAX_STATUS - 1] + "…")
 
-    def ready(self, status: str | None = None) -> bool:
-        """Tell systemd start-up is complete (``READY=1``), optionally with a status line."""
-        parts = ["READY=1"]
+    def _notify_with_status(self, state: str, status: str | None) -> bool:
+        """``state`` and, in the same datagram, the status line that goes with it (if any)."""
+        parts = [state]
         if status:
             parts.append(self._status_line(status))
         return self.notify(*parts)
+
+    def ready(self, status: str | None = None) -> bool:
+        """Tell systemd start-up is complete (``READY=1``), optionally with a status line."""
+        return self._notify_with_status("READY=1", status)
 
     def status(self, text: str) -> bool:
         """Free-form status shown by ``systemctl status``."""
@@ -120,10 +124,7 @@ class Notifier:
 
     def stopping(self, status: str | None = None) -> bool:
         """Tell systemd a clean shutdown has begun, so a slow stop is not mistaken for a hang."""
-        parts = ["STOPPING=1"]
-        if status:
-            parts.append(self._status_line(status))
-        return self.notify(*parts)
+        return self._notify_with_status("STOPPING=1", status)
 
     def extend_timeout(self, seconds: float) -> bool:
         """Ask for more time in the current start/stop phase (``EXTEND_TIMEOUT_USEC``)."""

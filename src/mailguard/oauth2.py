@@ -234,6 +234,26 @@ def _lifetime(data: Mapping[str, Any]) -> float:
     return value if value > 0 else DEFAULT_LIFETIME
 
 
+def _client_secret(account: AccountConfig, what: str) -> str | None:
+    """The client secret from ``$oauth2_client_secret_env``, or None when none is configured.
+
+    A configured but unset (or empty) variable is an error rather than "no
+    secret": the server would refuse the client anyway, with a vaguer message.
+    """
+    name = account.oauth2_client_secret_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise OAuth2Error(
+            f"{what}: the environment variable named by oauth2_client_secret_env is "
+            f"{'empty' if value == '' else 'not set'}",
+            permanent=True,
+        )
+    register_secret(value)
+    return value
+
+
 # ---------------------------------------------------------------------------------------
 # refresh-token persistence
 # ---------------------------------------------------------------------------------------
@@ -350,20 +370,6 @@ class TokenProvider:
         _register_token(self.account.username, token)
         return token
 
-    def _client_secret(self) -> str | None:
-        name = self.account.oauth2_client_secret_env
-        if not name:
-            return None
-        value = os.environ.get(name)
-        if not value:
-            raise OAuth2Error(
-                f"{self.what}: the environment variable named by oauth2_client_secret_env is "
-                f"{'empty' if value == '' else 'not set'}",
-                permanent=True,
-            )
-        register_secret(value)
-        return value
-
     def _current_refresh_token(self) -> str:
         configured = resolve_secret(self.account, what=f"{self.what} refresh token")
         if configured != self._configured:
@@ -380,7 +386,7 @@ class TokenProvider:
         account = self.account
         assert account.oauth2_token_endpoint and account.oauth2_client_id
         refresh_token = self._current_refresh_token()
-        client_secret = self._client_secret()
+        client_secret = _client_secret(account, self.what)
         body = prepare_token_request(
             "refresh_token",
             refresh_token=refresh_token,
@@ -539,12 +545,44 @@ def device_code_login(
     password source at it. ``sleep`` and ``clock`` exist for tests.
     """
     what = f"account {account.name} oauth2 login"
+    endpoint = _device_login_endpoint(account, device_endpoint, what)
+    client_id, token_endpoint = account.oauth2_client_id, account.oauth2_token_endpoint
+    assert client_id and token_endpoint  # checked by _device_login_endpoint
+    client_secret = _client_secret(account, what)
+    device_code, auth = _request_device_code(account, endpoint, client_secret, what)
+    prompt(auth)
+    poll_form = {
+        "grant_type": DEVICE_CODE_GRANT_TYPE,
+        "device_code": device_code,
+        "client_id": client_id,
+    }
+    if client_secret:
+        poll_form["client_secret"] = client_secret
+    data = _poll_device_token(
+        account, urllib.parse.urlencode(poll_form), auth, what, sleep=sleep, clock=clock
+    )
+    access = data.get("access_token")
+    if isinstance(access, str) and access:
+        _register_token(account.username, access)
+    refresh = data.get("refresh_token")
+    if not isinstance(refresh, str) or not refresh:
+        raise _no_refresh_token(what)
+    register_secret(refresh)
+    return refresh
+
+
+def _device_login_endpoint(account: AccountConfig, given: str | None, what: str) -> str:
+    """The device endpoint to ask, once the account is known to be able to sign in at all.
+
+    Both URLs are checked here, before anything is sent, so that a plain-http
+    endpoint never sees the client id.
+    """
     if not (account.oauth2_client_id and account.oauth2_token_endpoint):
         raise OAuth2Error(
             f"{what}: needs oauth2_client_id and oauth2_token_endpoint in the config",
             permanent=True,
         )
-    endpoint = device_endpoint or default_device_endpoint(account.oauth2_token_endpoint)
+    endpoint = given or default_device_endpoint(account.oauth2_token_endpoint)
     if not endpoint:
         raise OAuth2Error(
             f"{what}: no device authorization endpoint known for "
@@ -554,17 +592,14 @@ def device_code_login(
         )
     _check_endpoint(endpoint, what, "the device endpoint")
     _check_endpoint(account.oauth2_token_endpoint, what, "oauth2_token_endpoint")
-    client_secret = None
-    if account.oauth2_client_secret_env:
-        client_secret = os.environ.get(account.oauth2_client_secret_env) or None
-        if client_secret is None:
-            raise OAuth2Error(
-                f"{what}: the environment variable named by oauth2_client_secret_env "
-                "is not set",
-                permanent=True,
-            )
-        register_secret(client_secret)
+    return endpoint
 
+
+def _request_device_code(
+    account: AccountConfig, endpoint: str, client_secret: str | None, what: str
+) -> tuple[str, DeviceAuthorization]:
+    """Ask the device endpoint for a code; return the (secret) device code and the prompt."""
+    assert account.oauth2_client_id
     form: dict[str, str] = {"client_id": account.oauth2_client_id}
     if account.oauth2_scope:
         form["scope"] = account.oauth2_scope
@@ -587,29 +622,36 @@ def device_code_login(
         interval = max(1.0, float(data.get("interval", 5)))
     except (TypeError, ValueError):
         interval = 5.0
-    expires_in = _lifetime({"expires_in": data.get("expires_in", 900)})
     complete = data.get("verification_uri_complete")
     message = data.get("message")
-    prompt(
-        DeviceAuthorization(
-            user_code=user_code,
-            verification_uri=uri,
-            verification_uri_complete=complete if isinstance(complete, str) else None,
-            expires_in=expires_in,
-            interval=interval,
-            message=_clean_text(message, 500) if isinstance(message, str) else None,
-        )
+    auth = DeviceAuthorization(
+        user_code=user_code,
+        verification_uri=uri,
+        verification_uri_complete=complete if isinstance(complete, str) else None,
+        expires_in=_lifetime({"expires_in": data.get("expires_in", 900)}),
+        interval=interval,
+        message=_clean_text(message, 500) if isinstance(message, str) else None,
     )
+    return device_code, auth
 
-    deadline = clock() + expires_in
-    poll_form = {
-        "grant_type": DEVICE_CODE_GRANT_TYPE,
-        "device_code": device_code,
-        "client_id": account.oauth2_client_id,
-    }
-    if client_secret:
-        poll_form["client_secret"] = client_secret
-    body = urllib.parse.urlencode(poll_form)
+
+def _poll_device_token(
+    account: AccountConfig,
+    body: str,
+    auth: DeviceAuthorization,
+    what: str,
+    *,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """Poll the token endpoint until the user has signed in (RFC 8628 §3.4-3.5).
+
+    Returns the successful answer; raises when the code expires or the server
+    says anything but "pending" or "slow down".
+    """
+    assert account.oauth2_token_endpoint
+    deadline = clock() + auth.expires_in
+    interval = auth.interval
     while True:
         sleep(interval)
         if clock() > deadline:
@@ -619,21 +661,13 @@ def device_code_login(
         )
         error = data.get("error")
         if status == 200 and not error:
-            break
+            return data
         if error == "authorization_pending":
             continue
         if error == "slow_down":
             interval += 5  # RFC 8628 §3.5
             continue
         raise _server_error(what, status, data)
-    access = data.get("access_token")
-    if isinstance(access, str) and access:
-        _register_token(account.username, access)
-    refresh = data.get("refresh_token")
-    if not isinstance(refresh, str) or not refresh:
-        raise _no_refresh_token(what)
-    register_secret(refresh)
-    return refresh
 
 
 def _no_refresh_token(what: str) -> NoReturn:

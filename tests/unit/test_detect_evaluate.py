@@ -11,6 +11,8 @@ import pytest
 
 from mailguard.detect import CLEAN, SCAM, Classifier
 from mailguard.evaluate import (
+    Bucket,
+    Report,
     classify_paths,
     evaluate,
     format_verdict_line,
@@ -119,3 +121,14 @@ def test_formatters(labelled: Path) -> None:
         "reasons": [],
         "error": "cannot read",
     }
+
+
+def test_report_rates_are_shares_of_their_label_and_zero_without_rows() -> None:
+    report = Report()
+    assert (report.scam_recall, report.ham_fp_rate, report.ham_suspicious_rate) == (0, 0, 0)
+    report.by_label["scam"] = Bucket(count=4, scam=3, suspicious=1)
+    report.by_label["ham"] = Bucket(count=10, scam=1, suspicious=2)
+    assert report.scam_recall == 0.75
+    assert report.ham_fp_rate == 0.1
+    assert report.ham_suspicious_rate == 0.2
+    assert report.scam_precision == 0.75

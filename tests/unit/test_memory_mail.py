@@ -197,3 +197,13 @@ def test_concurrent_clients_get_distinct_uids(server: MemoryMailServer) -> None:
         t.join()
     assert None not in uids and len(set(uids)) == 200
     assert server.status("INBOX").uidnext == 201
+
+
+def test_another_apps_flag_changes_skip_uids_that_are_gone(server: MemoryMailServer) -> None:
+    kept = server.deliver("INBOX", message(1), flags=["\\Seen"])
+    gone = server.deliver("INBOX", message(2))
+    server.remove("INBOX", gone)
+    server.add_flags("INBOX", [kept, gone], ["\\Flagged", "$Label1"])
+    assert set(server.flags("INBOX")[kept]) == {"\\Seen", "\\Flagged", "$Label1"}
+    server.remove_flags("INBOX", [kept, gone], ["\\Seen", "$Label1"])
+    assert server.flags("INBOX") == {kept: ("\\Flagged",)}

@@ -59,6 +59,12 @@ def test_ready_with_status(notify_socket: tuple[str, socket.socket]) -> None:
     assert sock.recv(4096).split(b"\n") == [b"READY=1", b"STATUS=polling 2 account(s)"]
 
 
+def test_stopping_with_status(notify_socket: tuple[str, socket.socket]) -> None:
+    path, sock = notify_socket
+    Notifier({"NOTIFY_SOCKET": path}).stopping("signal\nTERM")
+    assert sock.recv(4096).split(b"\n") == [b"STOPPING=1", b"STATUS=signal TERM"]
+
+
 def test_abstract_socket(abstract_socket: tuple[str, socket.socket]) -> None:
     address, sock = abstract_socket
     n = Notifier({"NOTIFY_SOCKET": address})

@@ -485,6 +485,36 @@ def test_device_code_without_refresh_token_explains_offline_access(server: Token
                           prompt=lambda a: None, sleep=lambda s: None, clock=FakeClock())
 
 
+def test_device_code_login_sends_the_client_secret_to_both_endpoints(
+    server: TokenServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MG_CLIENT_SECRET", CLIENT_SECRET)
+    server.script("/device", Reply(200, {"device_code": "d", "user_code": "U",
+                                         "verification_uri": "https://x", "interval": 1}))
+    server.script("/token", _ok("a", refresh_token="r-new"))
+    acct = _account(server, oauth2_client_secret_env="MG_CLIENT_SECRET")
+    assert device_code_login(acct, device_endpoint=server.url("/device"),
+                             prompt=lambda a: None, sleep=lambda s: None,
+                             clock=FakeClock()) == "r-new"
+    assert server.forms("/device")[0]["client_secret"] == CLIENT_SECRET
+    assert server.forms("/token")[0]["client_secret"] == CLIENT_SECRET
+
+
+@pytest.mark.parametrize(("value", "word"), [(None, "not set"), ("", "empty")])
+def test_device_code_login_with_missing_client_secret_asks_nothing(
+    server: TokenServer, monkeypatch: pytest.MonkeyPatch, value: str | None, word: str
+) -> None:
+    if value is None:
+        monkeypatch.delenv("MG_CLIENT_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("MG_CLIENT_SECRET", value)
+    acct = _account(server, oauth2_client_secret_env="MG_CLIENT_SECRET")
+    with pytest.raises(OAuth2Error, match=f"oauth2_client_secret_env is {word}") as e:
+        device_code_login(acct, device_endpoint=server.url("/device"), prompt=lambda a: None)
+    assert e.value.permanent
+    assert server.forms("/device") == [] and server.forms("/token") == []
+
+
 def test_default_device_endpoints() -> None:
     ms = "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"
     assert default_device_endpoint(ms) == (

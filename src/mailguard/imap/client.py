@@ -49,6 +49,10 @@ from mailguard.imap.base import (
     MoveResult,
 )
 from mailguard.imap.deadline import Deadline, DeadlineExceeded, guard_reads, guarded_client_class
+from mailguard.imap.decisions import (  # GMAIL_CAPABILITY: still importable from here
+    GMAIL_CAPABILITY as GMAIL_CAPABILITY,
+)
+from mailguard.imap.decisions import ClientDecisions, addresses_match, sent_search_target
 from mailguard.imap.folders import (
     INBOX,
     ListedFolder,
@@ -61,8 +65,6 @@ from mailguard.imap.folders import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-GMAIL_CAPABILITY = "X-GM-EXT-1"
 
 _SENT_SEARCH_BATCH = 500
 _REFUSED_COMMANDS = {
@@ -269,7 +271,7 @@ def _timeout_hint(account: ImapEndpoint) -> str:
 # --------------------------------------------------------------------------- client
 
 
-class ImapMailClient:
+class ImapMailClient(ClientDecisions):
     """One logged-in IMAP connection implementing :class:`~mailguard.imap.base.MailClient`.
 
     Build it with :meth:`connect`. Not thread-safe: one connection, one caller.
@@ -491,28 +493,6 @@ class ImapMailClient:
         """Pop (and so reset) imaplib's collected response-code data such as COPYUID."""
         return list(self._conn._imap.untagged_responses.pop(name, None) or [])
 
-    def _ensure_selected(
-        self, folder: str, *, writable: bool = False, examine: bool = False
-    ) -> FolderStatus:
-        """Select ``folder`` (a resolved name) unless it already is.
-
-        ``writable``: we are about to change it (SELECT, refused in read-only mode);
-        ``examine``: we only read it, so a fresh selection is EXAMINE. Otherwise a
-        fresh selection is SELECT (a scanned folder we may move mail out of), or
-        EXAMINE in read-only mode.
-        """
-        if writable:
-            self._refuse_write("change " + folder)
-        cached = self._selected == folder and self._selected_status is not None
-        if cached and not (writable and self._selected_readonly):
-            assert self._selected_status is not None
-            return self._selected_status
-        return self._select(folder, readonly=not writable and (examine or self._read_only))
-
-    def _refuse_write(self, what: str) -> None:
-        if self._read_only:
-            raise MailClientError(f"{self.where}: refusing to {what}: this is a read-only pass")
-
     # -- folder names ------------------------------------------------------------
 
     def namespace(self) -> Namespace:
@@ -555,22 +535,7 @@ class ImapMailClient:
         parts = data[0].decode("utf-8", "replace").split()
         return parts[-1] if len(parts) >= 2 else None
 
-    def set_read_only(self, read_only: bool) -> None:
-        """Read-only mode (a dry run): EXAMINE only; CREATE, MOVE, COPY, STORE,
-        EXPUNGE and APPEND are refused before they reach the wire."""
-        if read_only != self._read_only and self._selected is not None:
-            self._selected = None  # a SELECT made before must not be reused read-only
-        self._read_only = read_only
-
     # -- MailClient --------------------------------------------------------------
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return self._caps
-
-    @property
-    def is_gmail(self) -> bool:
-        return GMAIL_CAPABILITY in self._caps
 
     def folder_status(self, folder: str) -> FolderStatus:
         folder = self.resolve_folder(folder)
@@ -659,29 +624,6 @@ class ImapMailClient:
             self._run("SUBSCRIBE", self._conn.subscribe_folder, folder)
         self._known_folders.add(folder)
 
-    def move(self, folder: str, uid: int, dest: str) -> MoveResult:
-        """Move one message, keeping its flags; never a mailbox-wide EXPUNGE.
-
-        MOVE when offered; else UID COPY + UID STORE \\Deleted + UID EXPUNGE <uid>
-        with UIDPLUS; else copy only (the original stays, with a warning). On
-        Gmail (X-GM-EXT-1) the method is reported as "gmail-labels": folders are
-        labels there, and the message leaves the source label but stays in All Mail.
-
-        Raises MessageNotFound if ``uid`` is no longer in ``folder`` and
-        FolderNotFound if ``dest`` does not exist.
-        """
-        folder, dest = self.resolve_folder(folder), self.resolve_folder(dest)
-        uid = int(uid)
-        self._ensure_selected(folder, writable=True)
-        caps = self._caps
-        if "MOVE" in caps:
-            method = "gmail-labels" if self.is_gmail else "move"
-            return self._move_with_move(folder, uid, dest, method)
-        if "UIDPLUS" in caps:
-            method = "gmail-labels" if self.is_gmail else "uidplus"
-            return self._move_with_uidplus(folder, uid, dest, method)
-        return self._copy_only(folder, uid, dest)
-
     def _move_with_move(self, folder: str, uid: int, dest: str, method: str) -> MoveResult:
         # Without UIDPLUS the server will not say where the message went, so learn
         # its Message-ID first and look for it afterwards.
@@ -700,26 +642,12 @@ class ImapMailClient:
         self._take_response("COPYUID")
         self._run("UID COPY", self._conn.copy, [uid], dest)
         dest_uid, validity = parse_copyuid(self._take_response("COPYUID"), uid)
-        if dest_uid is None:
-            # UIDPLUS servers answer every successful copy with COPYUID; none means
-            # nothing was copied, and then nothing may be deleted.
-            raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
-        self._delete_one(uid)
-        return MoveResult(method, dest_uid, validity, removed_from_source=True)
+        return self._uidplus_copied(folder, uid, method, dest_uid, validity)
 
     def _delete_one(self, uid: int) -> None:
         """\\Deleted on one UID, then UID EXPUNGE of that UID only (selected folder)."""
         self._run("UID STORE", self._conn.add_flags, [uid], [imapclient.DELETED], silent=True)
         self._run("UID EXPUNGE", self._conn.uid_expunge, [uid])
-
-    def expunge_uid(self, folder: str, uid: int) -> None:
-        if "UIDPLUS" not in self._caps:
-            raise MailClientError(
-                f"{self.where}: cannot delete a single message without UIDPLUS (UID EXPUNGE); "
-                "a plain EXPUNGE could delete other mail, so the message is left in place"
-            )
-        self._ensure_selected(self.resolve_folder(folder), writable=True)
-        self._delete_one(int(uid))
 
     def unflag_deleted(self, folder: str, uid: int) -> None:
         """UID STORE -FLAGS.SILENT (\\Deleted) on one UID: undo a \\Deleted we set.
@@ -833,15 +761,10 @@ class ImapMailClient:
         ``@example.jp``; subdomains count). The server's substring search is
         narrowed to exact matches using ENVELOPE; bodies are never fetched.
         """
-        value = _search_value(address.lower())
-        if value is None:
+        target = sent_search_target(_search_value(address.lower()))
+        if target is None:
             return []
-        domain = None
-        if "@" not in value.lstrip("@"):
-            # The server's substring search on the bare domain also finds subdomains.
-            domain = value = value.lstrip("@")
-            if not domain:
-                return []
+        value, domain = target
         # EXAMINE: the Sent folder is only read, never changed (and never marked read).
         self._ensure_selected(self.resolve_folder(folder), examine=True)
         charset = None if value.isascii() else "UTF-8"
@@ -973,12 +896,4 @@ def _envelope_addresses(envelope: Any) -> Iterator[str]:
 
 
 def _envelope_matches(envelope: Any, value: str, domain: str | None) -> bool:
-    for addr in _envelope_addresses(envelope):
-        if domain is None:
-            if addr == value:
-                return True
-        else:
-            host = addr.rpartition("@")[2]
-            if host == domain or host.endswith("." + domain):
-                return True
-    return False
+    return addresses_match(_envelope_addresses(envelope), value, domain)

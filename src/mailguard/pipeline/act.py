@@ -22,6 +22,7 @@ from mailguard.imap.base import MailClient, MailClientError, MessageNotFound
 from mailguard.imap.probe import ProbeReport, probe_account
 from mailguard.logs import log_event
 from mailguard.pipeline.decide import Action, Decision
+from mailguard.pipeline.moved import confirm_move
 from mailguard.pipeline.reconcile import reconcile_pending
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import NewItem, StateStore
@@ -204,17 +205,7 @@ class LiveExecutor:
                 error=str(e),
             )
             raise
-        dest_uid = result.dest_uid
-        if dest_uid is None and item.message_id:
-            found = self.client.find_by_message_id(dest, item.message_id)
-            dest_uid = max(found) if found else None
-        self.store.confirm_move(
-            qid,
-            quarantine_folder=dest,
-            quarantine_uid=dest_uid,
-            quarantine_uidvalidity=result.dest_uidvalidity,
-            method=result.method,
-        )
+        confirm_move(self.store, self.client, qid, dest, result, item.message_id)
         if not result.removed_from_source:
             log_event(
                 log,

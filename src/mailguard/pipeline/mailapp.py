@@ -52,6 +52,7 @@ from mailguard.imap.base import (
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
+from mailguard.pipeline.moved import confirm_move
 from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.pipeline.verdict_record import new_item
 from mailguard.state import DuplicateMessage, QuarantineRecord, StateStore
@@ -443,17 +444,7 @@ class MailAppSync:
             # The user took it back out of the report folder before we moved it.
             self.store.fail_move(qid, "moved or deleted by the user before mailguard moved it")
             return None
-        dest_uid = result.dest_uid
-        if dest_uid is None and item.message_id:
-            found = client.find_by_message_id(dest, item.message_id)
-            dest_uid = max(found) if found else None
-        self.store.confirm_move(
-            qid,
-            quarantine_folder=dest,
-            quarantine_uid=dest_uid,
-            quarantine_uidvalidity=result.dest_uidvalidity,
-            method=result.method,
-        )
+        confirm_move(self.store, client, qid, dest, result, item.message_id)
         log_event(
             log, "message.reported", account=account.name, quarantine_id=qid,
             category=item.category, sender=item.from_addr,

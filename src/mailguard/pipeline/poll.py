@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 
 from mailguard.config import AccountConfig
@@ -54,6 +55,30 @@ def error_kind(e: BaseException) -> str:
     if isinstance(e, StateError | sqlite3.Error):
         return "state"
     return "other"
+
+
+@dataclass
+class _PassResources:
+    """What one pass has taken so far, so that the clean-up gives back exactly that."""
+
+    summary: ScanSummary
+    client: MailClient | None = None
+    before: dict[str, int] = field(default_factory=dict)  # command counts at acquire
+    writer: WriterLock | None = None
+    healthy: bool = False
+
+
+def _describe_failure(e: Exception, summary: ScanSummary) -> tuple[str, str]:
+    """(error, kind) for an account-level failure; an unexpected one is logged with its trace."""
+    if isinstance(e, StateError):  # full disk, damaged or read-only state, another scan running
+        error = str(e)
+        if isinstance(e, StateUnavailable):
+            error += f"; nothing was moved after message {summary.scanned} of this pass"
+        return error, "state"
+    if isinstance(e, MailClientError | OSError):
+        return str(e) or type(e).__name__, error_kind(e)
+    log.exception("account.error")
+    return f"internal error: {type(e).__name__}: {e}", error_kind(e)
 
 
 class Poller:
@@ -134,71 +159,90 @@ class Poller:
         started = time.monotonic()
         log_event(log, "poll.start", account=account.name)
         executor = self.executor(account, dry_run=dry_run)
-        summary = ScanSummary(account.name, dry_run=dry_run)
-        client: MailClient | None = None
-        before: dict[str, int] = {}
-        healthy = False
+        held = _PassResources(ScanSummary(account.name, dry_run=dry_run))
         # [scan] pass_deadline: the scanner stops between messages once it passes; the
         # server gets a little longer (to finish the message in hand: intent, move,
         # confirm), then any read is cut off, however slowly the peer trickles bytes.
         limit = self.limits.pass_deadline
         deadline = Deadline(limit)
         io_deadline = Deadline(limit + 2 * account.timeout, label=f"pass deadline of {limit:g}s")
-        stop = StopAtDeadline(deadline, stop)
-        writer: WriterLock | None = None
         try:
-            if not dry_run:  # one scanning process per state database (daemon or scan --once)
-                self.store.require_writable()  # read-only or full: say so before any IMAP
-                writer = WriterLock(self.store.path).acquire()
-            client, before = self.connections.acquire(account)
-            # A dry run reads with EXAMINE only, and the client refuses any write too.
-            client.set_read_only(dry_run)
-            if isinstance(client, ImapMailClient):
-                client.set_deadline(io_deadline)
-            if self.mailapp is not None and not dry_run:
-                # Before the scanner is built: a release by moving must be known (and its
-                # sender trusted) before the message is seen again in the INBOX.
-                safe_sync(self.mailapp, client, account)
-            scanner = self._scanner(account, client, executor, since, stop)
-            try:
-                scanner.run()
-                healthy = True
-            finally:
-                summary = scanner.summary
-        except StateError as e:  # full disk, damaged or read-only state, another scan running
-            error = str(e)
-            if isinstance(e, StateUnavailable):
-                error += f"; nothing was moved after message {summary.scanned} of this pass"
-            self._failed(summary, error, "state")
-        except (MailClientError, OSError) as e:
-            self._failed(summary, str(e) or type(e).__name__, error_kind(e))
+            self._run_pass(
+                held, account, executor, dry_run=dry_run, since=since,
+                stop=StopAtDeadline(deadline, stop), io_deadline=io_deadline,
+            )  # fmt: skip
         except Exception as e:  # a bug must not take the other accounts down with it
-            log.exception("account.error")
-            self._failed(summary, f"internal error: {type(e).__name__}: {e}", error_kind(e))
+            self._failed(held.summary, *_describe_failure(e, held.summary))
         finally:
-            if writer is not None:
-                writer.release()
-            if isinstance(client, ImapMailClient) and not client.closed:
-                client.set_deadline(None)  # a kept-open connection waits for the next poll
-            if deadline.expired:
-                log_event(
-                    log,
-                    "poll.deadline",
-                    level=logging.WARNING,
-                    account=account.name,
-                    seconds=limit,
-                    note="the pass stopped at its deadline; the next one resumes there",
-                )
-            if client is not None:
-                summary.commands = {
-                    k: n - before.get(k, 0)
-                    for k, n in client.commands.counts.items()
-                    if n - before.get(k, 0)
-                }
-                if dry_run:
-                    client.set_read_only(False)  # a pooled connection serves real passes next
-                self.connections.release(account, client, healthy=healthy)
-        duration = time.monotonic() - started
+            self._release(held, account, dry_run=dry_run, deadline=deadline)
+        self._finish(account, executor, held.summary, time.monotonic() - started)
+        return held.summary
+
+    def _run_pass(
+        self,
+        held: _PassResources,
+        account: AccountConfig,
+        executor: Executor,
+        *,
+        dry_run: bool,
+        since: date | None,
+        stop: threading.Event,
+        io_deadline: Deadline,
+    ) -> None:
+        """Lock, connect, read the user's moves and scan; whatever is taken goes into ``held``."""
+        if not dry_run:  # one scanning process per state database (daemon or scan --once)
+            self.store.require_writable()  # read-only or full: say so before any IMAP
+            held.writer = WriterLock(self.store.path).acquire()
+        client, held.before = self.connections.acquire(account)
+        held.client = client
+        # A dry run reads with EXAMINE only, and the client refuses any write too.
+        client.set_read_only(dry_run)
+        if isinstance(client, ImapMailClient):
+            client.set_deadline(io_deadline)
+        if self.mailapp is not None and not dry_run:
+            # Before the scanner is built: a release by moving must be known (and its
+            # sender trusted) before the message is seen again in the INBOX.
+            safe_sync(self.mailapp, client, account)
+        scanner = self._scanner(account, client, executor, since, stop)
+        try:
+            scanner.run()
+            held.healthy = True
+        finally:
+            held.summary = scanner.summary
+
+    def _release(
+        self, held: _PassResources, account: AccountConfig, *, dry_run: bool, deadline: Deadline
+    ) -> None:
+        """Give back the writer lock and the connection, whatever the pass got to."""
+        if held.writer is not None:
+            held.writer.release()
+        client = held.client
+        if isinstance(client, ImapMailClient) and not client.closed:
+            client.set_deadline(None)  # a kept-open connection waits for the next poll
+        if deadline.expired:
+            log_event(
+                log,
+                "poll.deadline",
+                level=logging.WARNING,
+                account=account.name,
+                seconds=self.limits.pass_deadline,
+                note="the pass stopped at its deadline; the next one resumes there",
+            )
+        if client is not None:
+            before = held.before
+            held.summary.commands = {
+                k: n - before.get(k, 0)
+                for k, n in client.commands.counts.items()
+                if n - before.get(k, 0)
+            }
+            if dry_run:
+                client.set_read_only(False)  # a pooled connection serves real passes next
+            self.connections.release(account, client, healthy=held.healthy)
+
+    def _finish(
+        self, account: AccountConfig, executor: Executor, summary: ScanSummary, duration: float
+    ) -> None:
+        """Record the pass (executor, metrics) and log ``poll.done``."""
         try:
             executor.finish(summary)
         except StateUnavailable as e:  # already in summary.error, or it will be next time
@@ -219,7 +263,6 @@ class Poller:
             ok=summary.reached,
             seconds=round(duration, 3),
         )
-        return summary
 
     @staticmethod
     def _failed(summary: ScanSummary, error: str, kind: str) -> None:

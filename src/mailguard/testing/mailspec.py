@@ -29,7 +29,7 @@ import argparse
 import hashlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from html import escape, unescape
@@ -158,19 +158,68 @@ def _ident(path: Path) -> str:
     return "/".join(parts[-3:])
 
 
+#: Builds the error for a key of the file being loaded (``fail(key, problem)``).
+_Fail = Callable[[str, str], MailSpecError]
+
+
 def load_spec(path: str | Path) -> MailSpec:
-    """Read and validate one spec file; raise :class:`MailSpecError` on any problem."""
+    """Read and validate one spec file; raise :class:`MailSpecError` on any problem.
+
+    The checks run in the order of the file (header lines, then each key, then
+    the body), so that the first error reported is the first one a reader meets.
+    """
     path = Path(path)
 
     def fail(key: str, problem: str) -> MailSpecError:
         return MailSpecError(f"{path}: {key}: {problem}")
 
+    fields, body_lines = _read_fields(path, fail)
+    lang, label, category, kind = _labels(fields, fail)
+    from_name, from_addr = _sender(fields["from"], fail)
+    date = _date(fields.get("date") or DEFAULT_DATE, fail)
+    encoding = fields.get("encoding") or DEFAULT_ENCODING[lang]
+    if encoding not in ENCODINGS:
+        raise fail("encoding", f"must be one of {', '.join(ENCODINGS)}")
+    html, alternative = _html_flags(fields, fail)
+    attachment = fields.get("attachment", "")
+    if attachment not in ("", "pdf"):
+        raise fail("attachment", "must be pdf or empty")
+    body, attachment_text = _body(body_lines, attachment, fail)
+    spec = MailSpec(
+        path=path,
+        ident=_ident(path),
+        lang=lang,
+        label=label,
+        category=category,
+        kind=kind,
+        from_name=from_name,
+        from_addr=from_addr,
+        subject=fields["subject"],
+        date=date,
+        encoding=encoding,
+        html=html,
+        alternative=alternative,
+        attachment=attachment,
+        note=fields.get("note", ""),
+        body=body,
+        attachment_text=attachment_text,
+    )
+    # fail now, naming the key, rather than in the middle of a batch render
+    for key, value in (("subject", spec.subject), ("from", spec.from_name), ("body", body)):
+        try:
+            _encode(value, spec.encoding)
+        except (UnicodeEncodeError, ValueError) as exc:
+            raise fail(key, f"not representable in {spec.encoding}: {exc}") from None
+    return spec
+
+
+def _read_fields(path: Path, fail: _Fail) -> tuple[dict[str, str], list[str]]:
+    """The header block as ``{key: value}`` (every required key present) and the body lines."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise fail("(file)", f"cannot read as UTF-8 ({type(exc).__name__})") from exc
-    text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").split("\n")
     try:
         sep = lines.index(SEPARATOR)
     except ValueError:
@@ -191,7 +240,11 @@ def load_spec(path: str | Path) -> MailSpec:
     for key in REQUIRED:
         if key not in fields:
             raise fail(key, "missing")
+    return fields, lines[sep + 1 :]
 
+
+def _labels(fields: dict[str, str], fail: _Fail) -> tuple[str, str, str, str]:
+    """(lang, label, category, kind), each checked against the others: a mislabel is an error."""
     lang = fields["lang"]
     if lang not in LANGS:
         raise fail("lang", f"must be one of {', '.join(LANGS)}")
@@ -208,23 +261,34 @@ def load_spec(path: str | Path) -> MailSpec:
     allowed = SCAM_KINDS if label == "scam" else HAM_KINDS
     if kind not in allowed:
         raise fail("kind", f"not a {label} kind (one of {', '.join(sorted(allowed))})")
-    m_addr = _ADDR.match(fields["from"])
+    return lang, label, category, kind
+
+
+def _sender(value: str, fail: _Fail) -> tuple[str, str]:
+    """(display name, ASCII address) of the ``from`` key."""
+    m_addr = _ADDR.match(value)
     if not m_addr:
         raise fail("from", "expected 'Display Name <local@domain>' or 'local@domain'")
     from_name = (m_addr["name"] or "").strip().strip('"')
     from_addr = m_addr["addr"] or m_addr["bare"]
     if not from_addr.isascii():
         raise fail("from", "the address must be ASCII")
-    date = fields.get("date") or DEFAULT_DATE
+    return from_name, from_addr
+
+
+def _date(value: str, fail: _Fail) -> str:
+    """The ``date`` key in canonical RFC 2822 form; a date without a zone is refused."""
     try:
-        dt = parsedate_to_datetime(date)
+        dt = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         dt = None
     if dt is None or dt.tzinfo is None:
         raise fail("date", "not an RFC 2822 date with a time zone")
-    encoding = fields.get("encoding") or DEFAULT_ENCODING[lang]
-    if encoding not in ENCODINGS:
-        raise fail("encoding", f"must be one of {', '.join(ENCODINGS)}")
+    return format_datetime(dt)
+
+
+def _html_flags(fields: dict[str, str], fail: _Fail) -> tuple[bool, bool]:
+    """(html, alternative): yes/no keys, default no; an alternative needs HTML."""
     flags: dict[str, bool] = {}
     for key in ("html", "alternative"):
         value = fields.get(key) or "no"
@@ -233,12 +297,12 @@ def load_spec(path: str | Path) -> MailSpec:
         flags[key] = value == "yes"
     if flags["alternative"] and not flags["html"]:
         raise fail("alternative", "needs html: yes")
-    attachment = fields.get("attachment", "")
-    if attachment not in ("", "pdf"):
-        raise fail("attachment", "must be pdf or empty")
-    note = fields.get("note", "")
+    return flags["html"], flags["alternative"]
 
-    body = "\n".join(lines[sep + 1 :]).strip("\n") + "\n"
+
+def _body(lines: list[str], attachment: str, fail: _Fail) -> tuple[str, str]:
+    """(visible body, attachment text): the body is cut at the attachment mark, if any."""
+    body = "\n".join(lines).strip("\n") + "\n"
     attachment_text = ""
     if ATTACHMENT_MARK in body.split("\n"):
         if not attachment:
@@ -252,33 +316,7 @@ def load_spec(path: str | Path) -> MailSpec:
         raise fail("attachment", f"'attachment: pdf' needs a body line '{ATTACHMENT_MARK}'")
     if not body.strip() and not attachment_text:
         raise fail("body", "empty")
-
-    spec = MailSpec(
-        path=path,
-        ident=_ident(path),
-        lang=lang,
-        label=label,
-        category=category,
-        kind=kind,
-        from_name=from_name,
-        from_addr=from_addr,
-        subject=fields["subject"],
-        date=format_datetime(dt),
-        encoding=encoding,
-        html=flags["html"],
-        alternative=flags["alternative"],
-        attachment=attachment,
-        note=note,
-        body=body,
-        attachment_text=attachment_text,
-    )
-    # fail now, naming the key, rather than in the middle of a batch render
-    for key, value in (("subject", spec.subject), ("from", spec.from_name), ("body", body)):
-        try:
-            _encode(value, spec.encoding)
-        except (UnicodeEncodeError, ValueError) as exc:
-            raise fail(key, f"not representable in {spec.encoding}: {exc}") from None
-    return spec
+    return body, attachment_text
 
 
 def iter_specs(root: str | Path) -> Iterator[Path]:

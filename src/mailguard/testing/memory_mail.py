@@ -70,10 +70,10 @@ from mailguard.imap.base import (
 )
 from mailguard.imap.client import (
     _REFUSED_COMMANDS,
-    GMAIL_CAPABILITY,
     _check_folder_name,
     _search_value,
 )
+from mailguard.imap.decisions import ClientDecisions, addresses_match, sent_search_target
 from mailguard.imap.folders import (
     INBOX,
     ListedFolder,
@@ -424,20 +424,25 @@ class MemoryMailServer:
 
     def add_flags(self, folder: str, uids: Iterable[int], flags: Iterable[str]) -> None:
         """Another client's UID STORE +FLAGS (e.g. the user's app marks \\Deleted)."""
-        with self.lock:
-            box = self._folder(folder)
-            flags = list(flags)
-            for uid in uids:
-                if uid in box.messages:
-                    box.messages[uid].add_flags(flags)
+        self._store_flags(folder, uids, list(flags), StoredMessage.add_flags)
 
     def remove_flags(self, folder: str, uids: Iterable[int], flags: Iterable[str]) -> None:
+        """Another client's UID STORE -FLAGS."""
+        self._store_flags(folder, uids, list(flags), StoredMessage.remove_flags)
+
+    def _store_flags(
+        self,
+        folder: str,
+        uids: Iterable[int],
+        flags: list[str],
+        change: Callable[[StoredMessage, Iterable[str]], None],
+    ) -> None:
+        """A UID STORE: UIDs no longer in ``folder`` are passed over, as a server does."""
         with self.lock:
             box = self._folder(folder)
-            flags = list(flags)
             for uid in uids:
                 if uid in box.messages:
-                    box.messages[uid].remove_flags(flags)
+                    change(box.messages[uid], flags)
 
     def expunge_deleted(self, folder: str) -> list[int]:
         """Another app's mailbox-wide EXPUNGE: removes every \\Deleted message. Our client
@@ -572,7 +577,7 @@ class _SessionView:
 # --------------------------------------------------------------------------- client
 
 
-class MemoryMailClient:
+class MemoryMailClient(ClientDecisions):
     """A :class:`~mailguard.imap.base.MailClient` on a :class:`MemoryMailServer`.
 
     Mirrors :class:`~mailguard.imap.client.ImapMailClient` decision for decision
@@ -652,22 +657,6 @@ class MemoryMailClient:
         visible = {u: box.messages[u] for u in sorted(self._view_uids) if u in box.messages}
         return _SessionView(box, visible, self._view_uids - set(box.messages))
 
-    def _ensure_selected(
-        self, folder: str, *, writable: bool = False, examine: bool = False
-    ) -> FolderStatus:
-        """As the real client: EXAMINE for folders only read (or any, read-only)."""
-        if writable:
-            self._refuse_write("change " + folder)
-        cached = self._selected == folder and self._selected_status is not None
-        if cached and not (writable and self._selected_readonly):
-            assert self._selected_status is not None
-            return self._selected_status
-        return self.select(folder, readonly=not writable and (examine or self._read_only))
-
-    def _refuse_write(self, what: str) -> None:
-        if self._read_only:
-            raise MailClientError(f"{self.where}: refusing to {what}: this is a read-only pass")
-
     # -- folder names (see mailguard.imap.folders) ------------------------------------
 
     def namespace(self) -> Namespace:
@@ -695,20 +684,7 @@ class MemoryMailClient:
     def my_rights(self, folder: str) -> str | None:
         return None  # no ACL here
 
-    def set_read_only(self, read_only: bool) -> None:
-        if read_only != self._read_only:
-            self._selected = None
-        self._read_only = read_only
-
     # -- MailClient ------------------------------------------------------------------
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return self._caps
-
-    @property
-    def is_gmail(self) -> bool:
-        return GMAIL_CAPABILITY in self._caps
 
     def folder_status(self, folder: str) -> FolderStatus:
         folder = self.resolve_folder(folder)
@@ -726,8 +702,9 @@ class MemoryMailClient:
         return self._command("STATUS", run)
 
     def select(self, folder: str, readonly: bool = False) -> FolderStatus:
-        folder = self.resolve_folder(folder)
-        readonly = readonly or self._read_only
+        return self._select(self.resolve_folder(folder), readonly=readonly or self._read_only)
+
+    def _select(self, folder: str, *, readonly: bool) -> FolderStatus:
         self._selected = None
 
         def run() -> FolderStatus:
@@ -804,20 +781,6 @@ class MemoryMailClient:
             self._command("SUBSCRIBE", subscribe)
         self._known_folders.add(folder)
 
-    def move(self, folder: str, uid: int, dest: str) -> MoveResult:
-        """MOVE, else UID COPY + UID STORE \\Deleted + UID EXPUNGE <uid>, else copy only;
-        the same choice, by advertised capability, as the real client."""
-        folder, dest = self.resolve_folder(folder), self.resolve_folder(dest)
-        uid = int(uid)
-        self._ensure_selected(folder, writable=True)
-        if "MOVE" in self._caps:
-            method = "gmail-labels" if self.is_gmail else "move"
-            return self._move_with_move(folder, uid, dest, method)
-        if "UIDPLUS" in self._caps:
-            method = "gmail-labels" if self.is_gmail else "uidplus"
-            return self._move_with_uidplus(folder, uid, dest, method)
-        return self._copy_only(folder, uid, dest)
-
     def _copyuid(self, pairs: list[tuple[int, int]], dest: str) -> tuple[int | None, int | None]:
         """What the client learns from the answer: COPYUID only when UIDPLUS is offered."""
         if "UIDPLUS" not in self._caps or not pairs:
@@ -851,12 +814,7 @@ class MemoryMailClient:
             return self._copyuid(pairs, dest)
 
         dest_uid, validity = self._command("COPY", run, uid=True)
-        if dest_uid is None:
-            # UIDPLUS servers answer every successful copy with COPYUID; none means
-            # nothing was copied, and then nothing may be deleted.
-            raise MessageNotFound(f"{self.where}: UID {uid} is no longer in {folder}")
-        self._delete_one(uid)
-        return MoveResult(method, dest_uid, validity, removed_from_source=True)
+        return self._uidplus_copied(folder, uid, method, dest_uid, validity)
 
     def _delete_one(self, uid: int) -> None:
         """\\Deleted on one UID, then UID EXPUNGE of that UID only (selected folder)."""
@@ -873,15 +831,6 @@ class MemoryMailClient:
 
         self._command("STORE", store, uid=True)
         self._command("EXPUNGE", expunge, uid=True)
-
-    def expunge_uid(self, folder: str, uid: int) -> None:
-        if "UIDPLUS" not in self._caps:
-            raise MailClientError(
-                f"{self.where}: cannot delete a single message without UIDPLUS (UID EXPUNGE); "
-                "a plain EXPUNGE could delete other mail, so the message is left in place"
-            )
-        self._ensure_selected(self.resolve_folder(folder), writable=True)
-        self._delete_one(int(uid))
 
     def unflag_deleted(self, folder: str, uid: int) -> None:
         """UID STORE -FLAGS.SILENT (\\Deleted) on one UID, like the real client."""
@@ -979,14 +928,10 @@ class MemoryMailClient:
     def search_sent_to(self, folder: str, address: str) -> list[datetime]:
         """The same two steps as the real client: a substring SEARCH TO/CC/BCC, then an exact
         match on the parsed addresses (the ENVELOPE), so ``xample.jp`` finds nothing."""
-        value = _search_value(address.lower())
-        if value is None:
+        target = sent_search_target(_search_value(address.lower()))
+        if target is None:
             return []
-        domain = None
-        if "@" not in value.lstrip("@"):
-            domain = value = value.lstrip("@")
-            if not domain:
-                return []
+        value, domain = target
         self._ensure_selected(self.resolve_folder(folder), examine=True)
 
         def search() -> list[int]:
@@ -1010,7 +955,7 @@ class MemoryMailClient:
                 ]
 
             for when, addrs in self._command("FETCH", envelopes, uid=True):
-                if _addresses_match(addrs, value, domain):
+                if addresses_match(addrs, value, domain):
                     dates.append(when)
         return sorted(dates)
 
@@ -1052,18 +997,6 @@ def _addresses(msg: StoredMessage) -> list[str]:
     for header in ("To", "Cc", "Bcc"):
         values.extend(msg.headers(header))
     return [addr.lower() for _name, addr in getaddresses(values) if "@" in addr]
-
-
-def _addresses_match(addrs: Iterable[str], value: str, domain: str | None) -> bool:
-    for addr in addrs:
-        if domain is None:
-            if addr == value:
-                return True
-        else:
-            host = addr.rpartition("@")[2]
-            if host == domain or host.endswith("." + domain):
-                return True
-    return False
 
 
 def iter_messages(server: MemoryMailServer, folder: str) -> Iterator[StoredMessage]:
