@@ -72,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lang", choices=["ja", "en"], default=None, help="language of the reasons")
 
     sp = add("eval", "measure detection against a labels.tsv file", "evaluate")
-    sp.add_argument("labels", metavar="LABELS.tsv")
+    sp.add_argument("labels", metavar="LABELS.tsv", nargs="?")
     sp.add_argument("--root", default=None, help="folder the paths are relative to")
     sp.add_argument("--lang", choices=["ja", "en"], default="en")
+    from mailguard.evaluate import add_lso_arguments
+
+    add_lso_arguments(sp)
 
     sp = add("scan", "scan every account once and quarantine scams", "scan")
     sp.add_argument("--once", action="store_true", help="one pass, then exit (the default)")
