@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--all", action="store_true", help="release everything (needs --account)")
     sp.add_argument("--account", metavar="NAME")
 
+    sp = add("learn", "teach one account's classifier from mail you judged", "learn")
+    sp.add_argument("--ham", nargs="+", metavar="FILE", help="genuine mail (.eml files)")
+    sp.add_argument("--scam", nargs="+", metavar="FILE", help="scams it missed (.eml files)")
+    sp.add_argument("--reset", action="store_true", help="forget what this account learned")
+    sp.add_argument("--export", action="store_true", help="print learned examples as JSON lines")
+    sp.add_argument("--account", metavar="NAME")
+
     add("status", "per account: last poll, next poll, counts, last error", "status")
 
     sp = add("digest", "preview or send the digest", "digest")

@@ -29,6 +29,7 @@ from mailguard.imap.base import FetchedMessage, MailClient, MailClientError
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
+from mailguard.pipeline.learning import learned_context
 from mailguard.pipeline.reconcile import reconcile_pending
 from mailguard.pipeline.records import reasons_to_json, verdict_details
 from mailguard.pipeline.selfmail import DigestSigner
@@ -104,6 +105,7 @@ class AccountScanner:
         self._trusted = frozenset(account.trusted_senders)
         # Read once per pass: releases happen between passes, not during one.
         self._released = frozenset(store.released_senders(account.name))
+        self._learned = learned_context(store, account.name)
         self._signer = DigestSigner.for_state(settings.state.path)
 
     # -- the pass ---------------------------------------------------------------------------
@@ -252,7 +254,9 @@ class AccountScanner:
     def _classify(self, msg: ParsedMessage) -> tuple[Verdict, datetime | None]:
         """The verdict, and when the user last wrote to the sender (only asked if flagged)."""
         released = self._released
-        context = ClassifyContext(trusted_senders=self._trusted, released_senders=released)
+        context = ClassifyContext(
+            trusted_senders=self._trusted, released_senders=released, learned=self._learned
+        )
         verdict = self.classifier.classify(msg, context=context)
         if verdict.verdict != "clean" and self._sent is not None and msg.from_ is not None:
             contacted = self._sent.last_contact(msg.from_.addr)
@@ -261,6 +265,7 @@ class AccountScanner:
                     trusted_senders=self._trusted,
                     released_senders=released,
                     contacted_on=contacted,
+                    learned=self._learned,
                 )
                 return self.classifier.classify(msg, context=context), contacted
         return verdict, None

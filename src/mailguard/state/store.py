@@ -22,6 +22,7 @@ from mailguard.state.codec import utcnow
 from mailguard.state.db import DEFAULT_BUSY_TIMEOUT, Clock, Database
 from mailguard.state.digests import DigestOps
 from mailguard.state.folders import FolderStateOps
+from mailguard.state.learning import LearningOps
 from mailguard.state.lock import DaemonLock
 from mailguard.state.quarantine import QuarantineOps
 from mailguard.state.releases import ReleaseOps
@@ -29,7 +30,9 @@ from mailguard.state.schema import migrate, schema_version
 from mailguard.state.status import StatusOps
 
 
-class StateStore(FolderStateOps, QuarantineOps, ReleaseOps, DigestOps, StatusOps, AuditOps):
+class StateStore(
+    FolderStateOps, QuarantineOps, ReleaseOps, DigestOps, StatusOps, AuditOps, LearningOps
+):
     """The state database. Thread-safe: one SQLite connection per thread (see ``db``)."""
 
     def __init__(
