@@ -162,12 +162,17 @@ def figures(rows: Sequence[Scored], vs: Sequence[Verdict]) -> Figures:
 
 def blend_grid(base: Blend) -> list[Blend]:
     """The candidate blends: small, so that choosing among them cannot overfit much."""
-    out = []
-    for scale, cap, fam in itertools.product(
-        (1.0, 1.5, 2.0, 3.0), (3.0, 4.0, 5.0, 6.0), (1.5, 3.0)
-    ):
-        out.append(Blend(scale, cap, base.neg_cap, fam, base.learn_min, base.learn_cap))
-    return out
+    grid = itertools.product(
+        (1.5, 2.0, 3.0, 4.0),  # points per unit of log-odds
+        (4.0, 5.0, 7.0),  # positive cap
+        (1.0, 2.0, 3.0),  # negative cap
+        (None, 2),  # families needed for a scam verdict (None: the rules' own)
+        (1.0, 2.0, 3.0),  # cap when the rules found legitimate evidence
+    )
+    return [
+        Blend(scale, cap, neg, base.family_min, base.learn_min, base.learn_cap, fam, legit)
+        for scale, cap, neg, fam, legit in grid
+    ]
 
 
 def choose_blend(clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend]) -> Blend:

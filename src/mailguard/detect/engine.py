@@ -60,17 +60,25 @@ class Blend:
     leave-source-out evaluation (``mailguard eval --leave-source-out
     --tune``; docs/MODEL_CARD.md), never on a test set.
 
+    Wording cannot vouch against provenance: when the rules found legitimate
+    evidence (a negative reason: the brand's own domain, a mailing list, a
+    trusted or released sender, the user's name, a scam *warning*), the
+    model adds at most ``legit_cap``. A genuine dunning mail reads like a
+    fake one; where it comes from is what differs.
+
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 1.5
-    pos_cap: float = 5.0
-    neg_cap: float = 3.0
-    family_min: float = 2.0
+    scale: float = 3.0
+    pos_cap: float = 7.0
+    neg_cap: float = 1.0
+    family_min: float = 1.5
     learn_min: float = 0.25
     learn_cap: float = 5.0
+    min_families: int | None = None  # None: the rule set's scam_min_families
+    legit_cap: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -149,8 +157,24 @@ class Classifier:
         )
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path], **thresholds: float) -> Classifier:
-        return cls(load_default_checked(tuple(paths)), **thresholds)
+    def rules_only(cls) -> Classifier:
+        """The shipped rules without the text model: for tests of rule arithmetic."""
+        return cls(_default_ruleset())
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: Iterable[Path],
+        *,
+        scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
+        suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
+    ) -> Classifier:
+        """Rules from these files only, without the text model (for rule tests and tools)."""
+        return cls(
+            load_default_checked(tuple(paths)),
+            scam_threshold=scam_threshold,
+            suspicious_threshold=suspicious_threshold,
+        )
 
     @classmethod
     def from_config(cls, detection: Any) -> Classifier:
@@ -236,7 +260,8 @@ class Classifier:
         counted = list(rules.counted)
         extra = 0.0
         if model is not None:
-            reason = model_reason(model, blend)
+            legit = any(r.weight < 0 for r, _ in counted)
+            reason = model_reason(model, blend, legit=legit)
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
@@ -370,7 +395,8 @@ class Classifier:
             and (r.family not in (MODEL_FAMILY, LEARNED_FAMILY) or r.weight >= blend.family_min)
         }
         n_fam = len(positive_families)
-        if score >= self.scam_threshold and n_fam >= self._scam_min_families:
+        min_families = self._scam_min_families if blend.min_families is None else blend.min_families
+        if score >= self.scam_threshold and n_fam >= min_families:
             verdict = SCAM
         elif score >= self.suspicious_threshold and n_fam >= self._suspicious_min_families:
             verdict = SUSPICIOUS
@@ -380,9 +406,10 @@ class Classifier:
         return Verdict(verdict=verdict, category=category, score=score, reasons=reasons)
 
 
-def model_reason(model: ModelScore, blend: Blend) -> Reason | None:
+def model_reason(model: ModelScore, blend: Blend, *, legit: bool = False) -> Reason | None:
     """The model's log-odds as one bounded reason naming the n-grams that drove it."""
-    weight = round(max(-blend.neg_cap, min(blend.pos_cap, blend.scale * model.logit)), 2)
+    cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
+    weight = round(max(-blend.neg_cap, min(cap, blend.scale * model.logit)), 2)
     if abs(weight) < 0.1:
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -74,11 +75,13 @@ def render_spec(path: Path, header: dict[str, str], body: str) -> bytes:
     appended to the body), which is all the model and the rules read.
     """
     try:
-        from mailguard.testing import mailspec  # type: ignore[attr-defined]
+        from mailguard.testing import mailspec
 
         return bytes(mailspec.render(mailspec.load_spec(path)))
     except ImportError:
         pass
+    except Exception as e:  # a renderer bug must not drop the example
+        print(f"{path}: renderer failed ({type(e).__name__}: {e}); plain fallback", file=sys.stderr)
     from email.message import EmailMessage
     from email.policy import SMTP
 
@@ -203,8 +206,10 @@ def fit(
     meta: dict[str, Any] | None = None,
 ) -> TextModel:
     """Fit one model per language present with both labels; see the module docstring."""
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        CountVectorizer,
+    )
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     models: dict[str, LangModel] = {}
     sizes: dict[str, dict[str, int]] = {}

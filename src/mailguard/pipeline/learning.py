@@ -24,7 +24,7 @@ def learned_context(store: StateStore, account: str) -> tuple[LearnedExample, ..
         LearnedExample(
             label=row.label,
             fingerprint=row.fingerprint,
-            learned_at=row.learned_at,
+            learned_on=row.learned_at,
             sender=row.sender_addr or "",
             category=row.category or "",
         )

@@ -78,8 +78,10 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     return Released(qid, rec.original_folder, restored)
 
 
-def _fetch_for_learning(client: MailClient, folder: str, uid: int) -> bytes:
+def _fetch_for_learning(client: MailClient, folder: str | None, uid: int) -> bytes:
     """The message's bytes (BODY.PEEK, capped) so the release can be learned as genuine mail."""
+    if not folder:
+        return b""
     try:
         for fetched in client.fetch(folder, [uid], 1_000_000):
             return fetched.raw
