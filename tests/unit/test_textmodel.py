@@ -175,3 +175,18 @@ def test_model_file_ships_in_the_wheel(tmp_path: Path) -> None:
         timeout=120,
     )
     assert out.stdout.strip() == "['en', 'ja']"
+
+
+def test_legitimate_evidence_caps_the_model() -> None:
+    """A genuine dunning mail reads like a fake one; the rules' provenance evidence wins."""
+    from mailguard.detect.verdict import Reason
+
+    clf = Classifier.default()
+    own_domain = Reason("common.context.sender_is_brand", "context", -3.0, "ja", "en")
+    rules = RulePart(counted=[(own_domain, "")], score=-3.0)
+    blend = Blend(scale=3.0, pos_cap=7.0, neg_cap=1.0, family_min=1.5, legit_cap=2.0)
+    v = clf.decide(rules, ModelScore("en", 10.0), None, blend)
+    [model] = [r for r in v.reasons if r.family == MODEL_FAMILY]
+    assert model.weight == 2.0
+    plain = clf.decide(RulePart(counted=[], score=0.0), ModelScore("en", 10.0), None, blend)
+    assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [7.0]

@@ -44,7 +44,7 @@ MODEL_RESOURCE = "textmodel.json.gz"
 FORMAT_VERSION = 1
 # Only the start of a long message is read: the lure is at the top, and a
 # 200 kB newsletter must not cost more than a short mail.
-MAX_CHARS = 6000
+MAX_CHARS = 3000
 
 # Placeholders: single characters that cannot survive NFKC in real text
 # (circled letters fold to plain letters), so they never collide with wording.
@@ -94,7 +94,7 @@ def model_text(normalized: str, lang: str | None = None) -> tuple[str, str]:
     number. Japanese drops all whitespace (mail is hard-wrapped mid-phrase);
     English collapses it.
     """
-    text = normalized[: MAX_CHARS * 2].lower()
+    text = normalized[: MAX_CHARS + MAX_CHARS // 3].lower()
     lang = lang or detect_lang(text)
     text = _URL_RE.sub(URL_MARK, text)
     text = _MAIL_RE.sub(MAIL_MARK, text)
@@ -158,27 +158,40 @@ class LangModel:
     bias: float
     weights: dict[str, float]
     _automaton: Any = field(default=None, repr=False, compare=False)
+    _grams: list[str] = field(default_factory=list, repr=False, compare=False)
+    _values: list[float] = field(default_factory=list, repr=False, compare=False)
 
     def automaton(self) -> Any:
-        """The Aho-Corasick automaton over the n-grams (built once, on first use)."""
+        """The Aho-Corasick automaton over the n-grams (built once, on first use).
+
+        Values are indexes into :attr:`_grams`, so one C pass plus a set
+        comprehension finds the distinct n-grams present.
+        """
         if self._automaton is None:
             auto = ahocorasick.Automaton()
-            for gram, w in self.weights.items():
-                auto.add_word(gram, (gram, w))
+            grams = sorted(self.weights)
+            for i, gram in enumerate(grams):
+                auto.add_word(gram, i)
             auto.make_automaton()
+            self._grams = grams
+            self._values = [self.weights[g] for g in grams]
             self._automaton = auto
         return self._automaton
 
     def score(self, text: str, top_k: int = 5) -> ModelScore:
-        found: dict[str, float] = {}
-        if self.weights and text:
-            for _end, (gram, w) in self.automaton().iter(text):
-                found[gram] = w
-        logit = self.bias + sum(found.values())
-        sign = 1.0 if logit >= 0 else -1.0
-        # Enough candidates to fill top_k after dropping overlapping n-grams.
-        push = heapq.nlargest(top_k * 8, found.items(), key=lambda kv: sign * kv[1])
-        push = [(g, w) for g, w in push if sign * w > 0]
+        if not self.weights or not text:
+            return ModelScore(self.lang, self.bias)
+        auto = self.automaton()
+        values, grams = self._values, self._grams
+        present = {i for _end, i in auto.iter(text)}
+        logit = self.bias + sum(values[i] for i in present)
+        # Only the n-grams that pushed the way the verdict went, strongest first;
+        # enough candidates to fill top_k after dropping overlapping ones.
+        if logit >= 0:
+            cands = heapq.nlargest(top_k * 8, ((values[i], i) for i in present if values[i] > 0))
+        else:
+            cands = heapq.nsmallest(top_k * 8, ((values[i], i) for i in present if values[i] < 0))
+        push = [(grams[i], w) for w, i in cands]
         top = tuple((display_ngram(g), round(w, 3)) for g, w in _dedupe(push, top_k))
         return ModelScore(self.lang, logit, top)
 
