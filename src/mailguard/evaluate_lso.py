@@ -93,11 +93,11 @@ def score_examples(
     pool = own + (shared if train_shared else [])
     result = LsoResult(pool=training.describe(pool))
     groups = sorted({ex.group for ex in pool})
-    full = training.fit(pool)
+    trainer = training.Trainer(pool)
+    full = trainer.fit()
     models: dict[str, TextModel] = {}
     for i, group in enumerate(groups, 1):
-        train = [ex for ex in pool if ex.group != group]
-        models[group] = training.fit(train)
+        models[group] = trainer.fit(without=group)
         if log is not None and i % 10 == 0:
             print(f"  trained {i}/{len(groups)} fold models", file=log)
     result.folds = len(groups)

@@ -197,6 +197,89 @@ def fixture_examples(fixtures: Path) -> list[Example]:
 # -- fitting ------------------------------------------------------------------------
 
 
+class Trainer:
+    """Vectorises a training pool once; fits the full model or one without a fold.
+
+    Leave-source-out needs one model per held-out fold. Re-vectorising the
+    pool for each is the slow part, so the n-gram matrix is built once (with
+    no document-frequency cut) and each fit takes the training rows and
+    applies ``min_df`` to *their* counts only: the same model as vectorising
+    the training rows alone, nothing learned from the held-out fold.
+    """
+
+    def __init__(self, examples: Sequence[Example]) -> None:
+        from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+            CountVectorizer,
+        )
+
+        self.examples = list(examples)
+        self._langs: dict[str, tuple[list[Example], Any, Any, list[int]]] = {}
+        for lang, (lo, hi) in NGRAMS.items():
+            rows = [ex for ex in self.examples if ex.lang == lang]
+            if not rows:
+                continue
+
+            def analyzer(text: str, lo: int = lo, hi: int = hi) -> list[str]:
+                return sorted(ngrams(text, lo, hi))
+
+            vec = CountVectorizer(analyzer=analyzer, binary=True)
+            x = vec.fit_transform([model_text(ex.normalized, lang)[1] for ex in rows]).tocsr()
+            y = [1 if ex.label == "scam" else 0 for ex in rows]
+            self._langs[lang] = (rows, x, vec.get_feature_names_out(), y)
+
+    def fit(
+        self,
+        *,
+        without: str | None = None,
+        top_k: int = TOP_K,
+        c: float = C,
+        min_df: int = MIN_DF,
+        meta: dict[str, Any] | None = None,
+    ) -> TextModel:
+        """The model trained on every example except those in fold ``without``."""
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+        models: dict[str, LangModel] = {}
+        sizes: dict[str, dict[str, int]] = {}
+        for lang, (rows, x_all, vocab_all, y_all) in self._langs.items():
+            idx = [i for i, ex in enumerate(rows) if ex.group != without]
+            y = [y_all[i] for i in idx]
+            if len(set(y)) < 2:
+                continue
+            x = x_all[idx]
+            df = np.asarray(x.sum(axis=0)).ravel()
+            cols = np.flatnonzero(df >= min(min_df, len(idx)))
+            x = x[:, cols]
+            vocab = vocab_all[cols]
+            clf = LogisticRegression(
+                C=c, class_weight="balanced", max_iter=2000, solver="liblinear"
+            )
+            clf.fit(x, y)
+            coef = clf.coef_[0]
+            order = np.lexsort((vocab, -np.abs(coef)))  # by |weight|, then n-gram
+            keep = np.sort(order[:top_k])
+            clf2 = LogisticRegression(
+                C=c, class_weight="balanced", max_iter=2000, solver="liblinear"
+            )
+            clf2.fit(x[:, keep], y)
+            weights = {
+                str(vocab[i]): float(w)
+                for i, w in zip(keep, clf2.coef_[0], strict=True)
+                if w != 0.0
+            }
+            lo, hi = NGRAMS[lang]
+            models[lang] = LangModel(lang, lo, hi, float(clf2.intercept_[0]), weights)
+            sizes[lang] = {"scam": sum(y), "ham": len(y) - sum(y), "ngrams": len(weights)}
+        info = {
+            "trained": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "recipe": {"ngrams": NGRAMS, "top_k": top_k, "C": c, "min_df": min_df},
+            "sizes": sizes,
+            **(meta or {}),
+        }
+        return TextModel(models, info)
+
+
 def fit(
     examples: Sequence[Example],
     *,
@@ -206,46 +289,7 @@ def fit(
     meta: dict[str, Any] | None = None,
 ) -> TextModel:
     """Fit one model per language present with both labels; see the module docstring."""
-    from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
-        CountVectorizer,
-    )
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-
-    models: dict[str, LangModel] = {}
-    sizes: dict[str, dict[str, int]] = {}
-    for lang, (lo, hi) in NGRAMS.items():
-        rows = [ex for ex in examples if ex.lang == lang]
-        texts = [model_text(ex.normalized, lang)[1] for ex in rows]
-        y = [1 if ex.label == "scam" else 0 for ex in rows]
-        if len(set(y)) < 2:
-            continue
-
-        def analyzer(text: str, lo: int = lo, hi: int = hi) -> list[str]:
-            return sorted(ngrams(text, lo, hi))
-
-        vec = CountVectorizer(analyzer=analyzer, binary=True, min_df=min(min_df, len(rows)))
-        x = vec.fit_transform(texts)
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
-        clf.fit(x, y)
-        vocab = vec.get_feature_names_out()
-        coef = clf.coef_[0]
-        keep = sorted(range(len(vocab)), key=lambda i: (-abs(coef[i]), vocab[i]))[:top_k]
-        keep.sort()
-        x2 = x[:, keep]
-        clf2 = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
-        clf2.fit(x2, y)
-        weights = {
-            str(vocab[i]): float(w) for i, w in zip(keep, clf2.coef_[0], strict=True) if w != 0.0
-        }
-        models[lang] = LangModel(lang, lo, hi, float(clf2.intercept_[0]), weights)
-        sizes[lang] = {"scam": sum(y), "ham": len(y) - sum(y), "ngrams": len(weights)}
-    info = {
-        "trained": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "recipe": {"ngrams": NGRAMS, "top_k": top_k, "C": c, "min_df": min_df},
-        "sizes": sizes,
-        **(meta or {}),
-    }
-    return TextModel(models, info)
+    return Trainer(examples).fit(top_k=top_k, c=c, min_df=min_df, meta=meta)
 
 
 def own_training_set(repo: Path) -> list[Example]:
