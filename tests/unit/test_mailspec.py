@@ -33,8 +33,13 @@ SPECS = list(iter_specs(OWN))
 
 
 def _norm(s: str) -> str:
-    """Compare text the way detection does: NFKC, JIS wave dash folded, no spaces."""
+    """Compare text the way detection does: NFKC, JIS wave dash folded, no spaces.
+
+    ISO-2022-JP writes a half-width yen sign as JIS-Roman 0x5C (ESC ( J), which
+    decoders read as either ¥ or a backslash; both are the same character there.
+    """
     s = unicodedata.normalize("NFKC", s).replace("\u301c", "~").replace("\u2212", "-")
+    s = s.replace("\u00a5", "\\")
     return re.sub(r"\s+", "", s)
 
 
