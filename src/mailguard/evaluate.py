@@ -299,6 +299,12 @@ def add_lso_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tune", action="store_true", help="choose the model blend by nested leave-source-out"
     )
+    parser.add_argument(
+        "--own-folds",
+        choices=["block", "kind"],
+        default="block",
+        help="how own data is folded: file-number blocks (default) or one fold per kind",
+    )
 
 
 def run_lso(args: argparse.Namespace, classifier: Classifier | None, out: TextIO) -> int:
@@ -316,6 +322,7 @@ def run_lso(args: argparse.Namespace, classifier: Classifier | None, out: TextIO
         corpus if corpus.is_dir() else None,
         train_shared=args.train_shared,
         tune=args.tune,
+        own_folds=args.own_folds,
         classifier=classifier,
         out=out,
     )

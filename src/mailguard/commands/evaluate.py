@@ -19,9 +19,9 @@ def main(args: argparse.Namespace) -> int:
     for flag in ("leave_source_out", "train_shared", "tune"):
         if getattr(args, flag, False):
             argv.append("--" + flag.replace("_", "-"))
-    for opt in ("repo", "corpus"):
+    for opt in ("repo", "corpus", "own_folds"):
         if getattr(args, opt, None):
-            argv += ["--" + opt, getattr(args, opt)]
+            argv += ["--" + opt.replace("_", "-"), getattr(args, opt)]
     from mailguard.detect import Classifier
 
     return int(eval_main(argv, classifier=Classifier.from_config(found[0])))

@@ -60,6 +60,11 @@ class Blend:
     leave-source-out evaluation (``mailguard eval --leave-source-out
     --tune``; docs/MODEL_CARD.md), never on a test set.
 
+    The model speaks for "ordinary mail" only when it is confident: log-odds
+    above ``-neg_margin`` subtract nothing (mail unlike anything in the
+    training set, such as a honeypot's HTML, leans slightly negative without
+    being evidence of anything).
+
     Wording cannot vouch against provenance: when the rules found legitimate
     evidence (a negative reason: the brand's own domain, a mailing list, a
     trusted or released sender, the user's name, a scam *warning*), the
@@ -71,14 +76,15 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 3.0
-    pos_cap: float = 7.0
-    neg_cap: float = 1.0
+    scale: float = 4.0
+    pos_cap: float = 5.0
+    neg_cap: float = 5.0
     family_min: float = 1.5
     learn_min: float = 0.25
     learn_cap: float = 5.0
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
+    neg_margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -409,7 +415,12 @@ class Classifier:
 def model_reason(model: ModelScore, blend: Blend, *, legit: bool = False) -> Reason | None:
     """The model's log-odds as one bounded reason naming the n-grams that drove it."""
     cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
-    weight = round(max(-blend.neg_cap, min(cap, blend.scale * model.logit)), 2)
+    if model.logit >= 0:
+        weight = round(min(cap, blend.scale * model.logit), 2)
+    else:
+        weight = round(
+            max(-blend.neg_cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2
+        )
     if abs(weight) < 0.1:
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""

@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 # Only the start of a long message is read: the lure is at the top, and a
 # 200 kB newsletter must not cost more than a short mail.
 MAX_CHARS = 3000
+LANG_SAMPLE = 1500
 
 # Placeholders: single characters that cannot survive NFKC in real text
 # (circled letters fold to plain letters), so they never collide with wording.
@@ -55,7 +56,9 @@ DIGIT_MARK = "0"
 _DISPLAY = {URL_MARK: "[URL]", MAIL_MARK: "[MAIL]", PHONE_MARK: "[PHONE]", DIGIT_MARK: "0"}
 
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\u3000-\u303f]+", re.IGNORECASE)
-_MAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The look-behind lets a match start only where a local part can start, so the
+# scan does not retry at every letter of every word.
+_MAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A phone: optional +, then digits with common separators, at least 9 digits
 # in all. Digits are folded to 0 afterwards anyway; the mark keeps "a number
 # to call" distinct from "an amount".
@@ -73,7 +76,7 @@ def detect_lang(text: str) -> str:
     it Japanese; a Japanese mail is mostly kana and kanji even with English
     brand names and URLs in it.
     """
-    sample = text[:MAX_CHARS]
+    sample = text[:LANG_SAMPLE]
     ja = len(_JA_CHAR_RE.findall(sample))
     letters = len(_LETTER_RE.findall(sample))
     return "ja" if letters and ja >= 0.15 * letters else "en"

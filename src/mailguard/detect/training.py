@@ -96,8 +96,23 @@ def render_spec(path: Path, header: dict[str, str], body: str) -> bytes:
     return msg.as_bytes()
 
 
-def own_examples(root: Path) -> list[Example]:
-    """``dataset/own/<lang>/<label>/*.mail``; one fold per language + label + kind."""
+OWN_BLOCK = 25
+FIXTURE_BLOCK = 10
+
+
+def _block(name: str, width: int) -> int:
+    m = re.match(r"(\d+)", name)
+    return int(m.group(1)) // width if m else -1
+
+
+def own_examples(root: Path, folds: str = "block") -> list[Example]:
+    """``dataset/own/<lang>/<label>/*.mail``.
+
+    Folds: ``block`` (default) = language + label + file-number block of
+    ``OWN_BLOCK``: neighbouring numbers were written together and share
+    phrasing, so they are held out together. ``kind`` = language + label +
+    kind: the harsher "a kind never seen" question.
+    """
     out: list[Example] = []
     for path in sorted(root.glob("*/*/*.mail")):
         header, body = read_spec(path)
@@ -113,7 +128,9 @@ def own_examples(root: Path) -> list[Example]:
                 label,
                 lang,
                 kind,
-                f"own:{lang}:{label}:{kind}",
+                f"own:{lang}:{label}:{kind}"
+                if folds == "kind"
+                else f"own:{lang}:{label}:{_block(path.name, OWN_BLOCK)}",
                 parse_message(raw).normalized,
                 "own",
                 raw,
@@ -189,9 +206,18 @@ def shared_examples(corpus: Path, pot_block: int = 250) -> list[Example]:
     return fixed
 
 
-def fixture_examples(fixtures: Path) -> list[Example]:
-    """tests/fixtures/mail (own words); one fold per language + kind."""
-    return labelled_examples(fixtures / "labels.tsv", fixtures, origin="fixtures")
+def fixture_examples(fixtures: Path, folds: str = "block") -> list[Example]:
+    """tests/fixtures/mail (own words); folds as in :func:`own_examples`."""
+    examples = labelled_examples(fixtures / "labels.tsv", fixtures, origin="fixtures")
+    if folds == "kind":
+        return examples
+    return [
+        replace(
+            ex,
+            group=f"fixtures:{ex.lang}:{_block(ex.path.rsplit('/', 1)[-1], FIXTURE_BLOCK)}",
+        )
+        for ex in examples
+    ]
 
 
 # -- fitting ------------------------------------------------------------------------
@@ -292,12 +318,12 @@ def fit(
     return Trainer(examples).fit(top_k=top_k, c=c, min_df=min_df, meta=meta)
 
 
-def own_training_set(repo: Path) -> list[Example]:
+def own_training_set(repo: Path, folds: str = "block") -> list[Example]:
     """Everything we may ship weights from: fixtures + dataset/own (never ../shared)."""
-    examples = fixture_examples(repo / "tests" / "fixtures" / "mail")
+    examples = fixture_examples(repo / "tests" / "fixtures" / "mail", folds)
     own = repo / "dataset" / "own"
     if own.is_dir():
-        examples += own_examples(own)
+        examples += own_examples(own, folds)
     return examples
 
 
