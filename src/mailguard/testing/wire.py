@@ -1,7 +1,7 @@
 """Wire-format helpers shared by the mail fixture generator and the spec renderer.
 
-Moved here from ``tests/fixtures/mail/make_fixtures.py`` so that
-``mailguard.testing.mailspec`` (own data sets) and the fixture generator write
+Shared by ``mailguard.testing.mailspec`` (own data sets) and
+``mailguard.testing.fixturemail`` (the test fixtures) so that both write
 Japanese mail the same way real mailers do: ISO-2022-JP line by line (each
 line ends in ASCII, RFC 1468), CP932 for Shift_JIS, NEC special characters as
 JIS row 13 codes, RFC 2047 encoded words of at most 75 characters, and a tiny
