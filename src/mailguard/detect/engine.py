@@ -46,6 +46,10 @@ _EMPTY_CONTEXT = ClassifyContext()
 
 
 LEARNED_FAMILY = "learned"
+# Rule families that speak about where a message comes from rather than what
+# it says: a brand's name from a domain that is not the brand's, failed
+# authentication, links to throwaway hosting, another filter's spam flag.
+PROVENANCE_FAMILIES = frozenset({"mismatch", "auth", "brand", "link", "upstream"})
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,13 @@ class Blend:
     training set, such as a honeypot's HTML, leans slightly negative without
     being evidence of anything).
 
-    Wording cannot vouch against provenance: when the rules found legitimate
-    evidence (a negative reason: the brand's own domain, a mailing list, a
-    trusted or released sender, the user's name, a scam *warning*), the
-    model adds at most ``legit_cap``. A genuine dunning mail reads like a
-    fake one; where it comes from is what differs.
+    Wording cannot overrule provenance, in either direction: when the rules
+    found legitimate evidence (a negative reason: the brand's own domain, a
+    mailing list, a trusted or released sender, the user's name, a scam
+    *warning*), the model adds at most ``legit_cap``; when they found the
+    sender is not who it claims (:data:`PROVENANCE_FAMILIES`), the model
+    subtracts at most ``legit_cap``. A genuine dunning mail and a fake one
+    read alike; where they come from is what differs.
 
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
@@ -83,7 +89,7 @@ class Blend:
     learn_min: float = 0.25
     learn_cap: float = 5.0
     min_families: int | None = None  # None: the rule set's scam_min_families
-    legit_cap: float = 2.0
+    legit_cap: float = 1.0
     neg_margin: float = 0.0
 
 
@@ -267,7 +273,8 @@ class Classifier:
         extra = 0.0
         if model is not None:
             legit = any(r.weight < 0 for r, _ in counted)
-            reason = model_reason(model, blend, legit=legit)
+            suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
+            reason = model_reason(model, blend, legit=legit, suspect=suspect)
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
@@ -412,15 +419,16 @@ class Classifier:
         return Verdict(verdict=verdict, category=category, score=score, reasons=reasons)
 
 
-def model_reason(model: ModelScore, blend: Blend, *, legit: bool = False) -> Reason | None:
+def model_reason(
+    model: ModelScore, blend: Blend, *, legit: bool = False, suspect: bool = False
+) -> Reason | None:
     """The model's log-odds as one bounded reason naming the n-grams that drove it."""
-    cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
     if model.logit >= 0:
+        cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
         weight = round(min(cap, blend.scale * model.logit), 2)
     else:
-        weight = round(
-            max(-blend.neg_cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2
-        )
+        cap = min(blend.neg_cap, blend.legit_cap) if suspect else blend.neg_cap
+        weight = round(max(-cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2)
     if abs(weight) < 0.1:
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
