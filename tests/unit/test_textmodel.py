@@ -190,3 +190,16 @@ def test_legitimate_evidence_caps_the_model() -> None:
     assert model.weight == 2.0
     plain = clf.decide(RulePart(counted=[], score=0.0), ModelScore("en", 10.0), None, blend)
     assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [7.0]
+
+
+def test_provenance_mismatch_caps_what_the_model_can_subtract() -> None:
+    """A lure from a domain that is not the brand's stays suspect however ordinary it reads."""
+    from mailguard.detect.verdict import Reason
+
+    clf = Classifier.default()
+    unbacked = Reason("common.brand.unbacked", "brand", 2.0, "ja", "en")
+    blend = Blend(scale=4.0, pos_cap=5.0, neg_cap=5.0, family_min=1.5, legit_cap=1.0)
+    v = clf.decide(RulePart([(unbacked, "")], 2.0), ModelScore("en", -10.0), None, blend)
+    assert [r.weight for r in v.reasons if r.family == MODEL_FAMILY] == [-1.0]
+    plain = clf.decide(RulePart([], 0.0), ModelScore("en", -10.0), None, blend)
+    assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [-5.0]
