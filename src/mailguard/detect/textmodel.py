@@ -200,14 +200,24 @@ class LangModel:
 
 
 def _dedupe(items: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
-    """The first ``limit`` n-grams not contained in a stronger one ("未納" under "未納料金")."""
+    """The strongest n-grams, overlapping ones merged into the longer one.
+
+    "本日", "日中" and "中に" all pushing means the text says "本日中に": a
+    person should read that, not three fragments. A candidate that contains
+    kept n-grams replaces them; one contained in a kept n-gram adds nothing.
+    """
     kept: list[tuple[str, float]] = []
     for gram, w in items:
-        if len(kept) >= limit:
-            break
-        if any(gram in k or k in gram for k, _ in kept):
+        if any(gram in k for k, _ in kept):
             continue
-        kept.append((gram, w))
+        inside = [i for i, (k, _) in enumerate(kept) if k in gram]
+        if inside:
+            first = inside[0]
+            kept = [kv for i, kv in enumerate(kept) if i not in inside[1:]]
+            kept[first] = (gram, max(w, kept[first][1]))
+            continue
+        if len(kept) < limit:
+            kept.append((gram, w))
     return kept
 
 
