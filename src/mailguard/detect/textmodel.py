@@ -52,8 +52,15 @@ LANG_SAMPLE = 1500
 URL_MARK = "Ⓤ"
 MAIL_MARK = "Ⓜ"
 PHONE_MARK = "Ⓟ"
+DATE_MARK = "Ⓓ"
 DIGIT_MARK = "0"
-_DISPLAY = {URL_MARK: "[URL]", MAIL_MARK: "[MAIL]", PHONE_MARK: "[PHONE]", DIGIT_MARK: "0"}
+_DISPLAY = {
+    URL_MARK: "[URL]",
+    MAIL_MARK: "[MAIL]",
+    PHONE_MARK: "[PHONE]",
+    DATE_MARK: "[DATE]",
+    DIGIT_MARK: "0",
+}
 
 _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\u3000-\u303f]+", re.IGNORECASE)
 # The look-behind lets a match start only where a local part can start, so the
@@ -63,6 +70,12 @@ _MAIL_RE = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # in all. Digits are folded to 0 afterwards anyway; the mark keeps "a number
 # to call" distinct from "an amount".
 _PHONE_RE = re.compile(r"\+?\(?\d[\d()\-‐－ー.\s]{7,}\d")
+# Dates and times: genuine notices and scams both carry them, so their shape
+# ("0月0日") must not become evidence either way; a deadline still reads as
+# "[DATE]までに".
+_DATE_RE = re.compile(
+    r"\d{1,4}\s*[年/.-]\s*\d{1,2}\s*[月/.-]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}:\d{2}"
+)
 _DIGITS_RE = re.compile(r"\d+")
 _WS_RE = re.compile(r"\s+")
 _JA_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
@@ -91,8 +104,8 @@ def model_text(normalized: str, lang: str | None = None) -> tuple[str, str]:
     """``(lang, text)``: the exact string the model's n-grams are taken from.
 
     ``normalized`` is NFKC-folded subject + visible body + attachment text
-    (``ParsedMessage.normalized``). URLs, mail addresses and phone numbers
-    become one placeholder character each and other digit runs a single
+    (``ParsedMessage.normalized``). URLs, mail addresses, dates and phone
+    numbers become one placeholder character each and other digit runs a single
     ``0``, so the model learns "a number to call" rather than one scammer's
     number. Japanese drops all whitespace (mail is hard-wrapped mid-phrase);
     English collapses it.
@@ -101,6 +114,7 @@ def model_text(normalized: str, lang: str | None = None) -> tuple[str, str]:
     lang = lang or detect_lang(text)
     text = _URL_RE.sub(URL_MARK, text)
     text = _MAIL_RE.sub(MAIL_MARK, text)
+    text = _DATE_RE.sub(DATE_MARK, text)
     text = _PHONE_RE.sub(_phone_sub, text)
     text = _DIGITS_RE.sub(DIGIT_MARK, text)
     text = _WS_RE.sub("", text) if lang == "ja" else _WS_RE.sub(" ", text).strip()
