@@ -83,9 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lang", choices=["ja", "en"], default=None, help="language of the reasons")
 
     sp = add("eval", "measure detection against a labels.tsv file", "evaluate")
-    sp.add_argument("labels", metavar="LABELS.tsv")
+    sp.add_argument("labels", metavar="LABELS.tsv", nargs="?")
     sp.add_argument("--root", default=None, help="folder the paths are relative to")
     sp.add_argument("--lang", choices=["ja", "en"], default="en")
+    from mailguard.evaluate import add_lso_arguments
+
+    add_lso_arguments(sp)
 
     sp = add("scan", "scan every account once and quarantine scams", "scan")
     sp.add_argument("--once", action="store_true", help="one pass, then exit (the default)")
@@ -121,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(_module_action=action)
         sp.add_argument("sender", metavar="ADDRESS|DOMAIN")
         sp.add_argument("--account", metavar="NAME", help="only this account (default: all)")
+
+    sp = add("learn", "teach one account's classifier from mail you judged", "learn")
+    sp.add_argument("--ham", nargs="+", metavar="FILE", help="genuine mail (.eml files)")
+    sp.add_argument("--scam", nargs="+", metavar="FILE", help="scams it missed (.eml files)")
+    sp.add_argument("--reset", action="store_true", help="forget what this account learned")
+    sp.add_argument("--export", action="store_true", help="print learned examples as JSON lines")
+    sp.add_argument("--account", metavar="NAME")
 
     add("status", "per account: last poll, next poll, counts, last error", "status")
 

@@ -259,16 +259,84 @@ def main(
     out: TextIO | None = None,
     classifier: Classifier | None = None,
 ) -> int:
-    """``python -m mailguard.evaluate LABELS.tsv [--root DIR] [--lang en|ja]``."""
+    """``python -m mailguard.evaluate LABELS.tsv [--root DIR] [--lang en|ja]``.
+
+    ``--leave-source-out`` (no labels file): see :mod:`mailguard.evaluate_lso`.
+    """
     parser = argparse.ArgumentParser(prog="mailguard eval", description=__doc__.split("\n")[0])
-    parser.add_argument("labels", metavar="LABELS.tsv")
+    parser.add_argument("labels", metavar="LABELS.tsv", nargs="?")
     parser.add_argument("--root", default=None)
     parser.add_argument("--lang", choices=["ja", "en"], default="en")
+    add_lso_arguments(parser)
     args = parser.parse_args(argv)
     out = out or sys.stdout
+    if args.leave_source_out:
+        return run_lso(args, classifier, out)
+    if not args.labels:
+        parser.error("LABELS.tsv is required unless --leave-source-out is given")
     report = evaluate(args.labels, args.root, args.lang, classifier=classifier)
     print(report.format(), file=out)
     return 0
+
+
+def add_lso_arguments(parser: argparse.ArgumentParser) -> None:
+    """The leave-source-out options (shared by ``mailguard eval`` and this module's main)."""
+    parser.add_argument(
+        "--leave-source-out",
+        action="store_true",
+        help="score every message with a text model that never saw its source "
+        "(own data folds + ../shared/corpus held out)",
+    )
+    parser.add_argument(
+        "--repo", default=None, help="project root with tests/fixtures/mail and dataset/own"
+    )
+    parser.add_argument(
+        "--corpus", default=None, help="shared corpus (default REPO/../shared/corpus)"
+    )
+    parser.add_argument(
+        "--train-shared",
+        action="store_true",
+        help="also train on the shared corpus's other folds (evaluation only; never shipped)",
+    )
+    parser.add_argument(
+        "--tune", action="store_true", help="choose the model blend by nested leave-source-out"
+    )
+    parser.add_argument(
+        "--own-folds",
+        choices=["block", "kind"],
+        default="block",
+        help="how own data is folded: file-number blocks (default) or one fold per kind",
+    )
+
+
+def run_lso(args: argparse.Namespace, classifier: Classifier | None, out: TextIO) -> int:
+    from mailguard import evaluate_lso
+
+    repo = Path(args.repo) if args.repo else _project_root()
+    corpus = Path(args.corpus) if args.corpus else repo.parent / "shared" / "corpus"
+    try:
+        import sklearn  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        print("--leave-source-out trains models: install the 'train' extra", file=sys.stderr)
+        return 2
+    return evaluate_lso.main(
+        repo,
+        corpus if corpus.is_dir() else None,
+        train_shared=args.train_shared,
+        tune=args.tune,
+        own_folds=args.own_folds,
+        classifier=classifier,
+        out=out,
+    )
+
+
+def _project_root() -> Path:
+    """The checkout this module runs from, else the working directory."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "tests").is_dir():
+            return parent
+    return Path.cwd()
 
 
 if __name__ == "__main__":

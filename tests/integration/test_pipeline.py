@@ -396,6 +396,8 @@ def test_release_restores_with_flags_and_remembers_sender(
         assert done.folder == "INBOX"
         assert store.get(rec.id).status == "released"
         assert rec.from_addr in store.released_senders(account.name)
+        # The released message is learned as this account's genuine mail.
+        assert [(r.label, r.source) for r in store.learned(account.name)] == [("ham", "release")]
     inbox = folder_contents(mailbox, "INBOX")
     assert inbox[message_id(raw(SCAMS[0]))] == {"\\Seen"}, "flags restored"
     assert message_id(raw(SCAMS[0])) not in folder_contents(mailbox, "Quarantine")

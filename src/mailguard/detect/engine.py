@@ -24,6 +24,8 @@ from mailguard.detect.features import FEATURES, Check, build_feature, check_feat
 from mailguard.detect.matchers import TextMatcher
 from mailguard.detect.normalize import TextViews
 from mailguard.detect.rules import Combo, Rule, RuleSet, load_rules
+from mailguard.detect.textmodel import MODEL_FAMILY, ModelScore, TextModel, default_model
+from mailguard.detect.textmodel import fingerprint as text_fingerprint
 from mailguard.detect.verdict import (
     CLEAN,
     FAKE_BILLING,
@@ -31,6 +33,7 @@ from mailguard.detect.verdict import (
     SUSPICIOUS,
     WITHDRAWAL,
     ClassifyContext,
+    LearnedExample,
     Reason,
     Verdict,
     clip_evidence,
@@ -40,6 +43,62 @@ from mailguard.parse.model import ParsedMessage
 DEFAULT_SCAM_THRESHOLD = 8.0
 DEFAULT_SUSPICIOUS_THRESHOLD = 4.5
 _EMPTY_CONTEXT = ClassifyContext()
+
+
+LEARNED_FAMILY = "learned"
+# Rule families that speak about where a message comes from rather than what
+# it says: a brand's name from a domain that is not the brand's, failed
+# authentication, links to throwaway hosting, another filter's spam flag.
+PROVENANCE_FAMILIES = frozenset({"mismatch", "auth", "brand", "link", "upstream"})
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How the text model's log-odds and the per-account examples join the rule score.
+
+    The model is one *bounded* family: ``scale`` score points per unit of
+    log-odds, clipped to ``[-neg_cap, pos_cap]``, so no wording alone can
+    outvote the rules by more than ``pos_cap`` points, and it counts towards
+    the family gate only from ``family_min`` points on (a faint lean is not
+    independent evidence). The defaults were chosen by nested
+    leave-source-out evaluation (``mailguard eval --leave-source-out
+    --tune``; docs/MODEL_CARD.md), never on a test set.
+
+    The model speaks for "ordinary mail" only when it is confident: log-odds
+    above ``-neg_margin`` subtract nothing (mail unlike anything in the
+    training set, such as a honeypot's HTML, leans slightly negative without
+    being evidence of anything).
+
+    Wording cannot overrule provenance, in either direction: when the rules
+    found legitimate evidence (a negative reason: the brand's own domain, a
+    mailing list, a trusted or released sender, the user's name, a scam
+    *warning*), the model adds at most ``legit_cap``; when they found the
+    sender is not who it claims (:data:`PROVENANCE_FAMILIES`), the model
+    subtracts at most ``legit_cap``. A genuine dunning mail and a fake one
+    read alike; where they come from is what differs.
+
+    Per-account examples (``ClassifyContext.learned``): similarity in
+    ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
+    moves the score by up to ``learn_cap`` points.
+    """
+
+    scale: float = 4.0
+    pos_cap: float = 5.0
+    neg_cap: float = 5.0
+    family_min: float = 1.5
+    learn_min: float = 0.25
+    learn_cap: float = 5.0
+    min_families: int | None = None  # None: the rule set's scam_min_families
+    legit_cap: float = 1.0
+    neg_margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class RulePart:
+    """The rules' contribution to one verdict, before the model is blended in."""
+
+    counted: list[tuple[Reason, str]]
+    score: float
 
 
 @dataclass(frozen=True)
@@ -67,10 +126,14 @@ class Classifier:
         *,
         scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
         suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
+        model: TextModel | None = None,
+        blend: Blend | None = None,
     ) -> None:
         if suspicious_threshold >= scam_threshold:
             raise ValueError("suspicious_threshold must be lower than scam_threshold")
         self.ruleset = ruleset
+        self.model = model
+        self.blend = blend or Blend()
         self.scam_threshold = scam_threshold
         self.suspicious_threshold = suspicious_threshold
         self._matcher = TextMatcher(
@@ -97,16 +160,33 @@ class Classifier:
         scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
         suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
     ) -> Classifier:
-        """The shipped rules (loaded and compiled once per process)."""
+        """The shipped rules and text model (loaded and compiled once per process)."""
         return cls(
             _default_ruleset(),
             scam_threshold=scam_threshold,
             suspicious_threshold=suspicious_threshold,
+            model=default_model(),
         )
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path], **thresholds: float) -> Classifier:
-        return cls(load_default_checked(tuple(paths)), **thresholds)
+    def rules_only(cls) -> Classifier:
+        """The shipped rules without the text model: for tests of rule arithmetic."""
+        return cls(_default_ruleset())
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: Iterable[Path],
+        *,
+        scam_threshold: float = DEFAULT_SCAM_THRESHOLD,
+        suspicious_threshold: float = DEFAULT_SUSPICIOUS_THRESHOLD,
+    ) -> Classifier:
+        """Rules from these files only, without the text model (for rule tests and tools)."""
+        return cls(
+            load_default_checked(tuple(paths)),
+            scam_threshold=scam_threshold,
+            suspicious_threshold=suspicious_threshold,
+        )
 
     @classmethod
     def from_config(cls, detection: Any) -> Classifier:
@@ -119,6 +199,14 @@ class Classifier:
     # -- classification ---------------------------------------------------------------
 
     def classify(self, msg: ParsedMessage, context: ClassifyContext | None = None) -> Verdict:
+        context = context or _EMPTY_CONTEXT
+        rules = self.rule_part(msg, context)
+        model = self.model.score_text(msg.normalized) if self.model is not None else None
+        learned = self._learned(msg, context.learned) if context.learned else []
+        return self.decide(rules, model, learned)
+
+    def rule_part(self, msg: ParsedMessage, context: ClassifyContext | None = None) -> RulePart:
+        """Rule hits, family caps, combinations and gated rules: everything but the model."""
         context = context or _EMPTY_CONTEXT
         from_text = ""
         if msg.from_ is not None:
@@ -166,7 +254,85 @@ class Classifier:
         ]
         if gated:
             reasons, score = self._count(hits + gated)
-        return self._verdict(reasons, score)
+        return RulePart(reasons, score)
+
+    def decide(
+        self,
+        rules: RulePart,
+        model: ModelScore | None,
+        learned: list[tuple[Reason, str]] | None = None,
+        blend: Blend | None = None,
+    ) -> Verdict:
+        """Blend the bounded model reason and per-account reasons into the rule score.
+
+        Separate from :meth:`classify` so the evaluator can try blends on
+        cached rule results without re-running the rules.
+        """
+        blend = blend or self.blend
+        counted = list(rules.counted)
+        extra = 0.0
+        if model is not None:
+            legit = any(r.weight < 0 for r, _ in counted)
+            suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
+            reason = model_reason(model, blend, legit=legit, suspect=suspect)
+            if reason is not None:
+                counted.append((reason, ""))
+                extra += reason.weight
+        for reason, category in learned or ():
+            counted.append((reason, category))
+            extra += reason.weight
+        return self._verdict(counted, round(rules.score + extra, 2), blend)
+
+    def _learned(
+        self, msg: ParsedMessage, examples: tuple[LearnedExample, ...]
+    ) -> list[tuple[Reason, str]]:
+        """The closest released (ham) and reported (scam) example, each as one bounded reason."""
+        fp = text_fingerprint(msg.normalized)
+        out: list[tuple[Reason, str]] = []
+        for label in ("ham", "scam"):
+            best: tuple[float, LearnedExample] | None = None
+            for ex in examples:
+                if ex.label != label:
+                    continue
+                sim = similarity(fp, ex.fingerprint)
+                if best is None or sim > best[0]:
+                    best = (sim, ex)
+            if best is None or best[0] < self.blend.learn_min:
+                continue
+            sim, ex = best
+            span = (sim - self.blend.learn_min) / (1 - self.blend.learn_min)
+            weight = round(self.blend.learn_cap * (0.4 + 0.6 * span), 2)
+            day = ex.learned_on.strftime("%Y-%m-%d")
+            who = f" ({ex.sender})" if ex.sender else ""
+            if label == "ham":
+                out.append(
+                    (
+                        Reason(
+                            rule="learned.released",
+                            family=LEARNED_FAMILY,
+                            weight=-weight,
+                            description_ja=f"{day} に解放（誤検知）したメールとよく似ています",
+                            description_en=f"Similar to mail you released on {day}",
+                            evidence=clip_evidence(f"similarity {sim:.2f}{who}"),
+                        ),
+                        "",
+                    )
+                )
+            else:
+                out.append(
+                    (
+                        Reason(
+                            rule="learned.reported",
+                            family=LEARNED_FAMILY,
+                            weight=weight,
+                            description_ja=f"{day} に詐欺として報告したメールとよく似ています",
+                            description_en=f"Similar to mail you reported as a scam on {day}",
+                            evidence=clip_evidence(f"similarity {sim:.2f}{who}"),
+                        ),
+                        FAKE_BILLING if ex.category != WITHDRAWAL else WITHDRAWAL,
+                    )
+                )
+        return out
 
     def _hit(self, rule: Rule, evidence: str, *, quoted: bool = False) -> _Hit:
         fam = self.ruleset.families[rule.family]
@@ -232,13 +398,18 @@ class Classifier:
         score = round(sum(r.weight for r, _ in counted), 2)
         return counted, score
 
-    def _verdict(self, counted: list[tuple[Reason, str]], score: float) -> Verdict:
+    def _verdict(self, counted: list[tuple[Reason, str]], score: float, blend: Blend) -> Verdict:
         reasons = tuple(sorted((r for r, _ in counted), key=lambda r: (-r.weight, r.rule)))
         positive_families = {
-            r.family for r, _ in counted if r.weight > 0 and r.family not in ("combo",)
+            r.family
+            for r, _ in counted
+            if r.weight > 0
+            and r.family != "combo"
+            and (r.family not in (MODEL_FAMILY, LEARNED_FAMILY) or r.weight >= blend.family_min)
         }
         n_fam = len(positive_families)
-        if score >= self.scam_threshold and n_fam >= self._scam_min_families:
+        min_families = self._scam_min_families if blend.min_families is None else blend.min_families
+        if score >= self.scam_threshold and n_fam >= min_families:
             verdict = SCAM
         elif score >= self.suspicious_threshold and n_fam >= self._suspicious_min_families:
             verdict = SUSPICIOUS
@@ -246,6 +417,43 @@ class Classifier:
             verdict = CLEAN
         category = _category(counted) if verdict != CLEAN else None
         return Verdict(verdict=verdict, category=category, score=score, reasons=reasons)
+
+
+def model_reason(
+    model: ModelScore, blend: Blend, *, legit: bool = False, suspect: bool = False
+) -> Reason | None:
+    """The model's log-odds as one bounded reason naming the n-grams that drove it."""
+    if model.logit >= 0:
+        cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
+        weight = round(min(cap, blend.scale * model.logit), 2)
+    else:
+        cap = min(blend.neg_cap, blend.legit_cap) if suspect else blend.neg_cap
+        weight = round(max(-cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2)
+    if abs(weight) < 0.1:
+        return None
+    grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
+    p = model.probability
+    if weight > 0:
+        ja = f"文面が架空請求・退会詐欺の文面によく似ています（学習モデル、確率 {p:.2f}）"
+        en = f"The wording reads like a fake bill or withdrawal lure (text model, p={p:.2f})"
+    else:
+        ja = f"文面は通常のメールによく似ています（学習モデル、確率 {p:.2f}）"
+        en = f"The wording reads like ordinary mail (text model, p={p:.2f})"
+    return Reason(
+        rule=f"model.{model.lang}",
+        family=MODEL_FAMILY,
+        weight=weight,
+        description_ja=ja,
+        description_en=en,
+        evidence=clip_evidence(grams),
+    )
+
+
+def similarity(a: frozenset[int], b: frozenset[int]) -> float:
+    """Jaccard overlap of two fingerprints (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
 
 
 def _present(ref: str, hits: list[_Hit]) -> bool:

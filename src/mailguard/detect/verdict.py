@@ -80,6 +80,22 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class LearnedExample:
+    """One message the user judged in this account: released (``ham``) or reported (``scam``).
+
+    Only a fingerprint is kept (hashed character n-grams,
+    :func:`mailguard.detect.textmodel.fingerprint`), never the text, so the
+    state database does not become a second copy of the mailbox.
+    """
+
+    label: str  # "ham" | "scam"
+    fingerprint: frozenset[int]
+    learned_on: datetime
+    sender: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
 class ClassifyContext:
     """Per-account knowledge that the message itself cannot carry.
 
@@ -90,12 +106,15 @@ class ClassifyContext:
     an overwhelming scam still shows up. ``contacted_on`` is when the user last
     wrote to this sender (found in the Sent folder): a scam-shaped message
     from someone the user already contacted is the follow-up stage of a
-    withdrawal scam.
+    withdrawal scam. ``learned`` holds the account's released and reported
+    examples (``mailguard.state.learning``); a message similar to one of them
+    gets one bounded reason saying so.
     """
 
     trusted_senders: frozenset[str] = field(default_factory=frozenset)
     released_senders: frozenset[str] = field(default_factory=frozenset)
     contacted_on: datetime | None = None
+    learned: tuple[LearnedExample, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept any iterable of entries and normalise them (lower-case, no "@"

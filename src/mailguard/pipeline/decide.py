@@ -18,9 +18,11 @@ from enum import StrEnum
 from typing import Any
 
 from mailguard.detect import Classifier, ClassifyContext, Verdict
+from mailguard.detect.verdict import LearnedExample
 from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage
 from mailguard.parse import parse_message
+from mailguard.pipeline.learning import learned_context
 from mailguard.pipeline.mailapp import learned_from_reports
 from mailguard.pipeline.options import QuarantinePolicy, ScanLimits
 from mailguard.pipeline.selfmail import DigestSigner
@@ -68,8 +70,9 @@ class _ContactOnDemand(ClassifyContext):
         trusted: frozenset[str],
         released: frozenset[str],
         lookup: Callable[[], datetime | None],
+        learned: tuple[LearnedExample, ...] = (),
     ) -> None:
-        super().__init__(trusted_senders=trusted, released_senders=released)
+        super().__init__(trusted_senders=trusted, released_senders=released, learned=learned)
         object.__setattr__(self, "_lookup", lookup)
         object.__setattr__(self, "looked_up", False)
 
@@ -111,6 +114,8 @@ class Assessor:
         # Read once per pass: releases happen between passes, not during one.
         self._released = frozenset(store.released_senders(account))
         self._reported = store.reported_features(account)
+        # What this mailbox taught its own model (releases, reports, `mailguard learn`).
+        self._learned = learned_context(store, account)
 
     def assess(self, folder: str, uidvalidity: int, fetched: FetchedMessage) -> Decision:
         """What to do with ``fetched``; raises on a message that cannot be assessed."""
@@ -146,4 +151,4 @@ class Assessor:
     def _context(self, sender: str) -> _ContactOnDemand:
         sent = self.sent
         lookup = (lambda: sent.last_contact(sender)) if sent is not None else _no_contact
-        return _ContactOnDemand(self._trusted, self._released, lookup)
+        return _ContactOnDemand(self._trusted, self._released, lookup, self._learned)

@@ -33,7 +33,6 @@ and no mailbox-wide EXPUNGE is ever issued. A dry run never calls this.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import re
 from collections.abc import Iterable
@@ -52,6 +51,7 @@ from mailguard.imap.base import (
 from mailguard.logs import log_event
 from mailguard.parse import parse_message
 from mailguard.parse.model import ParsedMessage
+from mailguard.pipeline.learning import learn_message
 from mailguard.pipeline.moved import confirm_move
 from mailguard.pipeline.sentcheck import SentFolderCheck
 from mailguard.pipeline.verdict_record import new_item
@@ -156,14 +156,18 @@ def learned_from_reports(
         )
         for kind, evidence in found
     )
-    score = verdict.score + sum(r.weight for r in added)
+    # Provenance beats wording: what the user reported outweighs the text model's
+    # "reads like ordinary mail", so that negative does not count against a report.
+    kept = tuple(r for r in verdict.reasons if not (r.family == "model" and r.weight < 0))
+    dropped = sum(r.weight for r in verdict.reasons if r not in kept)
+    score = verdict.score - dropped + sum(r.weight for r in added)
     kind = verdict.verdict
     if score >= classifier.scam_threshold:
         kind = VerdictKind.SCAM
     elif score >= classifier.suspicious_threshold and kind == VerdictKind.CLEAN:
         kind = VerdictKind.SUSPICIOUS
     category = verdict.category or (Category.FAKE_BILLING if kind != VerdictKind.CLEAN else None)
-    reasons = tuple(sorted((*verdict.reasons, *added), key=lambda r: -r.weight))
+    reasons = tuple(sorted((*kept, *added), key=lambda r: -r.weight))
     return replace(verdict, verdict=kind, category=category, score=score, reasons=reasons)
 
 
@@ -172,9 +176,8 @@ class StoreLearner:
 
     A release already trusts the sender (``confirm_release``). A report
     remembers sender, domain and phone numbers (``reported_features``). Both
-    hand the text to the per-mailbox model when it is installed
-    (``mailguard.pipeline.learning`` from the ``model`` work); until then the
-    text is not stored at all.
+    hand the text to the per-mailbox model (:mod:`mailguard.pipeline.learning`),
+    which keeps a fingerprint of hashed n-grams, never the text.
     """
 
     def __init__(self, store: StateStore, shared_domains: frozenset[str] = frozenset()) -> None:
@@ -187,15 +190,11 @@ class StoreLearner:
     def scam(self, account: str, raw: bytes, msg: ParsedMessage, quarantine_id: int) -> None:
         features = reported_features(msg, self.shared_domains)
         self.store.add_reported(account, features, quarantine_id)
-        self._model(account, raw, "scam", "cli")
+        self._model(account, raw, "scam", "report")
 
     def _model(self, account: str, raw: bytes, label: str, source: str) -> None:
-        try:  # the per-mailbox model (branch ``model``), once it is merged
-            learning = importlib.import_module("mailguard.pipeline.learning")
-        except ModuleNotFoundError:
-            return
         try:
-            learning.learn_message(self.store, account, raw, label, source=source)
+            learn_message(self.store, account, raw, label, source=source)
         except Exception as e:  # learning never undoes what the user asked for
             log.warning("could not learn %s example: %s", label, e)
 

@@ -138,6 +138,7 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
     if not uids:
         raise ReleaseError(f"message {qid} is no longer in {folder}; was it moved by hand?")
     uid = uids[0]
+    raw = _fetch_for_learning(client, folder, uid)
     if rec.status == Status.QUARANTINED:
         store.begin_release(qid)
     try:
@@ -151,5 +152,29 @@ def release_one(client: MailClient, store: StateStore, qid: int) -> Released:
         found = client.find_by_message_id(rec.original_folder, rec.message_id)
         restored = max(found) if found else None
     store.confirm_release(qid, restored)
+    if raw:
+        _learn_released(store, rec.account, raw)
     _log_released(rec, restored)
     return Released(qid, rec.original_folder, restored)
+
+
+def _fetch_for_learning(client: MailClient, folder: str | None, uid: int) -> bytes:
+    """The message's bytes (BODY.PEEK, capped) so the release can be learned as genuine mail."""
+    if not folder:
+        return b""
+    try:
+        for fetched in client.fetch(folder, [uid], 1_000_000):
+            return fetched.raw
+    except MailClientError as e:
+        log.warning("could not read message %s for learning: %s", uid, e)
+    return b""
+
+
+def _learn_released(store: StateStore, account: str, raw: bytes) -> None:
+    """A released message is genuine mail for this account; learning never fails a release."""
+    from mailguard.pipeline.learning import learn_message
+
+    try:
+        learn_message(store, account, raw, "ham", source="release")
+    except Exception as e:  # the release itself already succeeded
+        log.warning("could not learn released message: %s", e)

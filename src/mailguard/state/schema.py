@@ -279,11 +279,36 @@ _V4_MAIL_APP = Migration(
     ),
 )
 
+
+_V5_LEARNING = Migration(
+    5,
+    "per-account learning: fingerprints of mail the user released (ham) or reported (scam)",
+    (
+        # Only a fingerprint (hashed n-grams, not reversible into text) is kept:
+        # the state file must not become a second copy of the mailbox.
+        """
+        CREATE TABLE learned_examples (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            account     TEXT    NOT NULL CHECK (account <> ''),
+            label       TEXT    NOT NULL CHECK (label IN ('ham', 'scam')),
+            learned_at  TEXT    NOT NULL,
+            source      TEXT    NOT NULL CHECK (source IN ('release', 'cli', 'report')),
+            sender_addr TEXT,
+            category    TEXT,
+            message_id  TEXT,
+            fingerprint BLOB    NOT NULL
+        )
+        """,
+        "CREATE INDEX learned_examples_account ON learned_examples (account, id)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _V1_MAIL_STATE,
     _V2_REPORTING,
     _V3_PER_MESSAGE,
     _V4_MAIL_APP,
+    _V5_LEARNING,
 )
 LATEST_VERSION: int = MIGRATIONS[-1].version
 

@@ -23,6 +23,7 @@ from mailguard.state.db import DEFAULT_BUSY_TIMEOUT, Clock, Database, translate_
 from mailguard.state.digests import DigestOps
 from mailguard.state.errors import StateNotWritable
 from mailguard.state.folders import FolderStateOps
+from mailguard.state.learning import LearningOps
 from mailguard.state.lock import DaemonLock
 from mailguard.state.mailapp import MailAppOps
 from mailguard.state.message_errors import MessageErrorOps
@@ -43,6 +44,7 @@ class StateStore(
     MessageErrorOps,
     MailAppOps,
     ReconcileQueryOps,
+    LearningOps,
 ):
     """The state database. Thread-safe: one SQLite connection per thread (see ``db``)."""
 

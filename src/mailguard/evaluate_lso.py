@@ -1,0 +1,302 @@
+"""Leave-source-out evaluation: how detection does on mail from sources it never saw.
+
+Why this and not ``mailguard eval`` on the corpus: the rules were tuned on
+the shared corpus and the text model is trained on our own texts, so an
+in-sample figure says little about the hidden sets (the rules scored 0.92 in
+sample and 0.46 on the hidden sets). Here every message is scored by a text
+model that never saw its *source*:
+
+* the shipped recipe trains only on our own texts (tests/fixtures/mail and
+  dataset/own), so ../shared/corpus is held out as a whole and scored by the
+  model trained on all own data;
+* own data is split into folds, each scored by a model trained on the
+  other folds: by default language + label + file-number block (texts
+  numbered together were written together and share phrasing), or with
+  ``--own-folds kind`` language + label + kind (the harsher "a kind it never
+  saw" question);
+* with ``--train-shared`` the shared corpus joins the training pool (what the
+  figures would be if its licences allowed shipping it), folded by source:
+  collected/ by the ``source`` column, phishing_pot by sample-number blocks
+  (neighbours are one campaign), spamassassin by folder.
+
+``--tune`` chooses the blend of model and rules (:class:`~mailguard.detect.engine.Blend`)
+by *nested* leave-source-out: for each outer block (own-ja, own-en, fixtures,
+collected, phishing_pot, spamassassin) the blend is picked on the other
+blocks' out-of-fold scores (highest worst-language recall averaged over
+source blocks, with ham flagged ``scam`` <= 0.2 %) and applied to the held
+block; the figures printed are of
+those held-out decisions. The rules themselves cannot be held out (they were
+written with the shared corpus in view), which is stated in the model card.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from mailguard.detect.engine import Blend, Classifier, RulePart
+from mailguard.detect.textmodel import ModelScore, TextModel
+from mailguard.detect.verdict import SCAM, SUSPICIOUS, Verdict
+from mailguard.parse import parse_message
+
+FP_TARGET = 0.002
+
+
+@dataclass
+class Scored:
+    """One message with its rule part and its out-of-fold model score."""
+
+    path: str
+    label: str
+    lang: str
+    kind: str
+    group: str
+    origin: str
+    rules: RulePart
+    model: ModelScore | None
+
+    @property
+    def block(self) -> str:
+        """The outer block for nested tuning: a data set, not a single source."""
+        if self.origin == "shared":
+            head = self.group.split(":", 1)[0]
+            return f"shared:{head}:{self.lang}" if head == "collected" else f"shared:{head}"
+        return f"{self.origin}:{self.lang}"
+
+
+@dataclass
+class LsoResult:
+    scored: list[Scored] = field(default_factory=list)
+    folds: int = 0
+    pool: dict[str, int] = field(default_factory=dict)
+
+
+def score_examples(
+    repo: Path,
+    corpus: Path | None,
+    *,
+    train_shared: bool = False,
+    own_folds: str = "block",
+    classifier: Classifier | None = None,
+    log: TextIO | None = None,
+) -> LsoResult:
+    """Rule part for every labelled message, and a model score from a model blind to its fold."""
+    from mailguard.detect import training
+
+    clf = classifier or Classifier.default()
+    own = training.own_training_set(repo, own_folds)
+    shared = (
+        training.shared_examples(corpus) if corpus and (corpus / "labels.tsv").is_file() else []
+    )
+    examples = own + shared
+    pool = own + (shared if train_shared else [])
+    result = LsoResult(pool=training.describe(pool))
+    groups = sorted({ex.group for ex in pool})
+    trainer = training.Trainer(pool)
+    full = trainer.fit()
+    models: dict[str, TextModel] = {}
+    for i, group in enumerate(groups, 1):
+        models[group] = trainer.fit(without=group)
+        if log is not None and i % 10 == 0:
+            print(f"  trained {i}/{len(groups)} fold models", file=log)
+    result.folds = len(groups)
+    for ex in examples:
+        msg = parse_message(ex.raw)
+        model = models.get(ex.group, full)
+        result.scored.append(
+            Scored(
+                ex.path,
+                ex.label,
+                ex.lang,
+                ex.kind,
+                ex.group,
+                ex.origin,
+                clf.rule_part(msg),
+                model.score_text(ex.normalized),
+            )
+        )
+    return result
+
+
+def verdicts(clf: Classifier, rows: Sequence[Scored], blend: Blend) -> list[Verdict]:
+    return [clf.decide(r.rules, r.model, None, blend) for r in rows]
+
+
+@dataclass
+class Figures:
+    """Recall per language, ham flagged scam per language, for one set of decisions."""
+
+    scam: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    ham: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
+    blocks: dict[tuple[str, str], list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
+
+    def add(self, row: Scored, v: Verdict) -> None:
+        if row.label == "scam":
+            self.scam[row.lang][0] += 1
+            self.scam[row.lang][1] += v.verdict == SCAM
+            self.blocks[(row.lang, row.block)][0] += 1
+            self.blocks[(row.lang, row.block)][1] += v.verdict == SCAM
+        elif row.label == "ham":
+            self.ham[row.lang][0] += 1
+            self.ham[row.lang][1] += v.verdict == SCAM
+            self.ham[row.lang][2] += v.verdict == SUSPICIOUS
+
+    def recall(self, lang: str | None = None) -> float:
+        cells = [self.scam[lang]] if lang else list(self.scam.values())
+        n = sum(c[0] for c in cells)
+        return sum(c[1] for c in cells) / n if n else 0.0
+
+    def fp_rate(self, lang: str | None = None) -> float:
+        cells = [self.ham[lang]] if lang else list(self.ham.values())
+        n = sum(c[0] for c in cells)
+        return sum(c[1] for c in cells) / n if n else 0.0
+
+    def worst_recall(self) -> float:
+        return min((self.recall(lang) for lang in self.scam), default=0.0)
+
+    def block_recall(self, lang: str) -> float:
+        """Mean recall over the language's source blocks, each block weighing the same."""
+        cells = [c for (lg, _b), c in self.blocks.items() if lg == lang and c[0]]
+        return sum(c[1] / c[0] for c in cells) / len(cells) if cells else 0.0
+
+    def worst_block_recall(self) -> float:
+        """The tuning target: a source we have many texts from must not outvote the others."""
+        return min((self.block_recall(lang) for lang in self.scam), default=0.0)
+
+
+def figures(rows: Sequence[Scored], vs: Sequence[Verdict]) -> Figures:
+    f = Figures()
+    for r, v in zip(rows, vs, strict=True):
+        f.add(r, v)
+    return f
+
+
+def blend_grid(base: Blend) -> list[Blend]:
+    """The candidate blends: small, so that choosing among them cannot overfit much."""
+    grid = itertools.product(
+        (2.0, 3.0, 4.0, 5.0),  # points per unit of log-odds
+        (5.0, 7.0),  # positive cap
+        (1.0, 3.0, 5.0, 8.0),  # negative cap
+        (None, 2),  # families needed for a scam verdict (None: the rules' own)
+        (1.0, 2.0),  # cap when the rules found legitimate evidence
+        (0.0, 1.0, 2.0),  # log-odds below -margin count as "reads like ordinary mail"
+    )
+    return [
+        Blend(scale, cap, neg, base.family_min, base.learn_min, base.learn_cap, fam, legit, margin)
+        for scale, cap, neg, fam, legit, margin in grid
+    ]
+
+
+def choose_blend(clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend]) -> Blend:
+    """Best worst-language block-averaged recall with ham flagged scam <= FP_TARGET.
+
+    Recall is averaged over source blocks (own, fixtures, collected,
+    phishing_pot) with equal weight, so hundreds of own texts cannot decide
+    alone; ties go to fewer false positives.
+    """
+    best: tuple[tuple[float, float, float], Blend] | None = None
+    for blend in grid:
+        f = figures(rows, verdicts(clf, rows, blend))
+        ok = f.fp_rate() <= FP_TARGET
+        key = (1.0 if ok else 0.0, f.worst_block_recall() if ok else -f.fp_rate(), -f.fp_rate())
+        if best is None or key > best[0]:
+            best = (key, blend)
+    assert best is not None
+    return best[1]
+
+
+def nested(
+    clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend]
+) -> tuple[list[Verdict], dict[str, Blend]]:
+    """Verdicts where each outer block was decided with a blend chosen without it."""
+    blocks = sorted({r.block for r in rows})
+    out: dict[int, Verdict] = {}
+    chosen: dict[str, Blend] = {}
+    for block in blocks:
+        inner = [r for r in rows if r.block != block]
+        blend = choose_blend(clf, inner, grid)
+        chosen[block] = blend
+        for i, r in enumerate(rows):
+            if r.block == block:
+                out[i] = clf.decide(r.rules, r.model, None, blend)
+    return [out[i] for i in range(len(rows))], chosen
+
+
+def format_report(rows: Sequence[Scored], vs: Sequence[Verdict], title: str) -> str:
+    lines = [title, f"{'block / label / kind':<58} {'count':>6} {'scam':>6} {'susp':>6}"]
+    table: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r, v in zip(rows, vs, strict=True):
+        for key in ((r.block, r.label, ""), (r.block, r.label, r.kind)):
+            cell = table[key]
+            cell[0] += 1
+            cell[1] += v.verdict == SCAM
+            cell[2] += v.verdict == SUSPICIOUS
+    for (block, label, kind), (n, s, su) in sorted(table.items()):
+        name = f"{block} {label}" if not kind else f"    {kind}"
+        lines.append(f"{name:<58} {n:>6} {s:>6} {su:>6}")
+    f = figures(rows, vs)
+    lines.append("")
+    for lang in sorted(set(f.scam) | set(f.ham)):
+        sc, hm = f.scam[lang], f.ham[lang]
+        lines.append(
+            f"{lang}: scam recall {f.recall(lang):.3f} ({sc[1]}/{sc[0]})   "
+            f"ham flagged scam {f.fp_rate(lang):.2%} ({hm[1]}/{hm[0]}), suspicious {hm[2]}"
+        )
+    lines.append(
+        f"all: scam recall {f.recall():.3f}   ham flagged scam {f.fp_rate():.2%} "
+        f"({sum(c[1] for c in f.ham.values())}/{sum(c[0] for c in f.ham.values())})"
+    )
+    misses = [
+        r.path for r, v in zip(rows, vs, strict=True) if r.label == "scam" and v.verdict != SCAM
+    ]
+    fps = [(r, v) for r, v in zip(rows, vs, strict=True) if r.label == "ham" and v.verdict == SCAM]
+    lines.append("")
+    lines.append(f"ham flagged scam: {len(fps)}")
+    for r, v in fps:
+        top = "; ".join(f"{x.rule} {x.weight:+.1f} [{x.evidence}]" for x in v.reasons[:3])
+        lines.append(f"  {r.origin}:{r.path} {v.score:.1f}  {top}")
+    lines.append(f"scams missed: {len(misses)}")
+    lines.extend(f"  {p}" for p in misses)
+    return "\n".join(lines)
+
+
+def main(
+    repo: Path,
+    corpus: Path | None,
+    *,
+    train_shared: bool,
+    tune: bool,
+    own_folds: str = "block",
+    classifier: Classifier | None = None,
+    out: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    clf = classifier or Classifier.default()
+    print(f"leave-source-out: training fold models (repo {repo}) ...", file=sys.stderr)
+    res = score_examples(
+        repo, corpus, train_shared=train_shared, own_folds=own_folds, classifier=clf, log=sys.stderr
+    )
+    pool = ", ".join(f"{k}={v}" for k, v in res.pool.items())
+    print(f"training pool: {pool}; {res.folds} folds", file=out)
+    rows = res.scored
+    vs = verdicts(clf, rows, clf.blend)
+    print(format_report(rows, vs, f"== shipped blend {clf.blend}"), file=out)
+    if tune:
+        grid = blend_grid(clf.blend)
+        nvs, chosen = nested(clf, rows, grid)
+        print("", file=out)
+        for block, blend in chosen.items():
+            print(f"blend chosen without {block}: {blend}", file=out)
+        print(
+            format_report(rows, nvs, "== nested: each block decided by a blend chosen without it"),
+            file=out,
+        )
+        print(f"blend chosen on all blocks: {choose_blend(clf, rows, grid)}", file=out)
+    return 0

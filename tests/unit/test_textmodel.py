@@ -1,0 +1,205 @@
+"""The text model: its input text, its file format, its bounded place in the verdict."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+
+from mailguard.detect import Classifier
+from mailguard.detect.engine import Blend, RulePart, model_reason
+from mailguard.detect.textmodel import (
+    MODEL_FAMILY,
+    PHONE_MARK,
+    URL_MARK,
+    LangModel,
+    ModelScore,
+    TextModel,
+    default_model,
+    detect_lang,
+    model_text,
+)
+from mailguard.parse import parse_message
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mail(subject: str, body: str, sender: str = "Support <info@billing-desk.example>") -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = "user@example.jp"
+    msg["Subject"] = subject
+    msg["Date"] = "Tue, 02 Jun 2026 10:00:00 +0900"
+    msg["Message-ID"] = f"<{abs(hash(subject + body))}@test>"
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def test_model_text_maps_numbers_links_and_whitespace() -> None:
+    lang, text = model_text(
+        "本日中に\n03-5123-4567 へ ご連絡 ください https://pay.example/x 残高 12,800円"
+    )
+    assert lang == "ja"
+    assert PHONE_MARK in text and URL_MARK in text
+    assert " " not in text and "\n" not in text, "Japanese drops whitespace (hard wraps)"
+    assert "0,0円" in text, "other digit runs fold to one 0"
+    lang, text = model_text("Call  +1 (808) 414-2290\nwithin 24 hours")
+    assert lang == "en"
+    assert text == f"call {PHONE_MARK} within 0 hours"
+
+
+def test_detect_lang_ignores_a_few_japanese_characters_in_english() -> None:
+    english = "Your order from 株式会社 Example has shipped, track it online today"
+    assert detect_lang(english) == "en"
+    assert detect_lang("Amazonのご利用料金が未納です。本日中にお支払いください") == "ja"
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = TextModel(
+        {"ja": LangModel("ja", 2, 4, -0.5, {"未納": 1.2, "本日中": 0.8, "配送": -0.9})},
+        {"note": "test"},
+    )
+    path = tmp_path / "m.json.gz"
+    model.save(path)
+    again = TextModel.load(path)
+    assert again.models["ja"].weights == model.models["ja"].weights
+    s = again.score_text("未納料金を本日中にお支払いください")
+    assert s is not None and s.lang == "ja"
+    assert s.logit == pytest.approx(-0.5 + 1.2 + 0.8)
+    # Each distinct n-gram counts once, however often it occurs.
+    twice = again.score_text("未納未納未納 本日中")
+    assert twice is not None and twice.logit == pytest.approx(-0.5 + 1.2 + 0.8)
+    assert again.score_text("hello there") is None, "no English model in this file"
+
+
+def test_model_reason_is_bounded_and_names_the_ngrams() -> None:
+    blend = Blend(scale=2.0, pos_cap=4.0, neg_cap=1.5, family_min=2.0)
+    top = (("本日中にご連絡", 1.0), ("未納料金", 0.9))
+    strong = model_reason(ModelScore("ja", 40.0, top), blend)
+    assert strong is not None and strong.family == MODEL_FAMILY
+    assert strong.weight == 4.0, "capped at pos_cap however sure the model is"
+    assert "本日中にご連絡" in strong.evidence and "未納料金" in strong.evidence
+    weak = model_reason(ModelScore("en", -40.0, (("your order", -1.0),)), blend)
+    assert weak is not None and weak.weight == -1.5
+    assert model_reason(ModelScore("en", 0.01), blend) is None, "no reason for a shrug"
+
+
+def test_decide_adds_the_model_to_the_rule_score() -> None:
+    clf = Classifier.default()
+    rules = RulePart(counted=[], score=0.0)
+    blend = Blend(scale=1.0, pos_cap=3.0, neg_cap=3.0, family_min=2.0)
+    v = clf.decide(rules, ModelScore("ja", 10.0), None, blend)
+    assert v.score == 3.0
+    assert v.verdict == "clean", "the model alone never makes a scam verdict"
+    assert [r.family for r in v.reasons] == [MODEL_FAMILY]
+
+
+def test_shipped_model_loads_and_reads_scam_wording() -> None:
+    model = default_model()
+    assert model is not None, "the package ships src/mailguard/detect/model/textmodel.json.gz"
+    assert set(model.models) == {"ja", "en"}
+    assert model.meta.get("sources") == ["fixtures", "own"], "shipped weights: own data only"
+    scam = model.score_text(
+        "ご利用料金のお支払い確認が取れておりません。本日中にサポートセンター 03-5288-1234 まで"
+        "ご連絡ください。ご連絡なき場合は法的手続きに移行します。"
+    )
+    ham = model.score_text(
+        "いつもご利用ありがとうございます。ご注文の商品を本日発送しました。"
+        "お届け予定日はマイページの注文履歴からご確認いただけます。"
+    )
+    assert scam is not None and ham is not None
+    assert scam.logit > ham.logit
+    assert scam.logit > 0 > ham.logit
+
+
+def test_short_sms_style_mail_gets_a_model_reason() -> None:
+    raw = mail(
+        "",
+        "未払いのご利用料金があります。本日中に 0120-555-019 までご連絡ください。"
+        "ご連絡なき場合は法的手続きに入ります。",
+    )
+    v = Classifier.default().classify(parse_message(raw))
+    model = [r for r in v.reasons if r.family == MODEL_FAMILY]
+    assert model and model[0].weight > 0
+    assert model[0].evidence, "the n-grams that drove it are shown"
+
+
+def test_model_file_ships_in_the_wheel(tmp_path: Path) -> None:
+    """Build a wheel, install it without dependencies into a folder, load the model from it."""
+    wheel_dir = tmp_path / "wheel"
+    # Build isolation: the project's build backend (setuptools>=77) may be newer
+    # than the one in the test venv, so pip fetches it; without network we skip.
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if built.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {built.stderr.strip()[-200:]}")
+    [wheel] = wheel_dir.glob("mailguard-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "mailguard/detect/model/textmodel.json.gz" in names
+    assert not any(n.startswith("dataset/") for n in names), "training data does not ship"
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = (
+        "import mailguard.detect.textmodel as t; m = t.default_model(); "
+        f"assert t.__file__.startswith({str(target)!r}), t.__file__; print(sorted(m.models))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.strip() == "['en', 'ja']"
+
+
+def test_legitimate_evidence_caps_the_model() -> None:
+    """A genuine dunning mail reads like a fake one; the rules' provenance evidence wins."""
+    from mailguard.detect.verdict import Reason
+
+    clf = Classifier.default()
+    own_domain = Reason("common.context.sender_is_brand", "context", -3.0, "ja", "en")
+    rules = RulePart(counted=[(own_domain, "")], score=-3.0)
+    blend = Blend(scale=3.0, pos_cap=7.0, neg_cap=1.0, family_min=1.5, legit_cap=2.0)
+    v = clf.decide(rules, ModelScore("en", 10.0), None, blend)
+    [model] = [r for r in v.reasons if r.family == MODEL_FAMILY]
+    assert model.weight == 2.0
+    plain = clf.decide(RulePart(counted=[], score=0.0), ModelScore("en", 10.0), None, blend)
+    assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [7.0]
+
+
+def test_provenance_mismatch_caps_what_the_model_can_subtract() -> None:
+    """A lure from a domain that is not the brand's stays suspect however ordinary it reads."""
+    from mailguard.detect.verdict import Reason
+
+    clf = Classifier.default()
+    unbacked = Reason("common.brand.unbacked", "brand", 2.0, "ja", "en")
+    blend = Blend(scale=4.0, pos_cap=5.0, neg_cap=5.0, family_min=1.5, legit_cap=1.0)
+    v = clf.decide(RulePart([(unbacked, "")], 2.0), ModelScore("en", -10.0), None, blend)
+    assert [r.weight for r in v.reasons if r.family == MODEL_FAMILY] == [-1.0]
+    plain = clf.decide(RulePart([], 0.0), ModelScore("en", -10.0), None, blend)
+    assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [-5.0]
