@@ -312,13 +312,9 @@ def _split_multipart(
     if cte not in ("7bit", "8bit", "binary"):
         msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())
     boundary = msg.get_boundary()
-    if not boundary:
-        msg.defects.append(errors.NoBoundaryInMultipartDefect())
-        msg.set_payload(body.decode("ascii", "surrogateescape"))
-        return None
-    if depth >= _MAX_DEPTH or limits.parts_left <= 0 or limits.bytes_left <= 0:
-        if depth >= _MAX_DEPTH or limits.bytes_left <= 0:
-            msg.defects.append(NestingLimitDefect())
+    if not boundary or not _within_budget(msg, depth, limits):
+        if not boundary:
+            msg.defects.append(errors.NoBoundaryInMultipartDefect())
         msg.set_payload(body.decode("ascii", "surrogateescape"))
         return None
     child_default = "message/rfc822" if msg.get_content_type() == "multipart/digest" else ""
@@ -335,19 +331,43 @@ def _split_multipart(
         msg.set_payload(text.decode("ascii", "surrogateescape"))
         msg.epilogue = ""
         return None
+    bounds = _part_bounds(msg, body, starts)
+    return [body[start:stop] for start, stop in reversed(bounds)], child_default
+
+
+def _within_budget(msg: Message, depth: int, limits: SplitLimits) -> bool:
+    """Whether this multipart may still be split (depth, part and byte budgets left).
+
+    Only a spent depth or byte budget leaves a NestingLimitDefect (reported
+    as "mime:too-deep"); a spent part budget just keeps the rest as text.
+    """
+    if depth < _MAX_DEPTH and limits.parts_left > 0 and limits.bytes_left > 0:
+        return True
+    if depth >= _MAX_DEPTH or limits.bytes_left <= 0:
+        msg.defects.append(NestingLimitDefect())
+    return False
+
+
+def _part_bounds(
+    msg: Message, body: bytes, starts: list[tuple[int, int, bool]]
+) -> list[tuple[int, int]]:
+    """Set preamble and epilogue from the delimiter lines; return each child's (start, stop).
+
+    The epilogue is set now because the children never touch their
+    parent's epilogue; without a close delimiter the last part runs to the
+    end of the body (a CloseBoundaryNotFound defect, as in the stdlib).
+    """
     preamble = body[: _strip_final_newline(body, starts[0][0])]
     if starts[0][0] > 0:  # some lines before the first delimiter, even if only a newline
         msg.preamble = preamble.decode("ascii", "surrogateescape")
-    closed = starts[-1][2]
-    if not closed:
-        msg.defects.append(errors.CloseBoundaryNotFoundDefect())
     bounds = [(starts[i][1], starts[i + 1][0]) for i in range(len(starts) - 1)]
-    if not closed:
-        bounds.append((starts[-1][1], len(body)))
-    if closed:  # set now: the children never touch their parent's epilogue
+    if starts[-1][2]:
         epilogue = body[starts[-1][1] :]
         msg.epilogue = epilogue.decode("ascii", "surrogateescape") if epilogue else ""
-    return [body[start:stop] for start, stop in reversed(bounds)], child_default
+    else:
+        msg.defects.append(errors.CloseBoundaryNotFoundDefect())
+        bounds.append((starts[-1][1], len(body)))
+    return bounds
 
 
 def _delimiters(body: bytes, sep: bytes) -> list[tuple[int, int, bool]]:
