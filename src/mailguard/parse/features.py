@@ -232,9 +232,9 @@ def _nanp(d: str) -> bool:
     return d[0] in "23456789" and d[3] in "23456789"
 
 
-# Country codes whose numbering we check after "+": (prefix, digit counts accepted).
-# +1 is North American (handled by _nanp); others are taken as written.
-_PLUS_TRUNK_FREE = (("81", (11, 12)), ("44", (11, 12)))
+# Country codes besides +1 (North American, see _nanp) whose numbers are checked after "+":
+# (code, total digit counts accepted). Any other country code is taken as written.
+_CHECKED_COUNTRY_CODES = (("81", (11, 12)), ("44", (11, 12)))
 
 
 def _classify(groups: list[str], plus: bool, cue: bool) -> str | None:
@@ -264,7 +264,7 @@ def _international(digits: str) -> str | None:
         return None
     if digits[0] == "1":
         return "+" + digits if n == 11 and _nanp(digits[1:]) else None
-    for code, lengths in _PLUS_TRUNK_FREE:
+    for code, lengths in _CHECKED_COUNTRY_CODES:
         if digits.startswith(code):
             # After the country code the domestic leading 0 is dropped.
             return "+" + digits if n in lengths and digits[len(code)] != "0" else None
