@@ -232,6 +232,11 @@ def _nanp(d: str) -> bool:
     return d[0] in "23456789" and d[3] in "23456789"
 
 
+# Country codes besides +1 (North American, see _nanp) whose numbers are checked after "+":
+# (code, total digit counts accepted). Any other country code is taken as written.
+_CHECKED_COUNTRY_CODES = (("81", (11, 12)), ("44", (11, 12)))
+
+
 def _classify(groups: list[str], plus: bool, cue: bool) -> str | None:
     """Canonical digits for a valid phone layout, or None.
 
@@ -242,31 +247,122 @@ def _classify(groups: list[str], plus: bool, cue: bool) -> str | None:
     do not.
     """
     digits = "".join(groups)
-    n = len(digits)
-    lens = [len(g) for g in groups]
     if plus:
-        if not 8 <= n <= 15:
-            return None
-        if digits[0] == "1":
-            return "+" + digits if n == 11 and _nanp(digits[1:]) else None
-        if digits.startswith("81"):
-            return "+" + digits if n in (11, 12) and digits[2] != "0" else None
-        if digits.startswith("44"):
-            return "+" + digits if n in (11, 12) and digits[2] != "0" else None
-        return "+" + digits
+        return _international(digits)
     single = len(groups) == 1
     if single and not cue:
         return None
     if digits[0] == "0":
-        if digits[1] == "0" or n not in (10, 11):
-            return None
-        if not single and (len(groups) > 4 or not 2 <= lens[0] <= 5 or not 3 <= lens[-1] <= 4):
-            return None
+        return _trunk_prefixed(digits, groups)
+    return _north_american(digits, groups)
+
+
+def _international(digits: str) -> str | None:
+    """'+' and 8-15 digits; +1, +44 and +81 must also have their own length and shape."""
+    n = len(digits)
+    if not 8 <= n <= 15:
+        return None
+    if digits[0] == "1":
+        return "+" + digits if n == 11 and _nanp(digits[1:]) else None
+    for code, lengths in _CHECKED_COUNTRY_CODES:
+        if digits.startswith(code):
+            # After the country code the domestic leading 0 is dropped.
+            return "+" + digits if n in lengths and digits[len(code)] != "0" else None
+    return "+" + digits
+
+
+def _trunk_prefixed(digits: str, groups: list[str]) -> str | None:
+    """A domestic number with one leading 0 (Japan, UK): 10-11 digits, 2-5 first, 3-4 last."""
+    if digits[1] == "0" or len(digits) not in (10, 11):
+        return None  # "00" is an international call prefix, not a number
+    if len(groups) == 1:
         return digits
-    if n == 10 and (single or lens == [3, 3, 4]):
+    if len(groups) > 4 or not 2 <= len(groups[0]) <= 5 or not 3 <= len(groups[-1]) <= 4:
+        return None
+    return digits
+
+
+def _north_american(digits: str, groups: list[str]) -> str | None:
+    """3-3-4 or 1-3-3-4 (or the same digits unseparated), area code and exchange 2-9."""
+    n = len(digits)
+    single = len(groups) == 1
+    if n == 10 and (single or [len(g) for g in groups] == [3, 3, 4]):
         return digits if _nanp(digits) else None
-    if n == 11 and digits[0] == "1" and (single or lens == [1, 3, 3, 4]):
+    if n == 11 and digits[0] == "1" and (single or [len(g) for g in groups] == [1, 3, 3, 4]):
         return digits if _nanp(digits[1:]) else None
+    return None
+
+
+class _Run:
+    """One candidate run cut into digit groups, with what is known about each gap.
+
+    ``valid[k]`` says the separator after group k may sit inside a phone;
+    ``boundary[k]`` says a phone may end after group k and another start
+    after it (the separator holds a space, tab or slash, or is no phone
+    separator at all); ``before[k]`` is the number of digits before group k,
+    so ranges that cannot hold 8-15 digits are skipped without joining them.
+    """
+
+    __slots__ = ("before", "boundary", "run", "spans", "valid")
+
+    def __init__(self, run: str, spans: list[tuple[int, int]]) -> None:
+        self.run = run
+        self.spans = spans
+        seps = [run[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1)]
+        self.valid = [_sep_ok(sep) for sep in seps]
+        self.boundary = [
+            not ok or " " in sep or "\t" in sep or "/" in sep
+            for sep, ok in zip(seps, self.valid, strict=True)
+        ]
+        self.before = [0, *accumulate(b - a for a, b in spans)]
+
+    def start_of(self, i: int) -> int:
+        """Where a phone starting at group i starts in the run (with its opening parenthesis)."""
+        if i == 0:
+            return 0
+        start = self.spans[i][0]
+        if self.run[start - 1 : start] == "(":
+            start -= 1
+        return start
+
+    def raw(self, start: int, j: int) -> str:
+        """The phone as written, from ``start`` to the end of group j (closing parenthesis too)."""
+        end = self.spans[j][1]
+        raw = self.run[start:end]
+        if raw.count("(") > raw.count(")") and self.run[end : end + 1] == ")":
+            raw += ")"
+        return raw.strip()
+
+    def may_span(self, i: int, j: int, plus: bool) -> bool | None:
+        """Can groups i..j be one phone? None: no, and no shorter range can either."""
+        count = self.before[j + 1] - self.before[i]
+        if count > 15:
+            return False
+        if count < 8:
+            return None
+        if not plus and count not in (10, 11):  # every domestic layout has 10-11 digits
+            return False
+        return (j == len(self.spans) - 1 or self.boundary[j]) and all(self.valid[i:j])
+
+
+def _longest_phone_at(text: str, run_start: int, run: _Run, i: int) -> tuple[str, str, int] | None:
+    """The longest valid phone starting at group i: (raw text, digits, last group), or None."""
+    spans = run.spans
+    plus = i == 0 and run.run.startswith("+")
+    start = run.start_of(i)
+    cue: bool | None = None  # looked up only when a range needs it
+    for j in range(len(spans) - 1, i - 1, -1):
+        fits = run.may_span(i, j, plus)
+        if fits is None:
+            break
+        if not fits:
+            continue
+        if cue is None and i == j:
+            before = text[max(0, run_start + start - 24) : run_start + start]
+            cue = _PHONE_CUE.search(before) is not None
+        digits = _classify([run.run[a:b] for a, b in spans[i : j + 1]], plus, bool(cue))
+        if digits is not None:
+            return run.raw(start, j), digits, j
     return None
 
 
@@ -281,49 +377,14 @@ def _phones_in_run(text: str, run_start: int, run: str) -> list[tuple[str, str]]
     spans = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(run)][:_MAX_GROUPS]
     if not spans:
         return []
-    g = len(spans)
-    seps = [run[spans[i][1] : spans[i + 1][0]] for i in range(g - 1)]
-    valid = [_sep_ok(sep) for sep in seps]
-    # A group may start/end a number where the separator before/after it is a boundary.
-    boundary = [
-        not ok or " " in sep or "\t" in sep or "/" in sep
-        for sep, ok in zip(seps, valid, strict=True)
-    ]
-    # Digits before each group, so that ranges that cannot hold 8-15 digits are skipped.
-    before_group = [0, *accumulate(b - a for a, b in spans)]
+    groups = _Run(run, spans)
     found: list[tuple[str, str]] = []
     i = 0
-    while i < g:
-        if i > 0 and not boundary[i - 1]:
+    while i < len(spans):
+        if i > 0 and not groups.boundary[i - 1]:
             i += 1
             continue
-        plus = i == 0 and run.startswith("+")
-        start = 0 if i == 0 else spans[i][0]
-        if i > 0 and run[start - 1 : start] == "(":
-            start -= 1
-        cue: bool | None = None  # looked up only when a range needs it
-        hit = None
-        for j in range(g - 1, i - 1, -1):
-            count = before_group[j + 1] - before_group[i]
-            if count > 15:
-                continue
-            if count < 8:
-                break
-            if not plus and count not in (10, 11):  # every domestic layout has 10-11 digits
-                continue
-            if (j < g - 1 and not boundary[j]) or not all(valid[i:j]):
-                continue
-            if cue is None and i == j:
-                before = text[max(0, run_start + start - 24) : run_start + start]
-                cue = _PHONE_CUE.search(before) is not None
-            digits = _classify([run[a:b] for a, b in spans[i : j + 1]], plus, bool(cue))
-            if digits is not None:
-                end = spans[j][1]
-                raw = run[start:end]
-                if raw.count("(") > raw.count(")") and run[end : end + 1] == ")":
-                    raw += ")"
-                hit = (raw.strip(), digits, j)
-                break
+        hit = _longest_phone_at(text, run_start, groups, i)
         if hit is None:
             i += 1
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -260,6 +261,100 @@ def _domain_of(value: str) -> str:
     return value.rstrip(".")
 
 
+def _known_domain(value: str | None) -> str | None:
+    """The domain named by a property, or None for "none", "unknown" or nothing."""
+    dom = _domain_of(value or "")
+    return dom if dom not in _NO_DOMAIN else None
+
+
+def _method_clauses(raw: str) -> Iterator[tuple[str, str, str]]:
+    """``(method, result, properties text)`` for each ``method=result`` clause of one header.
+
+    Comments are removed first (three passes for nested ones), because
+    forgers hide "spf=pass" inside them.
+    """
+    text = unfold(raw[:_MAX_HEADER])
+    for _ in range(3):  # nested comments
+        text = _COMMENT.sub(" ", text)
+    for clause in text.split(";"):
+        m = _METHOD.match(clause)
+        if m is not None:
+            yield m.group(1).lower(), m.group(2).lower(), clause[m.end() :]
+
+
+def _props(text: str) -> dict[str, str]:
+    return {k.lower(): v for k, v in _PROP.findall(text)}
+
+
+class _AuthReader:
+    """The verdicts found so far, filled header by header, topmost first.
+
+    A method is taken from the first header that names it and then frozen:
+    lower headers may have been added by the sender. SPF and DMARC take
+    their first clause; DKIM looks at every clause of its header, because
+    one message can carry several signatures and one passing is enough.
+    """
+
+    __slots__ = ("dkim", "dkim_domains", "dmarc", "dmarc_domain", "spf", "spf_domain")
+
+    def __init__(self) -> None:
+        self.spf: str | None = None
+        self.dkim: str | None = None
+        self.dmarc: str | None = None
+        self.spf_domain: str | None = None
+        self.dmarc_domain: str | None = None
+        self.dkim_domains: list[str] = []
+
+    @property
+    def complete(self) -> bool:
+        return self.spf is not None and self.dkim is not None and self.dmarc is not None
+
+    def read_header(self, raw: str) -> None:
+        dkim_here: list[tuple[str, str | None]] = []
+        for method, result, rest in _method_clauses(raw):
+            if method == "spf" and self.spf is None:
+                props = _props(rest)
+                self.spf = result
+                self.spf_domain = _known_domain(
+                    props.get("smtp.mailfrom") or props.get("smtp.helo")
+                )
+            elif method == "dkim" and self.dkim is None:
+                props = _props(rest)
+                dkim_here.append(
+                    (result, _known_domain(props.get("header.d") or props.get("header.i")))
+                )
+            elif method == "dmarc" and self.dmarc is None:
+                self.dmarc = result
+                self.dmarc_domain = _known_domain(_props(rest).get("header.from"))
+        if dkim_here:
+            self._take_dkim(dkim_here)
+
+    def _take_dkim(self, found: list[tuple[str, str | None]]) -> None:
+        """One header's DKIM clauses: pass if any passed, else the first result; all domains."""
+        results = [r for r, _ in found]
+        self.dkim = "pass" if "pass" in results else results[0]
+        for _, dom in found:
+            if dom is not None and dom not in self.dkim_domains:
+                self.dkim_domains.append(dom)
+
+    def read_received_spf(self, received_spf: list[str] | None) -> None:
+        """``Received-SPF`` fills in SPF only when no Authentication-Results named it."""
+        if self.spf is None and received_spf:
+            m = _RECEIVED_SPF.match(unfold(received_spf[0][:_MAX_HEADER]))
+            if m:
+                self.spf = m.group(1).lower()
+
+    def result(self) -> AuthResults:
+        return AuthResults(
+            spf=self.spf,
+            dkim=self.dkim,
+            dmarc=self.dmarc,
+            spf_domain=self.spf_domain,
+            dkim_domains=tuple(self.dkim_domains),
+            dmarc_domain=self.dmarc_domain,
+        )
+
+
 def parse_auth_results(values: list[str], received_spf: list[str] | None = None) -> AuthResults:
     """Verdicts from Authentication-Results headers, topmost header first.
 
@@ -268,54 +363,10 @@ def parse_auth_results(values: list[str], received_spf: list[str] | None = None)
     A DKIM pass anywhere in that header counts as pass, and every signing
     domain is kept. ``Received-SPF`` fills in SPF when no result names it.
     """
-    spf: str | None = None
-    dkim: str | None = None
-    dmarc: str | None = None
-    spf_domain: str | None = None
-    dmarc_domain: str | None = None
-    dkim_domains: list[str] = []
+    reader = _AuthReader()
     for raw in values:
-        text = unfold(raw[:_MAX_HEADER])
-        for _ in range(3):  # nested comments
-            text = _COMMENT.sub(" ", text)
-        seen_here: set[str] = set()
-        dkim_here: list[tuple[str, list[str]]] = []
-        for clause in text.split(";"):
-            m = _METHOD.match(clause)
-            if m is None:
-                continue
-            method, result = m.group(1).lower(), m.group(2).lower()
-            props = {k.lower(): v for k, v in _PROP.findall(clause[m.end() :])}
-            if method == "spf" and spf is None:
-                seen_here.add("spf")
-                spf = result
-                dom = _domain_of(props.get("smtp.mailfrom") or props.get("smtp.helo") or "")
-                spf_domain = dom if dom not in _NO_DOMAIN else None
-            elif method == "dkim" and dkim is None:
-                seen_here.add("dkim")
-                dom = _domain_of(props.get("header.d") or props.get("header.i") or "")
-                dkim_here.append((result, [dom] if dom not in _NO_DOMAIN else []))
-            elif method == "dmarc" and dmarc is None:
-                seen_here.add("dmarc")
-                dmarc = result
-                dom = _domain_of(props.get("header.from") or "")
-                dmarc_domain = dom if dom not in _NO_DOMAIN else None
-        if dkim_here:
-            results = [r for r, _ in dkim_here]
-            dkim = "pass" if "pass" in results else results[0]
-            for _, doms in dkim_here:
-                dkim_domains.extend(d for d in doms if d not in dkim_domains)
-        if spf is not None and dkim is not None and dmarc is not None:
+        reader.read_header(raw)
+        if reader.complete:
             break
-    if spf is None and received_spf:
-        m = _RECEIVED_SPF.match(unfold(received_spf[0][:_MAX_HEADER]))
-        if m:
-            spf = m.group(1).lower()
-    return AuthResults(
-        spf=spf,
-        dkim=dkim,
-        dmarc=dmarc,
-        spf_domain=spf_domain,
-        dkim_domains=tuple(dkim_domains),
-        dmarc_domain=dmarc_domain,
-    )
+    reader.read_received_spf(received_spf)
+    return reader.result()

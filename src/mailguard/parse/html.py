@@ -189,47 +189,63 @@ def _strip_raw_blocks(html: str, low: str, hidden_classes: set[str]) -> tuple[st
     out: list[str] = []
     out_low: list[str] = []
     pos = 0
-    n = len(low)
+    # The next occurrence of each marker at or after ``pos``; a marker found no more is dropped.
     nxt = {marker: i for marker in _RAW_MARKERS if (i := low.find(marker)) >= 0}
-    while True:
-        if not nxt:
-            break
+    while nxt:
         marker = min(nxt, key=nxt.__getitem__)
         start = nxt[marker]
-        if marker == "<!--":
-            close = low.find("-->", start + 4)
-            end = n if close < 0 else close + 3
-        else:
-            after = low[start + len(marker) : start + len(marker) + 1]
-            if after and after not in " \t\r\n/>":  # <scripts>, <titlebar>: not ours
-                i = low.find(marker, start + 1)
-                if i < 0:
-                    del nxt[marker]
-                else:
-                    nxt[marker] = i
-                continue
-            gt = low.find(">", start)
-            close = low.find("</" + marker[1:], gt) if gt >= 0 else -1
-            end = n if close < 0 else (low.find(">", close) + 1 or n)
-            if marker == "<style" and gt >= 0:
-                body = html[gt + 1 : close if close >= 0 else n]
-                if "{" in body:
-                    hidden_classes.update(_hidden_classes(_css_body(body)))
+        end = _raw_block_end(html, low, marker, start, hidden_classes)
+        if end is None:  # not a block of ours: look for the marker further on
+            _next_marker(nxt, low, marker, start + 1)
+            continue
         out.append(html[pos:start])
         out_low.append(low[pos:start])
         out.append(" ")
         out_low.append(" ")
         pos = end
         for key, i in list(nxt.items()):
-            if i < pos:
-                i = low.find(key, pos)
-                if i < 0:
-                    del nxt[key]
-                else:
-                    nxt[key] = i
+            if i < pos:  # inside the block just removed
+                _next_marker(nxt, low, key, pos)
     out.append(html[pos:])
     out_low.append(low[pos:])
     return "".join(out), "".join(out_low)
+
+
+def _next_marker(nxt: dict[str, int], low: str, marker: str, after: int) -> None:
+    """Move ``marker`` in ``nxt`` to its next occurrence from ``after``, or drop it."""
+    i = low.find(marker, after)
+    if i < 0:
+        del nxt[marker]
+    else:
+        nxt[marker] = i
+
+
+def _raw_block_end(
+    html: str, low: str, marker: str, start: int, hidden_classes: set[str]
+) -> int | None:
+    """Where the comment or block opened by ``marker`` at ``start`` ends (end of text if open).
+
+    None when the marker only starts a longer tag name (<scripts>, <titlebar>).
+    A <style> block's hidden classes are learned on the way.
+    """
+    n = len(low)
+    if marker == "<!--":
+        close = low.find("-->", start + 4)
+        return n if close < 0 else close + 3
+    after = low[start + len(marker) : start + len(marker) + 1]
+    if after and after not in " \t\r\n/>":
+        return None
+    gt = low.find(">", start)
+    close = low.find("</" + marker[1:], gt) if gt >= 0 else -1
+    if marker == "<style" and gt >= 0:
+        _learn_hidden_classes(html[gt + 1 : close if close >= 0 else n], hidden_classes)
+    return n if close < 0 else (low.find(">", close) + 1 or n)
+
+
+def _learn_hidden_classes(style_body: str, hidden_classes: set[str]) -> None:
+    """Add the classes a <style> block hides; a block without a rule is skipped unread."""
+    if "{" in style_body:
+        hidden_classes.update(_hidden_classes(_css_body(style_body)))
 
 
 def _css_body(body: str) -> str:
@@ -241,9 +257,8 @@ def _raw_block_repl(m: re.Match[str], hidden_classes: set[str]) -> str:
     tag = m.group(1)
     if tag is None:  # a comment
         return ""
-    body = m.group(2) or ""
-    if tag.lower() == "style" and "{" in body:
-        hidden_classes.update(_hidden_classes(_css_body(body)))
+    if tag.lower() == "style":
+        _learn_hidden_classes(m.group(2) or "", hidden_classes)
     return " "
 
 

@@ -252,45 +252,64 @@ def _one_part(part: Message, result: MimeResult, limit: int) -> None:
     data = transfer_decode(part, result.defects, headers)
     lower_name = filename.lower()
     is_calendar = ctype in ("text/calendar", "application/ics") or lower_name.endswith(".ics")
-    is_pdf = ctype == "application/pdf" or (
-        lower_name.endswith(".pdf") and ctype in ("application/octet-stream", "application/x-pdf")
-    )
-
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not is_calendar:
-        declared = _charset(headers)
-        text, used, truncated = _decode_text(data, declared, limit, result.defects)
-        result.text_parts.append(TextPart(ctype, text, declared, used, truncated))
-        if ctype == "text/html":
-            rendered = html_to_text(text)
-            result.html_texts.append(rendered.text)
-            room = MAX_LINKS - len(result.links)
-            if room > 0:
-                result.links.extend(rendered.links[:room])
+        _body_part(headers, ctype, data, result, limit)
         return
-
-    text = ""
     if is_calendar:
         ics, _, _ = _decode_text(data, _charset(headers) or "utf-8", limit * 2, [])
         text = calendar_text(ics, limit)
-    elif is_pdf:
-        if _body_chars(result) >= PDF_WHEN_BODY_UNDER:
-            # The message speaks for itself; PDF text is for the blank-body
-            # invoice trick and costs more than the rest of the parse.
-            result.defects.append("pdf:not-read:body-present")
-        elif result.pdfs_read >= MAX_PDFS or result.pdf_seconds_left <= 0:
-            result.defects.append("pdf:budget-exceeded:message")
-        elif len(data) <= limit:
-            result.pdfs_read += 1
-            started = time.monotonic()
-            budget = min(PDF_TIME_BUDGET_S, result.pdf_seconds_left)
-            text, problem = pdf_text(data, limit, budget_s=budget)
-            result.pdf_seconds_left -= time.monotonic() - started
-            if problem:
-                result.defects.append(problem)
-        else:
-            result.defects.append("pdf:too-large")
+    elif _is_pdf(ctype, lower_name):
+        text = _pdf_attachment_text(data, result, limit)
     elif ctype.startswith("text/"):
         text, _, _ = _decode_text(data, _charset(headers), limit, result.defects)
         if ctype == "text/html":
             text = html_to_text(text).text
+    else:
+        text = ""
     result.attachments.append(Attachment(filename, ctype, len(data), text))
+
+
+def _is_pdf(ctype: str, lower_name: str) -> bool:
+    """A PDF by type, or by name when the type is a generic binary one."""
+    return ctype == "application/pdf" or (
+        lower_name.endswith(".pdf") and ctype in ("application/octet-stream", "application/x-pdf")
+    )
+
+
+def _body_part(headers: Message, ctype: str, data: bytes, result: MimeResult, limit: int) -> None:
+    """An inline text/plain or text/html part: what the reader sees as the message body."""
+    declared = _charset(headers)
+    text, used, truncated = _decode_text(data, declared, limit, result.defects)
+    result.text_parts.append(TextPart(ctype, text, declared, used, truncated))
+    if ctype == "text/html":
+        rendered = html_to_text(text)
+        result.html_texts.append(rendered.text)
+        room = MAX_LINKS - len(result.links)
+        if room > 0:
+            result.links.extend(rendered.links[:room])
+
+
+def _pdf_attachment_text(data: bytes, result: MimeResult, limit: int) -> str:
+    """Text of a PDF attachment, read only when the body is short and the budgets allow.
+
+    The message speaks for itself when its body is long; PDF text is for the
+    blank-body invoice trick and costs more than the rest of the parse, so
+    the count and the time spent are capped per message.
+    """
+    if _body_chars(result) >= PDF_WHEN_BODY_UNDER:
+        result.defects.append("pdf:not-read:body-present")
+        return ""
+    if result.pdfs_read >= MAX_PDFS or result.pdf_seconds_left <= 0:
+        result.defects.append("pdf:budget-exceeded:message")
+        return ""
+    if len(data) > limit:
+        result.defects.append("pdf:too-large")
+        return ""
+    result.pdfs_read += 1
+    started = time.monotonic()
+    budget = min(PDF_TIME_BUDGET_S, result.pdf_seconds_left)
+    text, problem = pdf_text(data, limit, budget_s=budget)
+    result.pdf_seconds_left -= time.monotonic() - started
+    if problem:
+        result.defects.append(problem)
+    return text

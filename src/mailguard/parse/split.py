@@ -151,6 +151,36 @@ def _parse(raw: bytes, depth: int, default_type: str, limits: SplitLimits) -> _P
     return msg
 
 
+class _HeaderBlock:
+    """A header block cut into lines and fields, with byte offsets into ``head``.
+
+    ``starts`` are the indexes of the lines that start a field (no leading
+    white space), ``bounds`` the same plus the end, ``firsts`` each field's
+    first line without its break, and ``offsets`` each line's offset.
+    """
+
+    __slots__ = ("bounds", "firsts", "head", "lines", "offsets", "starts")
+
+    def __init__(self, head: str, lines: list[str]) -> None:
+        self.head = head
+        self.lines = lines
+        self.offsets = [0, *accumulate(map(len, lines))]
+        self.starts = [i for i, line in enumerate(lines) if line[0] not in " \t"]
+        self.bounds = [*self.starts, len(lines)]
+        self.firsts = [lines[a].rstrip("\r\n") for a in self.starts]
+
+    def start(self, i: int) -> int:
+        """Offset of field i in ``head``."""
+        return self.offsets[self.starts[i]]
+
+    def continued(self, i: int) -> bool:
+        """Field i has continuation lines."""
+        return self.bounds[i + 1] > self.starts[i] + 1
+
+    def continuations(self, i: int) -> list[str]:
+        return self.lines[self.starts[i] + 1 : self.bounds[i + 1]]
+
+
 def _read_headers(msg: Message, head: str) -> tuple[int, bool] | None:
     """Store header fields on ``msg`` as the feed parser would.
 
@@ -172,52 +202,84 @@ def _read_headers(msg: Message, head: str) -> tuple[int, bool] | None:
     breaks = head.count("\n") + head.count("\r") - head.count("\r\n")
     if len(lines) != breaks + (head[-1] not in "\r\n"):
         raise ValueError("line breaks only str.splitlines sees")  # let the stdlib do it
-    offsets = [0, *accumulate(map(len, lines))]
-    starts = [i for i, line in enumerate(lines) if line[0] not in " \t"]
+    block = _HeaderBlock(head, lines)
+    starts = block.starts
     for line in lines[: starts[0] if starts else len(lines)]:  # continuation lines first
         msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line.rstrip("\r\n")))
-    bounds = [*starts, len(lines)]
-    firsts = [lines[a].rstrip("\r\n") for a in starts]
+    if _read_plain_fields(msg, block):
+        return None
+    for i, first in enumerate(block.firsts):
+        read = _envelope_line if first.startswith("From ") else _field
+        body_start = read(msg, block, i)
+        if body_start is not None:
+            return body_start
+    return None
+
+
+def _read_plain_fields(msg: Message, block: _HeaderBlock) -> bool:
+    """The common case, done with list operations: every field is "name: value".
+
+    Returns False, having stored nothing, when some field is not like that;
+    the caller then reads the fields one by one. ("From " lines have a
+    space before any colon, so they never pass here.)
+    """
+    firsts = block.firsts
     colons = [first.find(":") for first in firsts]
     names = [first[:colon] for first, colon in zip(firsts, colons, strict=True)]
-    joined = "!".join(names)
-    if min(colons, default=1) > 0 and _is_field_name(joined):
-        # The common case, done with list operations: every field is "name: value".
-        # ("From " lines have a space before any colon, so they never get here.)
-        ends = [offsets[b] for b in bounds[1:]]
-        for j, name in enumerate(names):
-            start = offsets[starts[j]] + colons[j] + 1
-            msg.set_raw(name, head[start : ends[j]].lstrip(" \t").rstrip("\r\n"))
+    if not (min(colons, default=1) > 0 and _is_field_name("!".join(names))):
+        return False
+    head, offsets, starts = block.head, block.offsets, block.starts
+    ends = [offsets[b] for b in block.bounds[1:]]
+    for j, name in enumerate(names):
+        start = offsets[starts[j]] + colons[j] + 1
+        msg.set_raw(name, head[start : ends[j]].lstrip(" \t").rstrip("\r\n"))
+    return True
+
+
+def _envelope_line(msg: Message, block: _HeaderBlock, i: int) -> tuple[int, bool] | None:
+    """A "From " line at field i: the envelope if first, else a defect or the body's start.
+
+    Returns None to go on, or where the body starts (as ``_read_headers``).
+    """
+    firsts = block.firsts
+    first = firsts[i]
+    start = block.start(i)
+    more = i + 1 < len(firsts)
+    last = not more or not _is_header_line(firsts[i + 1])
+    if last and more:
+        msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
+    if start == 0:
+        msg.set_unixfrom(first)
+    elif last and not block.continued(i):  # the body's first line: push it back
+        return (start, more)
+    else:
+        msg.defects.append(errors.MisplacedEnvelopeHeaderDefect(first))
+    _orphan_continuations(msg, block.continuations(i))
+    if last and more:
+        return (block.start(i + 1), True)
+    return None
+
+
+def _field(msg: Message, block: _HeaderBlock, i: int) -> tuple[int, bool] | None:
+    """Field i when it is not a "From " line: stored, or skipped, or the body's start.
+
+    Returns None to go on, or where the body starts (as ``_read_headers``).
+    """
+    first = block.firsts[i]
+    start = block.start(i)
+    colon = first.find(":")
+    if colon < 0 or not _is_field_name(first[:colon]):
+        msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
+        return (start, True)
+    if colon == 0:
+        msg.defects.append(errors.InvalidHeaderDefect("Missing header name."))
+        _orphan_continuations(msg, block.continuations(i))
         return None
-    for i, first in enumerate(firsts):
-        start = offsets[starts[i]]
-        continuation = bounds[i + 1] > starts[i] + 1
-        if first.startswith("From "):
-            last = i + 1 == len(firsts) or not _is_header_line(firsts[i + 1])
-            if last and i + 1 < len(firsts):
-                msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
-            if start == 0:
-                msg.set_unixfrom(first)
-            elif last and not continuation:  # the body's first line: push it back
-                return (start, i + 1 < len(firsts))
-            else:
-                msg.defects.append(errors.MisplacedEnvelopeHeaderDefect(first))
-            _orphan_continuations(msg, lines[starts[i] + 1 : bounds[i + 1]])
-            if last and i + 1 < len(firsts):
-                return (offsets[starts[i + 1]], True)
-            continue
-        colon = first.find(":")
-        if colon < 0 or not _is_field_name(first[:colon]):
-            msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
-            return (start, True)
-        if colon == 0:
-            msg.defects.append(errors.InvalidHeaderDefect("Missing header name."))
-            _orphan_continuations(msg, lines[starts[i] + 1 : bounds[i + 1]])
-            continue
-        text = (
-            head[start + colon + 1 : offsets[bounds[i + 1]]] if continuation else first[colon + 1 :]
-        )
-        msg.set_raw(first[:colon], text.lstrip(" \t").rstrip("\r\n"))
+    if block.continued(i):
+        text = block.head[start + colon + 1 : block.offsets[block.bounds[i + 1]]]
+    else:
+        text = first[colon + 1 :]
+    msg.set_raw(first[:colon], text.lstrip(" \t").rstrip("\r\n"))
     return None
 
 
@@ -250,13 +312,9 @@ def _split_multipart(
     if cte not in ("7bit", "8bit", "binary"):
         msg.defects.append(errors.InvalidMultipartContentTransferEncodingDefect())
     boundary = msg.get_boundary()
-    if not boundary:
-        msg.defects.append(errors.NoBoundaryInMultipartDefect())
-        msg.set_payload(body.decode("ascii", "surrogateescape"))
-        return None
-    if depth >= _MAX_DEPTH or limits.parts_left <= 0 or limits.bytes_left <= 0:
-        if depth >= _MAX_DEPTH or limits.bytes_left <= 0:
-            msg.defects.append(NestingLimitDefect())
+    if not boundary or not _within_budget(msg, depth, limits):
+        if not boundary:
+            msg.defects.append(errors.NoBoundaryInMultipartDefect())
         msg.set_payload(body.decode("ascii", "surrogateescape"))
         return None
     child_default = "message/rfc822" if msg.get_content_type() == "multipart/digest" else ""
@@ -273,19 +331,43 @@ def _split_multipart(
         msg.set_payload(text.decode("ascii", "surrogateescape"))
         msg.epilogue = ""
         return None
+    bounds = _part_bounds(msg, body, starts)
+    return [body[start:stop] for start, stop in reversed(bounds)], child_default
+
+
+def _within_budget(msg: Message, depth: int, limits: SplitLimits) -> bool:
+    """Whether this multipart may still be split (depth, part and byte budgets left).
+
+    Only a spent depth or byte budget leaves a NestingLimitDefect (reported
+    as "mime:too-deep"); a spent part budget just keeps the rest as text.
+    """
+    if depth < _MAX_DEPTH and limits.parts_left > 0 and limits.bytes_left > 0:
+        return True
+    if depth >= _MAX_DEPTH or limits.bytes_left <= 0:
+        msg.defects.append(NestingLimitDefect())
+    return False
+
+
+def _part_bounds(
+    msg: Message, body: bytes, starts: list[tuple[int, int, bool]]
+) -> list[tuple[int, int]]:
+    """Set preamble and epilogue from the delimiter lines; return each child's (start, stop).
+
+    The epilogue is set now because the children never touch their
+    parent's epilogue; without a close delimiter the last part runs to the
+    end of the body (a CloseBoundaryNotFound defect, as in the stdlib).
+    """
     preamble = body[: _strip_final_newline(body, starts[0][0])]
     if starts[0][0] > 0:  # some lines before the first delimiter, even if only a newline
         msg.preamble = preamble.decode("ascii", "surrogateescape")
-    closed = starts[-1][2]
-    if not closed:
-        msg.defects.append(errors.CloseBoundaryNotFoundDefect())
     bounds = [(starts[i][1], starts[i + 1][0]) for i in range(len(starts) - 1)]
-    if not closed:
-        bounds.append((starts[-1][1], len(body)))
-    if closed:  # set now: the children never touch their parent's epilogue
+    if starts[-1][2]:
         epilogue = body[starts[-1][1] :]
         msg.epilogue = epilogue.decode("ascii", "surrogateescape") if epilogue else ""
-    return [body[start:stop] for start, stop in reversed(bounds)], child_default
+    else:
+        msg.defects.append(errors.CloseBoundaryNotFoundDefect())
+        bounds.append((starts[-1][1], len(body)))
+    return bounds
 
 
 def _delimiters(body: bytes, sep: bytes) -> list[tuple[int, int, bool]]:
