@@ -213,28 +213,8 @@ class Classifier:
             from_text = f"{msg.from_.name} {msg.from_.addr}"
         views = TextViews.build(msg.normalized, msg.subject, from_text)
         facts = Facts(msg, views, self.ruleset, self._brands, context)
-
-        text_hits = self._matcher.match(views, msg)
-        quoted = self._matcher.quoted_only(views, text_hits) if self._quoted_factor < 1 else set()
-        hits = [
-            self._hit(self._rules[rid], ev, quoted=rid in quoted) for rid, ev in text_hits.items()
-        ]
-        for rule, check in self._features:
-            evidence = check(facts)
-            if evidence is not None:
-                hits.append(self._hit(rule, evidence))
-
-        # Quoted mentions do not establish a family for combinations.
-        hit_ids = {h.rule_id for h in hits if not h.quoted}
-        families_hit = {h.family for h in hits if not h.quoted}
-        scaled: list[Combo] = []
-        for combo in self.ruleset.combos:
-            if _combo_fires(combo, hit_ids, families_hit):
-                if combo.scale is not None:
-                    scaled.append(combo)
-                else:
-                    hits.append(self._combo_hit(combo, hits))
-
+        hits = self._rule_hits(msg, views, facts)
+        scaled = self._add_combos(hits)
         reasons, score = self._count(hits)
         if scaled:
             positive = sum(r.weight for r, _ in reasons if r.weight > 0)
@@ -255,6 +235,35 @@ class Classifier:
         if gated:
             reasons, score = self._count(hits + gated)
         return RulePart(reasons, score)
+
+    def _rule_hits(self, msg: ParsedMessage, views: TextViews, facts: Facts) -> list[_Hit]:
+        """Text and header rules (quoted mentions marked), then the derived features."""
+        text_hits = self._matcher.match(views, msg)
+        quoted = self._matcher.quoted_only(views, text_hits) if self._quoted_factor < 1 else set()
+        hits = [
+            self._hit(self._rules[rid], ev, quoted=rid in quoted) for rid, ev in text_hits.items()
+        ]
+        for rule, check in self._features:
+            evidence = check(facts)
+            if evidence is not None:
+                hits.append(self._hit(rule, evidence))
+        return hits
+
+    def _add_combos(self, hits: list[_Hit]) -> list[Combo]:
+        """Append fixed-weight combinations to ``hits``; return the scaled ones for later.
+
+        Quoted mentions do not establish a family for combinations.
+        """
+        hit_ids = {h.rule_id for h in hits if not h.quoted}
+        families_hit = {h.family for h in hits if not h.quoted}
+        scaled: list[Combo] = []
+        for combo in self.ruleset.combos:
+            if _combo_fires(combo, hit_ids, families_hit):
+                if combo.scale is not None:
+                    scaled.append(combo)
+                else:
+                    hits.append(self._combo_hit(combo, hits))
+        return scaled
 
     def decide(
         self,

@@ -118,6 +118,40 @@ _REPORT_WORDS = {
 }
 
 
+def _vouched_for(addr: str, domain: str, vouched: frozenset[str]) -> bool:
+    """Is the sender (address, or domain or a parent of it) one the user vouched for?"""
+    return addr in vouched or bool(
+        domain and any(domain == v or domain.endswith("." + v) for v in vouched)
+    )
+
+
+def _shared_with_reports(
+    msg: ParsedMessage, reported: dict[str, frozenset[str]]
+) -> list[tuple[str, str]]:
+    """(kind, value) for the sender, domain and first phone number the user reported."""
+    addr, domain = _sender(msg)
+    found: list[tuple[str, str]] = []
+    if addr and addr in reported.get("sender", ()):
+        found.append(("sender", addr))
+    if domain and domain in reported.get("domain", ()):
+        found.append(("domain", domain))
+    phones = sorted(_phones(msg) & set(reported.get("phone", ())))
+    if phones:
+        found.append(("phone", phones[0]))
+    return found
+
+
+def _report_reason(kind: str, evidence: str) -> Reason:
+    return Reason(
+        rule=f"user.reported_{kind}",
+        family="context",
+        weight=REPORT_WEIGHTS[kind],
+        description_ja=_REPORT_WORDS[kind][0],
+        description_en=_REPORT_WORDS[kind][1],
+        evidence=evidence[:80],
+    )
+
+
 def learned_from_reports(
     msg: ParsedMessage,
     verdict: Verdict,
@@ -131,31 +165,10 @@ def learned_from_reports(
     user's later "this one is fine" wins over an older report.
     """
     addr, domain = _sender(msg)
-    if addr in vouched or (
-        domain and any(domain == v or domain.endswith("." + v) for v in vouched)
-    ):
-        return verdict
-    found: list[tuple[str, str]] = []
-    if addr and addr in reported.get("sender", ()):
-        found.append(("sender", addr))
-    if domain and domain in reported.get("domain", ()):
-        found.append(("domain", domain))
-    phones = sorted(_phones(msg) & set(reported.get("phone", ())))
-    if phones:
-        found.append(("phone", phones[0]))
+    found = [] if _vouched_for(addr, domain, vouched) else _shared_with_reports(msg, reported)
     if not found:
         return verdict
-    added = tuple(
-        Reason(
-            rule=f"user.reported_{kind}",
-            family="context",
-            weight=REPORT_WEIGHTS[kind],
-            description_ja=_REPORT_WORDS[kind][0],
-            description_en=_REPORT_WORDS[kind][1],
-            evidence=evidence[:80],
-        )
-        for kind, evidence in found
-    )
+    added = tuple(_report_reason(kind, evidence) for kind, evidence in found)
     # Provenance beats wording: what the user reported outweighs the text model's
     # "reads like ordinary mail", so that negative does not count against a report.
     kept = tuple(r for r in verdict.reasons if not (r.family == "model" and r.weight < 0))
