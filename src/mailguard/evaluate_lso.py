@@ -183,7 +183,7 @@ def blend_grid(base: Blend) -> list[Blend]:
     grid = itertools.product(
         (2.0, 3.0, 4.0, 5.0),  # points per unit of log-odds
         (5.0, 7.0),  # positive cap
-        (1.0, 3.0, 5.0, 8.0),  # negative cap
+        (0.0, 1.0, 3.0, 5.0, 8.0),  # negative cap (0: the model only ever adds evidence)
         (None, 2),  # families needed for a scam verdict (None: the rules' own)
         (1.0, 2.0),  # cap when the rules found legitimate evidence
         (0.0, 1.0, 2.0),  # log-odds below -margin count as "reads like ordinary mail"

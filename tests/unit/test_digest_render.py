@@ -440,3 +440,17 @@ def test_replace_keeps_items_hashable() -> None:
     # DigestItem is frozen: the pipeline can use it as a dict key or set member.
     a = item()
     assert {a, replace(a)} == {a}
+
+
+def test_rule_reasons_come_before_the_text_model() -> None:
+    """A rule says what the message does; the model only that it reads like a scam."""
+    model = DigestReason("model.en", "文面", "The wording is typical (text model)", "", 5.0)
+    rules = (
+        DigestReason("r.call", "電話", "Asks you to call to cancel", "call us", 2.5),
+        DigestReason("r.amount", "金額", "Names an amount", "$399", 1.0),
+    )
+    text = render([item(reasons=(model, *rules))], "en", "JP").text
+    assert "Asks you to call to cancel" in text and "Names an amount" in text
+    assert "text model" not in text
+    one = render([item(reasons=(model, rules[0]))], "en", "JP").text
+    assert one.index("Asks you to call to cancel") < one.index("text model")

@@ -441,13 +441,13 @@ def model_reason(
     if abs(weight) < 0.1:
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
-    p = model.probability
+    # Read by frightened people in the digest: plain words; the weight says how sure.
     if weight > 0:
-        ja = f"文面が架空請求・退会詐欺の文面によく似ています（学習モデル、確率 {p:.2f}）"
-        en = f"The wording reads like a fake bill or withdrawal lure (text model, p={p:.2f})"
+        ja = "架空請求や退会詐欺によくある言い回しです（文面の自動判定）"
+        en = "The wording is typical of fake bills and withdrawal lures (text model)"
     else:
-        ja = f"文面は通常のメールによく似ています（学習モデル、確率 {p:.2f}）"
-        en = f"The wording reads like ordinary mail (text model, p={p:.2f})"
+        ja = "ふつうのメールによくある言い回しです（文面の自動判定）"
+        en = "The wording is typical of ordinary mail (text model)"
     return Reason(
         rule=f"model.{model.lang}",
         family=MODEL_FAMILY,

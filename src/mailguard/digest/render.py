@@ -100,8 +100,12 @@ def format_datetime(
 
 
 def _reasons(item: DigestItem, language: str) -> tuple[ReasonView, ...]:
+    """The strongest reasons, rules first: a rule says *what* the message does ("asks you
+    to call this number to cancel"); the text model only says it reads like a scam, so it
+    is shown when fewer rules than ``MAX_REASONS`` fired."""
     ranked = sorted(
-        (r for r in item.reasons if r.weight >= 0), key=lambda r: r.weight, reverse=True
+        (r for r in item.reasons if r.weight >= 0),
+        key=lambda r: (r.rule.startswith("model."), -r.weight),
     )
     return tuple(
         ReasonView(
