@@ -82,9 +82,9 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 4.0
-    pos_cap: float = 5.0
-    neg_cap: float = 5.0
+    scale: float = 5.0
+    pos_cap: float = 7.0
+    neg_cap: float = 0.0  # chosen 0: the model adds evidence, it never argues for "ordinary"
     family_min: float = 1.5
     learn_min: float = 0.25
     learn_cap: float = 5.0
