@@ -20,19 +20,36 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Characters that render as nothing (or as a mark on the previous letter) and
-# are used to split words: zero-width and bidi controls, variation selectors,
-# tag characters, combining marks of scripts that have no business inside a
-# Latin or Japanese word (Syriac, Arabic, Hebrew marks, combining diacritics).
+from mailguard.parse.features import INVISIBLE_RANGES
+
+# Characters that render as nothing (parse.features.INVISIBLE_RANGES, the one table
+# of them), plus what only matching needs to drop: combining marks of scripts that
+# have no business inside a Latin or Japanese word (Syriac, Arabic, Hebrew marks,
+# combining diacritics and half marks), used to split words ("Aܿmܿaܿzܿoܿn").
+_COMBINING_MARK_RANGES = (
+    (0x0300, 0x036F),
+    (0x0483, 0x0489),
+    (0x0591, 0x05BD),
+    (0x05BF, 0x05BF),
+    (0x05C1, 0x05C2),
+    (0x05C4, 0x05C5),
+    (0x05C7, 0x05C7),
+    (0x0610, 0x061A),
+    (0x064B, 0x065F),
+    (0x0670, 0x0670),
+    (0x06D6, 0x06DC),
+    (0x06DF, 0x06E4),
+    (0x06E7, 0x06E8),
+    (0x06EA, 0x06ED),
+    (0x0711, 0x0711),
+    (0x0730, 0x074A),
+    (0x20D0, 0x20FF),
+    (0xFE20, 0xFE2F),
+)
 _INVISIBLE_RE = re.compile(
     "["
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
-    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufe20-\ufe2f\ufeff\uffa0"
-    "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7"
-    "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"
-    "\u0711\u0730-\u074a\u20d0-\u20ff"
-    "\U000e0000-\U000e007f\U000e0100-\U000e01ef"
-    "]+"
+    + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in (*INVISIBLE_RANGES, *_COMBINING_MARK_RANGES))
+    + "]+"
 )
 
 _HOMOGLYPHS: dict[str, str] = {

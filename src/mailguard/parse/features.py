@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 # --- normalisation -----------------------------------------------------------
 
-_INVISIBLE_RANGES = (
+# The one table of characters that render as nothing; detection adds combining marks to it.
+INVISIBLE_RANGES = (
     (0x00AD, 0x00AD),  # soft hyphen
     (0x034F, 0x034F),  # combining grapheme joiner
     (0x061C, 0x061C),  # Arabic letter mark
@@ -41,9 +42,9 @@ _INVISIBLE_RANGES = (
     (0xE0000, 0xE007F),  # tag characters
     (0xE0100, 0xE01EF),  # variation selectors supplement
 )
-_STRIP: dict[int, None] = {cp: None for lo, hi in _INVISIBLE_RANGES for cp in range(lo, hi + 1)}
+_STRIP: dict[int, None] = {cp: None for lo, hi in INVISIBLE_RANGES for cp in range(lo, hi + 1)}
 _INVISIBLE_RE = re.compile(
-    "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _INVISIBLE_RANGES) + "]"
+    "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in INVISIBLE_RANGES) + "]"
 )
 
 

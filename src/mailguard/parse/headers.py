@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mailguard.parse.b64 import decode_lenient
 from mailguard.parse.charset import decode_bytes, decode_header_bytes, looks_iso2022jp
 from mailguard.parse.model import Address, AuthResults
 
@@ -24,7 +25,6 @@ _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,60}?)\?([BbQq])\?([^?]*?)\?=")
 _ONLY_SPACE = re.compile(r"[ \t\r\n]*\Z")
 _MAX_HEADER = 16384
-_B64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
 _ANGLE_ADDR = re.compile(r"<([^<>]*)>")
 _MSGID = re.compile(r"<[^<>\s]*>")
 
@@ -53,14 +53,8 @@ def raw_to_text(value: str) -> str:
 
 def _word_bytes(encoding: str, payload: str) -> bytes:
     if encoding in "Bb":
-        text = _B64_JUNK.sub("", payload)
-        if len(text) % 4 == 1:
-            text = text[:-1]
-        text += "=" * (-len(text) % 4)
-        try:
-            return binascii.a2b_base64(text)
-        except (binascii.Error, ValueError):
-            return payload.encode("ascii", "replace")
+        decoded = decode_lenient(payload.encode("ascii", "replace"))
+        return decoded[0] if decoded is not None else payload.encode("ascii", "replace")
     try:
         return binascii.a2b_qp(payload.encode("ascii", "replace"), header=True)
     except (binascii.Error, ValueError):

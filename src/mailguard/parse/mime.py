@@ -12,11 +12,11 @@ cost us the rest of the message.
 from __future__ import annotations
 
 import binascii
-import re
 import time
 from dataclasses import dataclass, field
 from email.message import Message
 
+from mailguard.parse.b64 import decode_lenient
 from mailguard.parse.charset import decode_bytes
 from mailguard.parse.extract import PDF_TIME_BUDGET_S, calendar_text, pdf_text
 from mailguard.parse.headers import decode_header
@@ -31,9 +31,6 @@ MAX_LINKS = 1000
 MAX_PDFS = 5  # PDFs whose text is read per message
 PDF_MESSAGE_BUDGET_S = 1.0  # wall clock for all of a message's PDFs together
 
-_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
-_WS_BYTES = b" \t\r\n\x0b\x0c"
 
 
 @dataclass
@@ -61,26 +58,8 @@ def _raw_payload(part: Message) -> bytes:
 
 
 def decode_base64(data: bytes) -> tuple[bytes, bool]:
-    """Lenient base64: ignore junk, repair padding. Returns (bytes, was_clean)."""
-    compact = data.translate(None, _WS_BYTES)
-    clean = not compact.translate(None, _B64_ALPHABET)
-    if not clean:
-        compact = _B64_JUNK.sub(b"", compact)
-    else:
-        eq = compact.find(b"=")
-        if 0 <= eq < len(compact) - 2:  # padding in the middle: concatenated chunks
-            compact = compact.replace(b"=", b"")
-            clean = False
-        else:
-            compact = compact.rstrip(b"=")
-    if len(compact) % 4 == 1:
-        compact = compact[:-1]
-        clean = False
-    compact += b"=" * (-len(compact) % 4)
-    try:
-        return binascii.a2b_base64(compact), clean
-    except (binascii.Error, ValueError):
-        return b"", False
+    """Lenient base64 (:mod:`mailguard.parse.b64`). Returns (bytes, was_clean)."""
+    return decode_lenient(data) or (b"", False)
 
 
 def transfer_decode(part: Message, defects: list[str], headers: Message | None = None) -> bytes:
