@@ -315,7 +315,7 @@ def run_lso(args: argparse.Namespace, classifier: Classifier | None, out: TextIO
     repo = Path(args.repo) if args.repo else _project_root()
     corpus = Path(args.corpus) if args.corpus else repo.parent / "shared" / "corpus"
     try:
-        import sklearn  # type: ignore[import-untyped]  # noqa: F401
+        import sklearn  # noqa: F401
     except ImportError:
         print("--leave-source-out trains models: install the 'train' extra", file=sys.stderr)
         return 2

@@ -234,7 +234,7 @@ class Trainer:
     """
 
     def __init__(self, examples: Sequence[Example]) -> None:
-        from sklearn.feature_extraction.text import (  # type: ignore[import-untyped]
+        from sklearn.feature_extraction.text import (
             CountVectorizer,
         )
 
@@ -264,7 +264,7 @@ class Trainer:
     ) -> TextModel:
         """The model trained on every example except those in fold ``without``."""
         import numpy as np
-        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+        from sklearn.linear_model import LogisticRegression
 
         models: dict[str, LangModel] = {}
         sizes: dict[str, dict[str, int]] = {}
