@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mailguard.detect import Classifier, RuleError
+from mailguard.detect.checks import FEATURES
 from mailguard.detect.engine import load_default_checked
-from mailguard.detect.features import FEATURES
 from mailguard.detect.rules import default_rule_files
 from mailguard.detect.testing import make_message
 

@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mailguard.detect.checks import FEATURES, Check, build_feature, check_feature
 from mailguard.detect.facts import BrandIndex, Facts
-from mailguard.detect.features import FEATURES, Check, build_feature, check_feature
 from mailguard.detect.matchers import TextMatcher
 from mailguard.detect.normalize import TextViews
 from mailguard.detect.rules import Combo, Rule, RuleSet, load_rules

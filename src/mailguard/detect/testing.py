@@ -11,8 +11,8 @@ import re
 from datetime import UTC, datetime
 from email.utils import parseaddr
 
+from mailguard.detect.checks import build_feature
 from mailguard.detect.facts import BrandIndex, Facts
-from mailguard.detect.features import build_feature
 from mailguard.detect.matchers import TextMatcher
 from mailguard.detect.normalize import TextViews
 from mailguard.detect.rules import Rule, RuleSet
