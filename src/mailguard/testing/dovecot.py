@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from mailguard.config import AccountConfig
 
 DOVECOT_BINARY = Path("/usr/sbin/dovecot")
+SYSTEM_IMAP_BINARY = Path("/usr/lib/dovecot/imap")  # from dovecot-imapd
 SETUP_HINT = (
     "in a source checkout run `./run setup` (as root: it unpacks Dovecot into a cache "
     "without installing it); otherwise install the Debian/Ubuntu package dovecot-imapd"
@@ -133,7 +134,9 @@ def locate_dovecot() -> DovecotInstall | None:
     unpacked = root / "usr" / "sbin" / "dovecot"
     if os.environ.get("MAILGUARD_DOVECOT_ROOT") and unpacked.exists():
         return DovecotInstall(unpacked, root)
-    if DOVECOT_BINARY.exists():
+    # An installed dovecot-core without dovecot-imapd (e.g. Courier took the IMAP role)
+    # cannot serve IMAP: then the unpacked copy is the one to run.
+    if DOVECOT_BINARY.exists() and SYSTEM_IMAP_BINARY.exists():
         return DovecotInstall(DOVECOT_BINARY)
     if unpacked.exists() and os.geteuid() == 0 and shutil.which("unshare"):
         return DovecotInstall(unpacked, root)
