@@ -198,14 +198,28 @@ def quote_part(part: str, index: _FoldedIndex, limit: int) -> str:
     return lead + _shorten(quote, limit - len(lead))
 
 
+class QuoteSource:
+    """The original text of one message, folded once, to quote any number of evidences from.
+
+    Folding is per character over the whole subject and body: build one per
+    message, not one per reason.
+    """
+
+    def __init__(self, original: str) -> None:
+        self._index = _FoldedIndex(original) if original else None
+
+    def quote(self, evidence: str, *, limit: int = QUOTE_MAX) -> str:
+        """``evidence`` as the message wrote it (case, spacing, width), cut on boundaries."""
+        if not evidence or self._index is None:
+            return evidence
+        prefix = ""
+        if evidence.startswith("(quoted) "):
+            prefix, evidence = "(quoted) ", evidence[len("(quoted) ") :]
+        parts = evidence.split(_SEPARATOR)
+        each = max(20, limit // len(parts)) if len(parts) > 1 else limit
+        return prefix + _SEPARATOR.join(quote_part(p, self._index, each) for p in parts)
+
+
 def readable_quote(evidence: str, original: str, *, limit: int = QUOTE_MAX) -> str:
-    """``evidence`` as the message wrote it (case, spacing, width), cut on boundaries."""
-    if not evidence or not original:
-        return evidence
-    prefix = ""
-    if evidence.startswith("(quoted) "):
-        prefix, evidence = "(quoted) ", evidence[len("(quoted) ") :]
-    index = _FoldedIndex(original)
-    parts = evidence.split(_SEPARATOR)
-    each = max(20, limit // len(parts)) if len(parts) > 1 else limit
-    return prefix + _SEPARATOR.join(quote_part(p, index, each) for p in parts)
+    """One evidence quoted from ``original`` (use :class:`QuoteSource` for several)."""
+    return QuoteSource(original).quote(evidence, limit=limit)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mailguard.detect import Verdict
-from mailguard.detect.quotes import readable_quote
+from mailguard.detect.quotes import QuoteSource
 from mailguard.imap.base import FetchedMessage
 from mailguard.parse.model import ParsedMessage
 from mailguard.situations import ReasonFacts, derive_situations
@@ -39,9 +39,8 @@ def reasons_to_json(verdict: Verdict) -> list[dict[str, Any]]:
 
 def readable_reasons(reasons: list[dict[str, Any]], original: str) -> list[dict[str, Any]]:
     """Stored reasons with their evidence quoted as the message wrote it (see detect.quotes)."""
-    return [
-        {**r, "evidence": readable_quote(str(r.get("evidence", "")), original)} for r in reasons
-    ]
+    source = QuoteSource(original)
+    return [{**r, "evidence": source.quote(str(r.get("evidence", "")))} for r in reasons]
 
 
 def reason_facts(reasons: Iterable[Mapping[str, Any]]) -> list[ReasonFacts]:
@@ -59,13 +58,14 @@ def reason_facts(reasons: Iterable[Mapping[str, Any]]) -> list[ReasonFacts]:
 
 def verdict_details(
     verdict: Verdict,
+    reasons: list[dict[str, Any]],
     *,
     sender_name: str = "",
     subject: str = "",
     contacted: bool = False,
     internaldate: datetime | None = None,
 ) -> dict[str, Any]:
-    """What the digest needs beyond the reasons, derived once when the message is held.
+    """What the digest needs beyond ``reasons`` (the verdict's, as matched), derived once.
 
     ``situations`` (fake bill, withdrawal lure, after contact, official claim,
     suspicious) choose the advice everywhere; ``internaldate`` is when the
@@ -74,7 +74,7 @@ def verdict_details(
     situations = derive_situations(
         verdict=verdict.verdict,
         category=verdict.category,
-        reasons=reason_facts(reasons_to_json(verdict)),
+        reasons=reason_facts(reasons),
         sender_name=sender_name,
         subject=subject,
         contacted=contacted,
@@ -97,6 +97,7 @@ def new_item(
 ) -> NewItem:
     """The one typed value recorded for a flagged message (see ``state.records.NewItem``)."""
     sender = msg.from_
+    reasons = reasons_to_json(verdict)
     return NewItem(
         account=account,
         original_folder=folder,
@@ -111,9 +112,7 @@ def new_item(
         from_name=sender.name if sender else "",
         subject=msg.subject,
         date=msg.date or fetched.internaldate,
-        reasons=tuple(
-            readable_reasons(reasons_to_json(verdict), msg.subject + "\n\n" + msg.body_text)
-        ),
+        reasons=tuple(readable_reasons(reasons, msg.subject + "\n\n" + msg.body_text)),
         flags=tuple(fetched.flags),
         contacted_on=contacted_on,
         details={
@@ -121,6 +120,7 @@ def new_item(
             "phones": [p.raw for p in msg.phones[:MAX_PHONES]],
             **verdict_details(
                 verdict,
+                reasons,
                 sender_name=sender.name if sender else "",
                 subject=msg.subject,
                 contacted=contacted_on is not None,
