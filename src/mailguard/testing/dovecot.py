@@ -47,7 +47,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -810,22 +809,3 @@ service imap-login {{
   }}
 }}
 {rootless}"""
-
-
-def _main(argv: list[str]) -> int:
-    """``python -m mailguard.testing.dovecot --unpack [DIR]``: what ``./run setup`` calls."""
-    if argv[:1] != ["--unpack"] or len(argv) > 2:
-        print("usage: python -m mailguard.testing.dovecot --unpack [DIR]", file=sys.stderr)
-        return 2
-    root = Path(argv[1]) if len(argv) == 2 else unpacked_dovecot_root()
-    try:
-        unpack_dovecot(root)
-    except (DovecotError, OSError, subprocess.CalledProcessError) as e:
-        print(f"mailguard setup: {e}", file=sys.stderr)
-        return 1
-    print(f"mailguard setup: Dovecot unpacked into {root} (nothing installed)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
