@@ -40,7 +40,8 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("dovecot-unpacked")
     base.chmod(0o755)
     _status_before["status"] = DPKG_STATUS.read_bytes()
-    yield unpack_dovecot(base / "root")
+    # Nested like the real default (~/.cache/mailguard/dovecot-root), parents not there yet.
+    yield unpack_dovecot(base / "cache" / "mailguard" / "dovecot-root")
 
 
 def test_unpacked_dovecot_serves_imap_from_a_private_overlay(

@@ -106,6 +106,7 @@ def unpack_dovecot(root: Path) -> Path:
         raise DovecotError("apt-get and dpkg-deb are needed to unpack Dovecot (Debian/Ubuntu)")
     partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)  # dpkg-deb -x creates one level, not ~/.cache/mailguard/
     with tempfile.TemporaryDirectory(prefix="mailguard-debs-") as tmp:
         os.chmod(tmp, 0o755)  # apt's download user must be able to write here
         done = subprocess.run(
