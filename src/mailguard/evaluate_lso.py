@@ -182,19 +182,32 @@ def blend_grid(base: Blend) -> list[Blend]:
     """The candidate blends: small, so that choosing among them cannot overfit much."""
     grid = itertools.product(
         (2.0, 3.0, 4.0, 5.0),  # points per unit of log-odds
-        (5.0, 7.0),  # positive cap
-        (0.0, 1.0, 3.0, 5.0, 8.0),  # negative cap (0: the model only ever adds evidence)
+        (5.0, 7.0, 9.0),  # positive cap
+        (0.0, 3.0, 8.0),  # negative cap (0: the model only ever adds evidence)
         # Families needed for a scam verdict: always the rules' own three. Not tuned: with
         # two, the model's "reads like a scam" plus one weak rule would quarantine genuine
         # dunning and cancellation mail, which reads like the fake kind (nested LSO with 2
         # gained recall only by flagging exactly such own hard negatives).
         (None,),
         (1.0, 2.0),  # cap when the rules found legitimate evidence
-        (0.0, 1.0, 2.0),  # log-odds below -margin count as "reads like ordinary mail"
+        (0.0, 2.0),  # log-odds below -margin count as "reads like ordinary mail"
+        # A reading this confident counts as two families (None: never).
+        (None, 4.0, 3.0),
     )
     return [
-        Blend(scale, cap, neg, base.family_min, base.learn_min, base.learn_cap, fam, legit, margin)
-        for scale, cap, neg, fam, legit, margin in grid
+        Blend(
+            scale,
+            cap,
+            neg,
+            base.family_min,
+            base.learn_min,
+            base.learn_cap,
+            fam,
+            legit,
+            margin,
+            strong_logit=strong,
+        )
+        for scale, cap, neg, fam, legit, margin, strong in grid
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from mailguard.detect import Classifier
 from mailguard.detect.engine import Blend, RulePart, model_reason
+from mailguard.detect.verdict import Reason
 from mailguard.detect.textmodel import (
     MODEL_FAMILY,
     PHONE_MARK,
@@ -97,6 +99,36 @@ def test_decide_adds_the_model_to_the_rule_score() -> None:
     assert v.score == 3.0
     assert v.verdict == "clean", "the model alone never makes a scam verdict"
     assert [r.family for r in v.reasons] == [MODEL_FAMILY]
+
+
+def _reason(family: str, weight: float) -> Reason:
+    return Reason(
+        rule=f"t.{family}",
+        family=family,
+        weight=weight,
+        description_ja="",
+        description_en="",
+        evidence="",
+    )
+
+
+def test_a_confident_reading_counts_as_two_families_unless_provenance_says_legit() -> None:
+    clf = Classifier.default()
+    one_family = RulePart(counted=[(_reason("debt", 1.5), "fake_billing")], score=1.5)
+    blend = Blend(scale=2.0, pos_cap=9.0, family_min=1.5, strong_logit=4.0)
+    confident = clf.decide(one_family, ModelScore("ja", 4.5), None, blend)
+    assert confident.verdict == "scam", "debt + a confident reading: three families, 10.5 points"
+    assert "whole text" in confident.reasons[0].description_en
+    unsure = clf.decide(one_family, ModelScore("ja", 3.9), None, blend)
+    assert unsure.verdict != "scam", "below strong_logit the model is one family of two"
+    off = clf.decide(one_family, ModelScore("ja", 4.5), None, replace(blend, strong_logit=None))
+    assert off.verdict != "scam", "strong_logit=None: the model is always one family"
+    legit = RulePart(
+        counted=[(_reason("debt", 1.5), "fake_billing"), (_reason("context", -1.0), "")],
+        score=0.5,
+    )
+    capped = clf.decide(legit, ModelScore("ja", 9.0), None, blend)
+    assert capped.verdict == "clean", "legitimate evidence caps the reading below a family"
 
 
 def test_shipped_model_loads_and_reads_scam_wording() -> None:

@@ -77,13 +77,21 @@ class Blend:
     subtracts at most ``legit_cap``. A genuine dunning mail and a fake one
     read alike; where they come from is what differs.
 
+    A *confident* reading (log-odds at or above ``strong_logit``) counts as
+    two families. The family gate exists so that one alarming word cannot
+    quarantine a message; a model that reads the whole text and finds it
+    far more like the fake bills than like any genuine notice has weighed
+    many words, not one. The guard against wording overruling provenance
+    stays: a capped reading (legitimate evidence found) is below
+    ``family_min`` and counts as no family at all. ``None`` turns it off.
+
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
     moves the score by up to ``learn_cap`` points.
     """
 
     scale: float = 5.0
-    pos_cap: float = 7.0
+    pos_cap: float = 9.0
     neg_cap: float = 0.0  # chosen 0: the model adds evidence, it never argues for "ordinary"
     family_min: float = 1.5
     learn_min: float = 0.25
@@ -91,6 +99,7 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 1.0
     neg_margin: float = 0.0
+    strong_logit: float | None = 3.0
 
 
 @dataclass(frozen=True)
@@ -280,6 +289,7 @@ class Classifier:
         blend = blend or self.blend
         counted = list(rules.counted)
         extra = 0.0
+        strong = False
         if model is not None:
             legit = any(r.weight < 0 for r, _ in counted)
             suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
@@ -287,10 +297,11 @@ class Classifier:
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
+                strong = is_strong(model, reason, blend)
         for reason, category in learned or ():
             counted.append((reason, category))
             extra += reason.weight
-        return self._verdict(counted, round(rules.score + extra, 2), blend)
+        return self._verdict(counted, round(rules.score + extra, 2), blend, strong=strong)
 
     def _learned(
         self, msg: ParsedMessage, examples: tuple[LearnedExample, ...]
@@ -407,7 +418,9 @@ class Classifier:
         score = round(sum(r.weight for r, _ in counted), 2)
         return counted, score
 
-    def _verdict(self, counted: list[tuple[Reason, str]], score: float, blend: Blend) -> Verdict:
+    def _verdict(
+        self, counted: list[tuple[Reason, str]], score: float, blend: Blend, *, strong: bool = False
+    ) -> Verdict:
         reasons = tuple(sorted((r for r, _ in counted), key=lambda r: (-r.weight, r.rule)))
         positive_families = {
             r.family
@@ -416,7 +429,7 @@ class Classifier:
             and r.family != "combo"
             and (r.family not in (MODEL_FAMILY, LEARNED_FAMILY) or r.weight >= blend.family_min)
         }
-        n_fam = len(positive_families)
+        n_fam = len(positive_families) + (1 if strong else 0)
         min_families = self._scam_min_families if blend.min_families is None else blend.min_families
         if score >= self.scam_threshold and n_fam >= min_families:
             verdict = SCAM
@@ -442,7 +455,10 @@ def model_reason(
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
     # Read by frightened people in the digest: plain words; the weight says how sure.
-    if weight > 0:
+    if weight > 0 and blend.strong_logit is not None and model.logit >= blend.strong_logit:
+        ja = "文面全体が架空請求や退会詐欺とよく似ています（文面の自動判定）"
+        en = "The whole text reads like a fake bill or withdrawal lure (text model)"
+    elif weight > 0:
         ja = "架空請求や退会詐欺によくある言い回しです（文面の自動判定）"
         en = "The wording is typical of fake bills and withdrawal lures (text model)"
     else:
@@ -455,6 +471,15 @@ def model_reason(
         description_ja=ja,
         description_en=en,
         evidence=clip_evidence(grams),
+    )
+
+
+def is_strong(model: ModelScore, reason: Reason, blend: Blend) -> bool:
+    """Whether the model's reading counts as a second family (see :class:`Blend`)."""
+    return (
+        blend.strong_logit is not None
+        and model.logit >= blend.strong_logit
+        and reason.weight >= blend.family_min
     )
 
 
