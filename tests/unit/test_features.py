@@ -115,6 +115,7 @@ def test_phone_raw_and_international_flag() -> None:
         ("九万九千円", 99000, "JPY"),
         ("1万5000円", 15000, "JPY"),
         ("¥99,000円", 99000, "JPY"),
+        ("ご請求額 \\12,800- となります", 12800, "JPY"),  # 0x5C written for ¥ (ISO-2022-JP/SJIS)
         ("12,000 yen", 12000, "JPY"),
         ("$499.99", 499.99, "USD"),
         ("USD 299", 299, "USD"),
@@ -133,6 +134,7 @@ def test_amount_forms(text: str, value: float, currency: str) -> None:
 def test_not_amounts() -> None:
     assert amounts("数万円の請求") == []
     assert amounts("Call 1-800-555-0199 about order 12345") == []
+    assert amounts("Saved to C:\\2024\\reports\\0315.txt") == [], "a path is no yen amount"
 
 
 def test_amounts_are_distinct_and_keep_raw_text() -> None:

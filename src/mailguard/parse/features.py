@@ -425,8 +425,11 @@ _JA_NUM = (
 )
 
 _AMOUNT = re.compile(
-    # Japanese: ¥99,000 / 99,000円 / 9万9千円 / 10万円 / JPY 5000 / 5000 yen
-    rf"(?P<jpre>¥|JPY)\s?(?P<jprenum>{_NUM})(?:\s?円)?"
+    # Japanese: ¥99,000 / 99,000円 / 9万9千円 / 10万円 / JPY 5000 / 5000 yen. A backslash
+    # before a comma-grouped number is a yen sign too: byte 0x5C is ¥ on Japanese
+    # systems, and mailers that write it in ISO-2022-JP's ASCII mode or in
+    # Shift_JIS decode to "\" ("\12,800-"). Only comma-grouped, so a path is no amount.
+    rf"(?P<jpre>¥|JPY|\\(?=\d{{1,3}},\d{{3}}))\s?(?P<jprenum>{_NUM})(?:\s?円)?"
     rf"|(?P<jnum>{_JA_NUM})\s?(?:円|えん|(?P<jsuf>JPY|yen)\b)"
     # Dollars, pounds, euros with the symbol or code before or after.
     rf"|(?P<cpre>US\$|USD|C\$|A\$|\$|£|GBP|€|EUR)\s?(?P<cprenum>{_NUM})(?!\d)"
@@ -506,7 +509,7 @@ def parse_japanese_number(text: str) -> float | None:
     return total if total > 0 else None
 
 
-_TRIGGER_SYMBOLS = ("$", "£", "€", "¥", "円", "えん")
+_TRIGGER_SYMBOLS = ("$", "£", "€", "¥", "\\", "円", "えん")
 _TRIGGER_WORDS = ("usd", "eur", "gbp", "jpy", "yen", "dollar", "pound", "euro")
 _NUMBERISH = frozenset("0123456789,.' " + _JA_NUM_CHARS)
 _WINDOW = 48
