@@ -14,7 +14,6 @@ import pytest
 
 from mailguard.detect import Classifier
 from mailguard.detect.engine import Blend, RulePart, model_reason
-from mailguard.detect.verdict import Reason
 from mailguard.detect.textmodel import (
     MODEL_FAMILY,
     PHONE_MARK,
@@ -26,6 +25,7 @@ from mailguard.detect.textmodel import (
     detect_lang,
     model_text,
 )
+from mailguard.detect.verdict import Reason
 from mailguard.parse import parse_message
 
 REPO = Path(__file__).resolve().parents[2]
