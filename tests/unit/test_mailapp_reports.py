@@ -1,10 +1,10 @@
-"""What a report by moving teaches, and how it counts in the next verdict."""
+"""What a report by moving teaches, and how the engine weighs it in the next verdict."""
 
 from __future__ import annotations
 
-from mailguard.detect import Classifier
+from mailguard.detect import Classifier, ClassifyContext, Verdict
+from mailguard.detect.reported import reported_features
 from mailguard.parse import parse_message
-from mailguard.pipeline.mailapp import learned_from_reports, reported_features
 from mailguard.vocabulary import VerdictKind
 
 
@@ -20,6 +20,13 @@ CLASSIFIER = Classifier.default()
 FREEMAIL = CLASSIFIER.ruleset.sets["freemail"]
 
 
+def classify(
+    raw: bytes, reported: dict[str, frozenset[str]], vouched: frozenset[str] = frozenset()
+) -> Verdict:
+    context = ClassifyContext(trusted_senders=vouched, reported=reported)
+    return CLASSIFIER.classify(parse_message(raw), context)
+
+
 def test_a_free_mail_domain_is_never_learned() -> None:
     msg = parse_message(mail("crook123@gmail.com", "Call 03-1234-5678 now."))
     learned = reported_features(msg, FREEMAIL)
@@ -29,35 +36,43 @@ def test_a_free_mail_domain_is_never_learned() -> None:
 
 
 def test_reported_sender_makes_a_scam_with_its_reason() -> None:
-    msg = parse_message(mail("desk@pay-center.example"))
-    clean = CLASSIFIER.classify(msg)
-    assert clean.verdict == VerdictKind.CLEAN
+    raw = mail("desk@pay-center.example")
+    assert CLASSIFIER.classify(parse_message(raw)).verdict == VerdictKind.CLEAN
     reported = {"sender": frozenset({"desk@pay-center.example"}), "domain": frozenset()}
-    v = learned_from_reports(msg, clean, reported, frozenset(), CLASSIFIER)
-    assert v.verdict == VerdictKind.SCAM and v.category is not None
+    v = classify(raw, reported)
+    assert v.verdict == VerdictKind.SCAM and v.category is not None, "the user's word decides"
     assert v.reasons[0].rule == "user.reported_sender"
     assert v.reasons[0].description_en == "a sender you reported as a scam"
 
 
 def test_a_shared_phone_number_alone_is_only_suspicious() -> None:
-    msg = parse_message(mail("news@shop.example", "Questions? 03-1234-5678."))
-    v0 = CLASSIFIER.classify(msg)
-    v = learned_from_reports(msg, v0, {"phone": frozenset({"0312345678"})}, frozenset(), CLASSIFIER)
+    raw = mail("news@shop.example", "Questions? 03-1234-5678.")
+    v = classify(raw, {"phone": frozenset({"0312345678"})})
     assert v.verdict == VerdictKind.SUSPICIOUS
     assert "user.reported_phone" in [r.rule for r in v.reasons]
 
 
+def test_reported_domain_and_phone_still_need_the_family_gate() -> None:
+    """Two matches are two families; without a third (any evidence at all) no scam."""
+    reported = {"domain": frozenset({"pay-center.example"}), "phone": frozenset({"0312345678"})}
+    bare = classify(mail("desk@pay-center.example", "Hello, see you on Friday."), reported)
+    assert bare.verdict == VerdictKind.CLEAN, "domain only: one family, 4 points"
+    both = classify(mail("desk@pay-center.example", "Call us on 03-1234-5678."), reported)
+    families = {r.family for r in both.reasons if r.weight > 0}
+    assert {"reported.domain", "reported.phone"} <= families
+    assert both.verdict == VerdictKind.SCAM, "domain + phone + a phone-number signal: three"
+
+
 def test_a_vouched_sender_or_domain_wins_over_an_old_report() -> None:
-    msg = parse_message(mail("desk@pay-center.example"))
-    v0 = CLASSIFIER.classify(msg)
+    raw = mail("desk@pay-center.example")
     reported = {"sender": frozenset({"desk@pay-center.example"})}
     for vouched in ({"desk@pay-center.example"}, {"pay-center.example"}):
-        v = learned_from_reports(msg, v0, reported, frozenset(vouched), CLASSIFIER)
-        assert v is v0
+        v = classify(raw, reported, frozenset(vouched))
+        assert v.verdict == VerdictKind.CLEAN
+        assert not [r for r in v.reasons if r.rule.startswith("user.reported")]
 
 
 def test_nothing_in_common_changes_nothing() -> None:
-    msg = parse_message(mail("friend@example.net"))
-    v0 = CLASSIFIER.classify(msg)
+    raw = mail("friend@example.net")
     reported = {"sender": frozenset({"a@b.example"}), "phone": frozenset({"0399999999"})}
-    assert learned_from_reports(msg, v0, reported, frozenset(), CLASSIFIER) is v0
+    assert classify(raw, reported) == CLASSIFIER.classify(parse_message(raw))

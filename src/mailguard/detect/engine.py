@@ -23,6 +23,7 @@ from mailguard.detect.checks import FEATURES, Check, build_feature, check_featur
 from mailguard.detect.facts import BrandIndex, Facts
 from mailguard.detect.matchers import TextMatcher
 from mailguard.detect.normalize import TextViews
+from mailguard.detect.reported import DECISIVE_RULES, REPORTED_PREFIX, report_reasons
 from mailguard.detect.rules import Combo, Rule, RuleSet, load_rules
 from mailguard.detect.textmodel import MODEL_FAMILY, ModelScore, TextModel, default_model
 from mailguard.detect.textmodel import fingerprint as text_fingerprint
@@ -212,6 +213,9 @@ class Classifier:
         rules = self.rule_part(msg, context)
         model = self.model.score_text(msg.normalized) if self.model is not None else None
         learned = self._learned(msg, context.learned) if context.learned else []
+        if context.reported:
+            vouched = context.trusted_senders | context.released_senders
+            learned += [(r, "") for r in report_reasons(msg, context.reported, vouched)]
         return self.decide(rules, model, learned)
 
     def rule_part(self, msg: ParsedMessage, context: ClassifyContext | None = None) -> RulePart:
@@ -290,10 +294,15 @@ class Classifier:
         counted = list(rules.counted)
         extra = 0.0
         strong = False
+        reported = any(r.family.startswith(REPORTED_PREFIX) for r, _ in learned or ())
         if model is not None:
             legit = any(r.weight < 0 for r, _ in counted)
             suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
             reason = model_reason(model, blend, legit=legit, suspect=suspect)
+            # Provenance beats wording: what the user reported outweighs "reads like
+            # ordinary mail", so that reading does not count against a report.
+            if reason is not None and reported and reason.weight < 0:
+                reason = None
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
@@ -431,6 +440,8 @@ class Classifier:
         }
         n_fam = len(positive_families) + (1 if strong else 0)
         min_families = self._scam_min_families if blend.min_families is None else blend.min_families
+        if any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):
+            n_fam = max(n_fam, min_families)  # the user's own word: see detect.reported
         if score >= self.scam_threshold and n_fam >= min_families:
             verdict = SCAM
         elif score >= self.suspicious_threshold and n_fam >= self._suspicious_min_families:

@@ -8,7 +8,7 @@ released false positive can be traced back to the rule that caused it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -108,13 +108,17 @@ class ClassifyContext:
     from someone the user already contacted is the follow-up stage of a
     withdrawal scam. ``learned`` holds the account's released and reported
     examples (``mailguard.state.learning``); a message similar to one of them
-    gets one bounded reason saying so.
+    gets one bounded reason saying so. ``reported`` holds the sender
+    addresses, domains and phone numbers of messages the user reported
+    (``{"sender": ..., "domain": ..., "phone": ...}``; see
+    :mod:`mailguard.detect.reported`).
     """
 
     trusted_senders: frozenset[str] = field(default_factory=frozenset)
     released_senders: frozenset[str] = field(default_factory=frozenset)
     contacted_on: datetime | None = None
     learned: tuple[LearnedExample, ...] = ()
+    reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Accept any iterable of entries and normalise them (lower-case, no "@"

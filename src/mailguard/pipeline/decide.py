@@ -11,7 +11,7 @@ dry run, only reports).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -23,7 +23,6 @@ from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage
 from mailguard.parse import parse_message
 from mailguard.pipeline.learning import learned_context
-from mailguard.pipeline.mailapp import learned_from_reports
 from mailguard.pipeline.options import QuarantinePolicy, ScanLimits
 from mailguard.pipeline.selfmail import DigestSigner
 from mailguard.pipeline.sentcheck import SentFolderCheck
@@ -71,8 +70,14 @@ class _ContactOnDemand(ClassifyContext):
         released: frozenset[str],
         lookup: Callable[[], datetime | None],
         learned: tuple[LearnedExample, ...] = (),
+        reported: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
-        super().__init__(trusted_senders=trusted, released_senders=released, learned=learned)
+        super().__init__(
+            trusted_senders=trusted,
+            released_senders=released,
+            learned=learned,
+            reported=reported or {},
+        )
         object.__setattr__(self, "_lookup", lookup)
         object.__setattr__(self, "looked_up", False)
 
@@ -133,10 +138,6 @@ class Assessor:
             return Decision(Action.OWN_DIGEST, *at)
         context = self._context(msg.from_.addr if msg.from_ is not None else "")
         verdict = self.classifier.classify(msg, context=context)
-        if any(self._reported.values()):
-            verdict = learned_from_reports(
-                msg, verdict, self._reported, self._trusted | self._released, self.classifier
-            )
         if verdict.verdict == VerdictKind.CLEAN:
             return Decision(Action.LEAVE, *at, verdict=verdict)
         digest = hashlib.sha256(fetched.raw).hexdigest()
@@ -151,4 +152,6 @@ class Assessor:
     def _context(self, sender: str) -> _ContactOnDemand:
         sent = self.sent
         lookup = (lambda: sent.last_contact(sender)) if sent is not None else _no_contact
-        return _ContactOnDemand(self._trusted, self._released, lookup, self._learned)
+        return _ContactOnDemand(
+            self._trusted, self._released, lookup, self._learned, self._reported
+        )

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from mailguard.config import AccountConfig
 from mailguard.detect import Classifier, Reason, Verdict
+from mailguard.detect.reported import reported_features
 from mailguard.imap.base import (
     FetchedMessage,
     FolderNotFound,
@@ -74,114 +75,6 @@ class Learner(Protocol):
     def ham(self, account: str, raw: bytes, record: QuarantineRecord) -> None: ...
 
     def scam(self, account: str, raw: bytes, msg: ParsedMessage, quarantine_id: int) -> None: ...
-
-
-def _sender(msg: ParsedMessage) -> tuple[str, str]:
-    addr = (msg.from_.addr if msg.from_ is not None else "").strip().lower()
-    return addr, (addr.rpartition("@")[2] if "@" in addr else "")
-
-
-def _phones(msg: ParsedMessage) -> set[str]:
-    return {d for d in (re.sub(r"\D", "", p.raw) for p in msg.phones) if len(d) >= 9}
-
-
-def reported_features(
-    msg: ParsedMessage, shared_domains: frozenset[str] = frozenset()
-) -> dict[str, set[str]]:
-    """What a report teaches beyond the text: sender address, its domain, phone numbers.
-
-    A domain everyone shares (gmail.com and the other free-mail providers in
-    ``shared_domains``) is not learned: one scammer on Gmail must not make
-    every Gmail sender a scam.
-    """
-    addr, domain = _sender(msg)
-    return {
-        "sender": {addr} if addr else set(),
-        "domain": {domain} if domain and domain not in shared_domains else set(),
-        "phone": _phones(msg),
-    }
-
-
-# How much each kind of match counts. The exact address the user reported is their word
-# that this sender is a scammer; a domain or a phone number is strong evidence, not proof.
-REPORT_WEIGHTS: dict[str, float] = {"sender": 100.0, "domain": 4.0, "phone": 4.0}
-_REPORT_WORDS = {
-    "sender": ("以前あなたが詐欺として報告した差出人です", "a sender you reported as a scam"),
-    "domain": (
-        "以前あなたが詐欺として報告したドメインからです",
-        "from a domain you reported as a scam",
-    ),
-    "phone": (
-        "以前あなたが詐欺として報告した電話番号が書かれています",
-        "gives a phone number you reported as a scam",
-    ),
-}
-
-
-def _vouched_for(addr: str, domain: str, vouched: frozenset[str]) -> bool:
-    """Is the sender (address, or domain or a parent of it) one the user vouched for?"""
-    return addr in vouched or bool(
-        domain and any(domain == v or domain.endswith("." + v) for v in vouched)
-    )
-
-
-def _shared_with_reports(
-    msg: ParsedMessage, reported: dict[str, frozenset[str]]
-) -> list[tuple[str, str]]:
-    """(kind, value) for the sender, domain and first phone number the user reported."""
-    addr, domain = _sender(msg)
-    found: list[tuple[str, str]] = []
-    if addr and addr in reported.get("sender", ()):
-        found.append(("sender", addr))
-    if domain and domain in reported.get("domain", ()):
-        found.append(("domain", domain))
-    phones = sorted(_phones(msg) & set(reported.get("phone", ())))
-    if phones:
-        found.append(("phone", phones[0]))
-    return found
-
-
-def _report_reason(kind: str, evidence: str) -> Reason:
-    return Reason(
-        rule=f"user.reported_{kind}",
-        family="context",
-        weight=REPORT_WEIGHTS[kind],
-        description_ja=_REPORT_WORDS[kind][0],
-        description_en=_REPORT_WORDS[kind][1],
-        evidence=evidence[:80],
-    )
-
-
-def learned_from_reports(
-    msg: ParsedMessage,
-    verdict: Verdict,
-    reported: dict[str, frozenset[str]],
-    vouched: frozenset[str],
-    classifier: Classifier,
-) -> Verdict:
-    """``verdict`` with a reason for each thing this message shares with earlier reports.
-
-    Trusted and released senders (addresses or domains) are left alone: the
-    user's later "this one is fine" wins over an older report.
-    """
-    addr, domain = _sender(msg)
-    found = [] if _vouched_for(addr, domain, vouched) else _shared_with_reports(msg, reported)
-    if not found:
-        return verdict
-    added = tuple(_report_reason(kind, evidence) for kind, evidence in found)
-    # Provenance beats wording: what the user reported outweighs the text model's
-    # "reads like ordinary mail", so that negative does not count against a report.
-    kept = tuple(r for r in verdict.reasons if not (r.family == "model" and r.weight < 0))
-    dropped = sum(r.weight for r in verdict.reasons if r not in kept)
-    score = verdict.score - dropped + sum(r.weight for r in added)
-    kind = verdict.verdict
-    if score >= classifier.scam_threshold:
-        kind = VerdictKind.SCAM
-    elif score >= classifier.suspicious_threshold and kind == VerdictKind.CLEAN:
-        kind = VerdictKind.SUSPICIOUS
-    category = verdict.category or (Category.FAKE_BILLING if kind != VerdictKind.CLEAN else None)
-    reasons = tuple(sorted((*kept, *added), key=lambda r: -r.weight))
-    return replace(verdict, verdict=kind, category=category, score=score, reasons=reasons)
 
 
 class StoreLearner:
