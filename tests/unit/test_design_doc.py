@@ -74,6 +74,8 @@ def test_class_attribute_exists(name: str) -> None:
 
     def has(obj: object) -> bool:
         for attr in rest:
+            if attr in getattr(obj, "__dataclass_fields__", {}):
+                return True  # a field with a default factory is no class attribute
             if not hasattr(obj, attr):
                 return False
             obj = getattr(obj, attr)
