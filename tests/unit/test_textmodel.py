@@ -55,6 +55,13 @@ def test_model_text_maps_numbers_links_and_whitespace() -> None:
     assert text == f"call {PHONE_MARK} within 0 hours"
 
 
+def test_model_text_masks_bare_and_defanged_links_but_not_file_names() -> None:
+    _, text = model_text("Pay at tolls-pay.example/r/88 or hxxps://x.test/a, see invoice.pdf")
+    assert text == f"pay at {URL_MARK} or {URL_MARK} see invoice.pdf"
+    _, text = model_text("未納料金は pay-kakunin.jp/abc にて本日中に")
+    assert text == f"未納料金は{URL_MARK}にて本日中に", "a reserved or campaign host is no wording"
+
+
 def test_detect_lang_ignores_a_few_japanese_characters_in_english() -> None:
     english = "Your order from 株式会社 Example has shipped, track it online today"
     assert detect_lang(english) == "en"
