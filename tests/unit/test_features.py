@@ -203,6 +203,18 @@ def test_urls_from_text_and_hrefs() -> None:
     ]
 
 
+def test_bare_host_names_are_links_unless_they_are_a_links_disguise() -> None:
+    plain = "Sign in to zoom.us to update your card, or pay at cutt.ly/3xYz. See invoice.pdf."
+    urls = parse_message(_msg(plain)).urls
+    assert [(u.url, u.domain) for u in urls] == [
+        ("http://zoom.us", "zoom.us"),
+        ("http://cutt.ly/3xYz", "cutt.ly"),
+    ], "file names and sentence dots are no hosts"
+    html = '<p>Log in at <a href="https://evil.example/x">paypal.com</a> today.</p>'
+    urls = parse_message(_msg(html, "text/html")).urls
+    assert [u.domain for u in urls] == ["evil.example"], "the shown host is where the href goes"
+
+
 # --- visible body ------------------------------------------------------------
 
 

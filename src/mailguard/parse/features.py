@@ -170,8 +170,45 @@ def _text_urls(text: str) -> list[str]:
     return [url for _, url in found]
 
 
+# Host names written without a scheme ("sign in to zoom.us", "pay at cutt.ly/3xY"):
+# genuine notices name their own site that way and SMS-style lures their link.
+# Only well-known top-level domains, so "Mr.Smith" or "invoice.pdf" is no host.
+_BARE_TLDS = frozenset(
+    {
+        "com", "net", "org", "info", "biz", "edu", "gov", "jp", "uk", "us", "ca", "au", "nz",
+        "ie", "de", "fr", "it", "es", "nl", "eu", "in", "io", "co", "me", "ly", "gl", "gd",
+        "to", "tv", "cc", "xyz", "top", "site", "online", "shop", "store", "app", "dev",
+        "link", "click", "live", "club", "vip", "icu", "buzz", "cyou", "sbs", "asia", "work",
+        "support", "help", "email", "services", "page", "win", "mobi", "pw", "tk", "ml", "cn",
+        "hk", "tw", "sg", "my", "ph", "th", "vn", "br", "mx", "za", "ch", "at", "be", "se",
+        "pl", "ru", "kr", "do", "su", "ws", "bz", "ms", "gy", "lat",
+    }
+)  # fmt: skip
+_BARE_HOST = re.compile(
+    r"(?<![\w@.\-/:])(?:[a-z0-9](?:[a-z0-9-]{0,62})\.)+([a-z]{2,12})(?![\w-])(/[^\s<>\"'`]*)?",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def _bare_hosts(text: str) -> list[tuple[int, str]]:
+    """Scheme-less host names with a known top-level domain, as ``http://`` URLs."""
+    if "." not in text:
+        return []
+    found: list[tuple[int, str]] = []
+    for m in _BARE_HOST.finditer(text):
+        if m.group(1).lower() in _BARE_TLDS:
+            found.append((m.start(), "http://" + m.group(0)))
+            if len(found) >= _MAX_URLS:
+                break
+    return found
+
+
 def extract_urls(msg: ParsedMessage) -> tuple[Url, ...]:
-    """Every http(s)/ftp/www URL in link targets and in the normalised visible text."""
+    """Every http(s)/ftp/www URL in link targets and in the normalised visible text.
+
+    Scheme-less host names count too (:func:`_bare_hosts`), unless the same
+    host is already part of a full URL.
+    """
     seen: dict[str, Url] = {}
     hrefs = dict.fromkeys(link.href for link in msg.links)
     for raw in hrefs:
@@ -189,6 +226,19 @@ def extract_urls(msg: ParsedMessage) -> tuple[Url, ...]:
         if url and url not in seen:
             seen[url] = Url(url, url_domain(url))
         if len(seen) >= 2 * _MAX_URLS:
+            break
+    known = {u.domain for u in seen.values()}
+    # A host written as a link's visible text goes where the href goes: "paypal.com"
+    # shown over a link to evil.example is a disguise, not a link to paypal.com.
+    shown = " ".join(normalize(link.text) for link in msg.links)
+    known.update(url_domain(u) for _, u in _bare_hosts(shown))
+    for _, found in _bare_hosts(msg.normalized):
+        url = _clean_url(found)
+        domain = url_domain(url)
+        if domain and domain not in known and url not in seen:
+            seen[url] = Url(url, domain)
+            known.add(domain)
+        if len(seen) >= 3 * _MAX_URLS:
             break
     return tuple(u for u in seen.values() if u.domain)
 
