@@ -177,3 +177,13 @@ def test_japanese_quality_separates_real_text_from_mojibake() -> None:
     assert japanese_quality(JA) > 0.9
     garbage = "Café crème résumé".encode("cp1252").decode("cp932", "replace")
     assert japanese_quality(garbage) < 0.5
+
+
+def test_half_width_katakana_shift_jis_keeps_its_label() -> None:
+    """All-half-width text is valid EUC-JP too (as random kanji); the Shift_JIS label wins."""
+    text = "ﾀｲｶｲｼｮﾘｶﾞﾐｶﾝﾘｮｳﾃﾞｽ ﾎﾝｼﾞﾂﾁｭｳﾆ ｺﾞﾚﾝﾗｸｸﾀﾞｻｲ 03-5555-0101"
+    decoded = decode_bytes(text.encode("cp932"), "Shift_JIS")
+    assert decoded.text == text and decoded.charset == "cp932" and not decoded.defects
+    # Real EUC-JP under a Shift_JIS label is still recognised as the lie it is.
+    lie = decode_bytes(JA.encode("euc_jp"), "Shift_JIS")
+    assert lie.text == JA and lie.charset == "euc-jp"

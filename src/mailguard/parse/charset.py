@@ -528,6 +528,10 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
         if text is not None:
             return _result(text, ISO2022JP, cs, declared, defects)
 
+    if cs == CP932 and _halfwidth_kana_only(data):
+        text = _decode_cp932(data)
+        if text is not None:
+            return _result(text, CP932, cs, declared, defects)
     if cs in _JAPANESE:
         best = _best_japanese(data, cs if cs != ISO2022JP else CP932)
         if best is not None:
@@ -550,6 +554,19 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
             return _result(best[0], best[1], cs, declared, defects)
 
     return _fallback(data, cs, declared, defects)
+
+
+def _halfwidth_kana_only(data: bytes) -> bool:
+    """Every 8-bit byte is a Shift_JIS half-width katakana (0xA1-0xDF).
+
+    Such text ("ﾀｲｶｲ ｼｮﾘ ｶﾞ ﾐｶﾝﾘｮｳ", the style of old phones and of SMS-born
+    scams) is also valid EUC-JP, where it reads as random kanji that score as
+    "real Japanese". Real EUC-JP text practically never keeps every byte below
+    0xE0 (most kanji and half the hiragana need one), so a Shift_JIS label on
+    such bytes is believed.
+    """
+    high = [b for b in data if b >= 0x80]
+    return bool(high) and all(0xA1 <= b <= 0xDF for b in high)
 
 
 def _mostly_utf8(data: bytes) -> str | None:
