@@ -227,6 +227,12 @@ def extract_urls(msg: ParsedMessage) -> tuple[Url, ...]:
             seen[url] = Url(url, url_domain(url))
         if len(seen) >= 2 * _MAX_URLS:
             break
+    _add_bare_hosts(msg, seen)
+    return tuple(u for u in seen.values() if u.domain)
+
+
+def _add_bare_hosts(msg: ParsedMessage, seen: dict[str, Url]) -> None:
+    """Add scheme-less hosts of the visible text whose domain no full URL has yet."""
     known = {u.domain for u in seen.values()}
     # A host written as a link's visible text goes where the href goes: "paypal.com"
     # shown over a link to evil.example is a disguise, not a link to paypal.com.
@@ -240,7 +246,6 @@ def extract_urls(msg: ParsedMessage) -> tuple[Url, ...]:
             known.add(domain)
         if len(seen) >= 3 * _MAX_URLS:
             break
-    return tuple(u for u in seen.values() if u.domain)
 
 
 # --- phone numbers -----------------------------------------------------------
