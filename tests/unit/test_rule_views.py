@@ -89,3 +89,28 @@ def test_reply_quoted_scam_in_a_family_forward_is_a_mention() -> None:
     # the same text sent as a demand (no warning, no quoting) is flagged
     demand = make_message(body.replace("> ", "").split("\n\n", 1)[1], subject="Unpaid toll")
     assert Classifier.default().classify(demand).verdict != "clean"
+
+
+def test_a_forwarded_block_under_a_scam_question_is_a_mention() -> None:
+    """「転送メッセージ」 blocks and a "Fw:" subject are the forwarded mail's words, not demands."""
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    forwarded = (
+        "貴方の未払い料金について民事訴訟の申し立てがなされました。"
+        "本日中にご連絡なき場合は給与差押えとなります。"
+    )
+    body = (
+        "課長、私用のアドレスにこんなメールが来ました。詐欺だと思うので無視します。\n\n"
+        f"-------- 転送メッセージ --------\n件名: 訴訟最終通知\n{forwarded}\n"
+        "------------------------------\n"
+    )
+    msg = make_message(body, subject="Fw: 訴訟最終通知", from_="同僚 <colleague@office.example>")
+    fired = Classifier.default().classify(msg)
+    quoted = [r.rule for r in fired.reasons if r.evidence.startswith("(quoted)")]
+    assert quoted, [(r.rule, r.evidence) for r in fired.reasons]
+    assert fired.verdict == "clean", [(r.rule, r.weight) for r in fired.reasons]
+    # The block ends at the closing line of dashes: text after it is the sender's own.
+    text = f"冒頭---------- Forwarded message ---------{forwarded}----------末尾"
+    [(start, end)] = quoted_spans(text)
+    assert text[start:end].endswith("----------") and text[end:] == "末尾"

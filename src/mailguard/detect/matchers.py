@@ -39,14 +39,40 @@ _REPLY_MARK_RE = re.compile(r">")
 _REPLY_REACH = 160
 
 
+# A forwarded message's header line ("-------- 転送メッセージ --------",
+# "---------- Forwarded message ---------", "-----Original Message-----"); the
+# block runs to the next line of dashes or to the end.
+_FORWARD_START_RE = re.compile(
+    r"-{3,} ?(?:転送メッセージ|転送されたメッセージ|元のメッセージ"
+    r"|forwarded message|original message) ?-{3,}",
+    re.IGNORECASE,
+)
+_FORWARD_END_RE = re.compile(r"-{5,}")
+_FORWARD_SUBJECT_RE = re.compile(r"^(?:fwd?|転送) ?[:：]", re.IGNORECASE)
+
+
 def quoted_spans(text: str) -> list[tuple[int, int]]:
     """Character ranges of quotations in ``text`` (quote marks included).
 
-    Both quotation marks and reply-quoted blocks count: a family member who
-    forwards a scam SMS with "pretty sure it's fake" quotes it with ">".
+    Quotation marks, reply-quoted blocks and forwarded messages count: a
+    family member who forwards a scam SMS with "pretty sure it's fake"
+    quotes it with ">" or under a "転送メッセージ" line.
     """
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
-    return spans + _reply_blocks(text)
+    return spans + _reply_blocks(text) + _forward_blocks(text)
+
+
+def _forward_blocks(text: str) -> list[tuple[int, int]]:
+    blocks: list[tuple[int, int]] = []
+    for m in _FORWARD_START_RE.finditer(text):
+        end = _FORWARD_END_RE.search(text, m.end())
+        blocks.append((m.start(), end.end() if end else len(text)))
+    return blocks
+
+
+def forwarded_subject_span(subject: str) -> list[tuple[int, int]]:
+    """The whole subject when it forwards ("Fw: 訴訟最終通知書"): the words are the original's."""
+    return [(0, len(subject))] if _FORWARD_SUBJECT_RE.match(subject) else []
 
 
 def _reply_blocks(text: str) -> list[tuple[int, int]]:
@@ -136,6 +162,7 @@ class TextMatcher:
             return set()
         spans = {
             (scope, lang): quoted_spans(views.get(scope, lang))
+            + forwarded_subject_span(views.get("subject", lang))
             for scope in ("text", "subject")
             for lang in ("en", "ja")
         }
