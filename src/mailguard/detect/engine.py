@@ -91,7 +91,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 4.0
+    scale: float = 5.0
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # chosen 0: the model adds evidence, it never argues for "ordinary"
     family_min: float = 1.5
