@@ -217,3 +217,16 @@ def test_command_line_writes_eml_and_labels(tmp_path: Path, capsys) -> None:
     _write(tmp_path, GOOD.replace("lang: ja", "lang: xx"))
     assert main([str(tmp_path / "dataset/own"), str(out)]) == 2
     assert "lang" in capsys.readouterr().err
+
+
+def test_latin_pdf_text_keeps_pound_euro_and_accents() -> None:
+    """English PDFs are WinAnsi: '£2,184.40' must come back, not crash the renderer."""
+    import io
+
+    import pypdf
+
+    from mailguard.testing.wire import make_pdf
+
+    data = make_pdf([(14, "Statement £2,184.40 due — €99, café")], "Statement")
+    text = pypdf.PdfReader(io.BytesIO(data)).pages[0].extract_text()
+    assert "£2,184.40" in text and "€99" in text and "café" in text

@@ -194,7 +194,9 @@ def make_pdf(lines: list[tuple[int, str]], title: str, japanese: bool = False) -
             ops.append(f"({_pdf_escape(text)}) Tj")
         prev = size
     ops.append("ET")
-    content = "\n".join(ops).encode("ascii")
+    # Latin text is in the font's WinAnsiEncoding (cp1252: £, €, é); a character it
+    # lacks becomes "?" rather than failing the whole spec.
+    content = "\n".join(ops).encode("ascii" if japanese else "cp1252", "replace")
     if japanese:
         font = [
             b"<< /Type /Font /Subtype /Type0 /BaseFont /HeiseiKakuGo-W5 "
