@@ -103,3 +103,27 @@ def test_hostile_input_finishes() -> None:
         "<" + "a" * 100000,
     ):
         assert isinstance(html_to_text(html).text, str)
+
+
+def test_html_source_in_a_text_plain_part_is_read_as_html() -> None:
+    """Phishing kits put the HTML source in the plain alternative too; the reader sees text."""
+    from mailguard.parse import parse_message
+
+    html = (
+        "<html><body><table><tr><td><p style=\"line-height:1.6\">Dear Customer,</p>"
+        "<p>We were unable to complete your payment.</p>"
+        '<p><a href="https://pay.example/x">Update billing</a></p></td></tr></table>'
+        "</body></html>"
+    )
+    raw = (
+        "From: a@b.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{html}\r\n"
+        f"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+    ).encode()
+    msg = parse_message(raw)
+    assert "<p" not in msg.body_text and "line-height" not in msg.body_text
+    assert "unable to complete your payment" in msg.body_text
+    assert "mime:html-in-text-plain" in msg.defects
+    plain = raw.replace(html.encode(), b"Hello <3 see you at <the usual place> at 5")
+    assert "mime:html-in-text-plain" not in parse_message(plain).defects, "a '<' is no HTML"

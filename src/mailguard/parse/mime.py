@@ -12,6 +12,7 @@ cost us the rest of the message.
 from __future__ import annotations
 
 import binascii
+import re
 import time
 from dataclasses import dataclass, field
 from email.message import Message
@@ -259,6 +260,11 @@ def _body_part(headers: Message, ctype: str, data: bytes, result: MimeResult, li
     """An inline text/plain or text/html part: what the reader sees as the message body."""
     declared = _charset(headers)
     text, used, truncated = _decode_text(data, declared, limit, result.defects)
+    if ctype == "text/plain" and _is_markup(text):
+        # Mass mailers (and phishing kits) put the HTML source in the plain
+        # alternative too; read as plain text it is tags, styles and entities.
+        result.defects.append("mime:html-in-text-plain")
+        ctype = "text/html"
     result.text_parts.append(TextPart(ctype, text, declared, used, truncated))
     if ctype == "text/html":
         rendered = html_to_text(text)
@@ -266,6 +272,17 @@ def _body_part(headers: Message, ctype: str, data: bytes, result: MimeResult, li
         room = MAX_LINKS - len(result.links)
         if room > 0:
             result.links.extend(rendered.links[:room])
+
+
+_MARKUP_TAG = re.compile(
+    r"<(?:html|body|head|table|tr|td|div|p|br|span|font|img|a\s|style|meta)\b", re.IGNORECASE
+)
+
+
+def _is_markup(text: str) -> bool:
+    """A "plain" body that is HTML source: it opens with a tag and is full of them."""
+    head = text[:4000]
+    return head.lstrip()[:1] == "<" and len(_MARKUP_TAG.findall(head)) >= 5
 
 
 def _pdf_attachment_text(data: bytes, result: MimeResult, limit: int) -> str:
