@@ -32,7 +32,7 @@ from mailguard.detect.textmodel import LangModel, TextModel, detect_lang, model_
 from mailguard.parse import parse_message
 
 NGRAMS = {"ja": (2, 4), "en": (3, 5)}
-TOP_K = 30000
+TOP_K = 20000
 C = 1.0
 MIN_DF = 2
 
