@@ -400,3 +400,33 @@ def test_daemon_jobs_log_state_failures_in_one_line(
     [record] = [r for r in caplog.records if r.name == "mailguard.daemon"]
     assert record.levelname == "ERROR" and "is full" in str(record.__dict__)
     assert record.exc_info is None
+
+
+def test_two_processes_opening_a_new_file_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two scanners opening a fresh state file at once: neither fails on the WAL switch.
+
+    Both read the new file, then both want the exclusive lock for the switch;
+    SQLite answers one of them "database is locked" at once (deadlock
+    avoidance, no busy handler), so the open must retry.
+    """
+    import threading
+
+    failures: list[BaseException] = []
+    for trial in range(25):
+        path = tmp_path / f"state{trial}.db"
+        barrier = threading.Barrier(3)
+
+        def open_it(path: Path = path, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                with StateStore.open(path):
+                    pass
+            except BaseException as e:  # collected: asserted below
+                failures.append(e)
+
+        threads = [threading.Thread(target=open_it) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:3]

@@ -40,6 +40,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -240,7 +241,7 @@ class Database:
     def _open_read_write(self) -> None:
         try:
             prepare_files(self.path)
-            mode = self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal()
         except (OSError, sqlite3.Error) as e:
             raise translate_error(e, self.path) from e
         if str(mode).lower() != "wal":
@@ -248,6 +249,23 @@ class Database:
                 f"{self.path}: cannot switch to WAL mode (got {mode!r}); "
                 "put the state file on a local filesystem"
             )
+
+    def _switch_to_wal(self) -> str:
+        """``PRAGMA journal_mode = WAL``, retried while another process holds the file.
+
+        Two processes opening a new state file at once race for the switch;
+        SQLite answers "database is locked" at once there instead of waiting
+        on the busy handler, so we wait here, up to ``busy_timeout``.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return str(self.connection().execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                locked = "locked" in str(e) or "busy" in str(e)
+                if not locked or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def require_writable(self) -> None:
         """Raise the reason writes are impossible (read-only, full disk), if any."""

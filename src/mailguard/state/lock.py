@@ -23,6 +23,7 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -272,3 +273,40 @@ def daemon_pid(db_path: str | os.PathLike[str]) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def opening_lock(db_path: Path, timeout: float) -> Iterator[None]:
+    """Serialise *opening* the state file (check, create, switch to WAL, migrate).
+
+    Two processes starting at once on a machine without a state file would
+    otherwise see each other's half-made file: one finds the other's new
+    0-byte file and calls it emptied, or loses the race for the WAL switch.
+    Waits up to ``timeout``; without a writable directory (read-only opens)
+    there is nothing to serialise and no lock is taken.
+    """
+    fd = _open_lock_file(db_path.with_name(db_path.name + ".open.lock"))
+    if fd is None:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break  # proceed unserialised rather than hang: the checks still run
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _open_lock_file(path: Path) -> int | None:
+    try:
+        ensure_private_dir(path.parent)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except Exception:  # a read-only place: opening there cannot race on creation
+        return None

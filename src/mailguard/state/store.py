@@ -24,7 +24,7 @@ from mailguard.state.digests import DigestOps
 from mailguard.state.errors import StateNotWritable
 from mailguard.state.folders import FolderStateOps
 from mailguard.state.learning import LearningOps
-from mailguard.state.lock import DaemonLock
+from mailguard.state.lock import DaemonLock, opening_lock
 from mailguard.state.mailapp import MailAppOps
 from mailguard.state.message_errors import MessageErrorOps
 from mailguard.state.quarantine import QuarantineOps
@@ -63,23 +63,27 @@ class StateStore(
         because the file or its directory is not writable -- so that reading
         commands still work; writes then raise :class:`StateNotWritable`.
         """
-        self._db = Database(
-            Path(path).expanduser(), busy_timeout=busy_timeout, clock=clock, read_only=read_only
-        )
-        try:
-            if self._db.read_only:
-                if schema_version(self._db.connection()) < LATEST_VERSION:
-                    raise StateNotWritable(
-                        self._db.path, "its schema needs upgrading, which needs write access"
-                    )
-            else:
-                migrate(self._db.connection(), self._db.path)
-        except BaseException as e:
-            self._db.close()
-            translated = translate_error(e, self._db.path)
-            if translated is e:
-                raise
-            raise translated from e
+        db_path = Path(path).expanduser()
+        with contextlib.ExitStack() as opening:
+            if not read_only:
+                opening.enter_context(opening_lock(db_path, busy_timeout))
+            self._db = Database(
+                db_path, busy_timeout=busy_timeout, clock=clock, read_only=read_only
+            )
+            try:
+                if self._db.read_only:
+                    if schema_version(self._db.connection()) < LATEST_VERSION:
+                        raise StateNotWritable(
+                            self._db.path, "its schema needs upgrading, which needs write access"
+                        )
+                else:
+                    migrate(self._db.connection(), self._db.path)
+            except BaseException as e:
+                self._db.close()
+                translated = translate_error(e, self._db.path)
+                if translated is e:
+                    raise
+                raise translated from e
 
     @classmethod
     def open(
