@@ -187,3 +187,15 @@ def test_half_width_katakana_shift_jis_keeps_its_label() -> None:
     # Real EUC-JP under a Shift_JIS label is still recognised as the lie it is.
     lie = decode_bytes(JA.encode("euc_jp"), "Shift_JIS")
     assert lie.text == JA and lie.charset == "euc-jp"
+
+
+def test_short_euc_jp_that_is_also_valid_utf8_keeps_its_label() -> None:
+    """EUC-JP 「未納」 (CC A4 C7 BC) is valid UTF-8 for "̤Ǽ"; the label's reading wins."""
+    data = "未納".encode("euc_jp")
+    assert data.decode("utf-8") != "未納", "the premise: these bytes are valid UTF-8"
+    assert decode_bytes(data, "EUC-JP").text == "未納"
+    from mailguard.parse.headers import decode_header
+
+    assert decode_header("=?EUC-JP?B?zKTHvA==?=") == "未納"
+    # Real UTF-8 under a Japanese label is still read as UTF-8.
+    assert decode_bytes(JA.encode("utf-8"), "EUC-JP").text == JA

@@ -520,7 +520,9 @@ def _decode(data: bytes, declared: str | None) -> Decoded:
 
     # 8-bit data from here on.
     text = _strict(data, UTF8)
-    if text is not None:  # valid multi-byte UTF-8 is practically never an accident
+    if text is not None and not _declared_reads_better(data, cs, text):
+        # Valid multi-byte UTF-8 is practically never an accident -- except in a
+        # few bytes: EUC-JP 「未納」 (CC A4 C7 BC) is valid UTF-8 for "̤Ǽ".
         return _result(text, UTF8, cs, declared, defects)
 
     if cs == ISO2022JP and looks_iso2022jp(data):  # ESC runs plus raw 8-bit kana
@@ -567,6 +569,17 @@ def _halfwidth_kana_only(data: bytes) -> bool:
     """
     high = [b for b in data if b >= 0x80]
     return bool(high) and all(0xA1 <= b <= 0xDF for b in high)
+
+
+def _declared_reads_better(data: bytes, cs: str | None, utf8_text: str) -> bool:
+    """A Japanese label whose strict decoding is clearly more Japanese than the UTF-8 one."""
+    if cs not in (EUCJP, CP932):
+        return False
+    declared = _decode_eucjp(data) if cs == EUCJP else _decode_cp932(data)
+    if declared is None:
+        return False
+    quality = japanese_quality(declared)
+    return _plausibly_japanese(quality) and quality > japanese_quality(utf8_text)
 
 
 def _mostly_utf8(data: bytes) -> str | None:
