@@ -183,14 +183,18 @@ def blend_grid(base: Blend) -> list[Blend]:
     grid = itertools.product(
         (2.0, 3.0, 4.0, 5.0),  # points per unit of log-odds
         (5.0, 7.0, 9.0),  # positive cap
-        (0.0, 3.0, 8.0),  # negative cap (0: the model only ever adds evidence)
+        # Negative cap: 0, the model only ever adds evidence. Not tuned: a subtracting
+        # model reads honeypot HTML (unlike anything we can train on) as "ordinary
+        # mail"; the nested grid with 3 and 8 bought 0.1 % fewer genuine mails
+        # flagged at the price of honeypot recall 0.91 -> 0.88.
+        (0.0,),
         # Families needed for a scam verdict: always the rules' own three. Not tuned: with
         # two, the model's "reads like a scam" plus one weak rule would quarantine genuine
         # dunning and cancellation mail, which reads like the fake kind (nested LSO with 2
         # gained recall only by flagging exactly such own hard negatives).
         (None,),
         (1.0, 2.0),  # cap when the rules found legitimate evidence
-        (0.0, 2.0),  # log-odds below -margin count as "reads like ordinary mail"
+        (0.0,),  # neg_margin: moot while the model never subtracts
         # A reading this confident counts as two families (None: never).
         (None, 4.0, 3.0),
     )

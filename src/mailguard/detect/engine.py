@@ -91,9 +91,9 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 5.0
+    scale: float = 3.0
     pos_cap: float = 9.0
-    neg_cap: float = 0.0  # chosen 0: the model adds evidence, it never argues for "ordinary"
+    neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
     learn_min: float = 0.25
     learn_cap: float = 5.0
