@@ -98,7 +98,7 @@ class Blend:
     learn_min: float = 0.25
     learn_cap: float = 5.0
     min_families: int | None = None  # None: the rule set's scam_min_families
-    legit_cap: float = 1.0
+    legit_cap: float = 2.0
     neg_margin: float = 0.0
     strong_logit: float | None = 3.0
 
