@@ -135,7 +135,13 @@ def test_a_confident_reading_counts_as_two_families_unless_provenance_says_legit
         score=0.5,
     )
     capped = clf.decide(legit, ModelScore("ja", 9.0), None, blend)
-    assert capped.verdict == "clean", "legitimate evidence caps the reading below a family"
+    assert capped.verdict == "clean", "legitimate evidence caps the reading"
+    one_rule = RulePart(
+        counted=[(_reason("debt", 7.0), "fake_billing"), (_reason("context", -1.0), "")],
+        score=6.0,
+    )
+    capped = clf.decide(one_rule, ModelScore("ja", 9.0), None, replace(blend, legit_cap=2.0))
+    assert capped.score == 8.0 and capped.verdict != "scam", "a capped reading never counts twice"
 
 
 def test_shipped_model_loads_and_reads_scam_wording() -> None:

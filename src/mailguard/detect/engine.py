@@ -83,8 +83,8 @@ class Blend:
     quarantine a message; a model that reads the whole text and finds it
     far more like the fake bills than like any genuine notice has weighed
     many words, not one. The guard against wording overruling provenance
-    stays: a capped reading (legitimate evidence found) is below
-    ``family_min`` and counts as no family at all. ``None`` turns it off.
+    stays: when the rules found legitimate evidence the reading is capped
+    at ``legit_cap`` and never counts twice. ``None`` turns it off.
 
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
@@ -306,7 +306,8 @@ class Classifier:
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
-                strong = is_strong(model, reason, blend)
+                # Legitimate evidence caps the reading; a capped reading is never "confident".
+                strong = not legit and is_strong(model, reason, blend)
         for reason, category in learned or ():
             counted.append((reason, category))
             extra += reason.weight
