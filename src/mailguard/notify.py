@@ -82,6 +82,10 @@ class Notifier:
         payload = "\n".join(assignments).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+                # Never block: when the reader's queue is full a blocking send hangs
+                # the main thread, which then never runs the SIGTERM handler (seen
+                # in the service test). A dropped ping is followed by the next one.
+                s.setblocking(False)
                 s.connect(self._address)
                 s.sendall(payload)
         except OSError as e:

@@ -118,3 +118,22 @@ def test_unreachable_socket_warns_once_and_never_raises(
 
 def test_unsupported_address_disables_notifications() -> None:
     assert not Notifier({"NOTIFY_SOCKET": "vsock:2:1234"}).enabled
+
+
+def test_a_reader_that_stops_reading_never_blocks_the_daemon(
+    notify_socket: tuple[str, socket.socket],
+) -> None:
+    """A full datagram queue must not hang the sender: it would never see SIGTERM again."""
+    import threading
+
+    path, _sock = notify_socket  # bound, never read: its queue fills up
+    n = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    done = threading.Event()
+
+    def ping() -> None:
+        for _ in range(2000):
+            n.watchdog()
+        done.set()
+
+    threading.Thread(target=ping, daemon=True).start()
+    assert done.wait(10), "watchdog pings blocked on a full notification socket"
