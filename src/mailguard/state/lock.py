@@ -179,26 +179,40 @@ def _acquire(path: Path, wait: float) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as e:
         raise translate_error(e, path) from None
-    deadline = time.monotonic() + max(wait, 0.0)
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                os.close(fd)
-                raise
-            if time.monotonic() >= deadline:
-                pid = _read_pid(fd)
-                os.close(fd)
-                raise WriterBusy(path, pid, pid is not None and pid == _daemon_pid(path)) from None
-            time.sleep(0.1)
+    try:
+        locked = _flock_within(fd, wait, poll=0.1)
+    except OSError:
+        os.close(fd)
+        raise
+    if not locked:
+        pid = _read_pid(fd)
+        os.close(fd)
+        raise WriterBusy(path, pid, pid is not None and pid == _daemon_pid(path)) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     except OSError:
         pass  # the lock is what matters; the pid is only for the message
     return fd
+
+
+def _flock_within(fd: int, wait: float, *, poll: float) -> bool:
+    """Take an exclusive flock on ``fd``, retrying for up to ``wait`` seconds.
+
+    True when taken, False when another holder kept it the whole time; other
+    errors raise.
+    """
+    deadline = time.monotonic() + max(wait, 0.0)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
 
 
 def _daemon_pid(writer_path: Path) -> int | None:
@@ -290,15 +304,8 @@ def opening_lock(db_path: Path, timeout: float) -> Iterator[None]:
         yield
         return
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break  # proceed unserialised rather than hang: the checks still run
-                time.sleep(0.02)
+        # On timeout, proceed unserialised rather than hang: the checks still run.
+        _flock_within(fd, timeout, poll=0.02)
         yield
     finally:
         os.close(fd)  # closing releases the lock
