@@ -142,6 +142,8 @@ def test_a_confident_reading_counts_as_two_families_unless_provenance_says_legit
     )
     capped = clf.decide(one_rule, ModelScore("ja", 9.0), None, replace(blend, legit_cap=2.0))
     assert capped.score == 8.0 and capped.verdict != "scam", "a capped reading never counts twice"
+    said = [r.description_en for r in capped.reasons if r.family == MODEL_FAMILY]
+    assert said and "whole text" not in said[0], "nor does its reason call it confident"
 
 
 def test_shipped_model_loads_and_reads_scam_wording() -> None:

@@ -306,8 +306,7 @@ class Classifier:
             if reason is not None:
                 counted.append((reason, ""))
                 extra += reason.weight
-                # Legitimate evidence caps the reading; a capped reading is never "confident".
-                strong = not legit and is_strong(model, reason, blend)
+                strong = is_strong(model, reason.weight, blend, legit=legit)
         for reason, category in learned or ():
             counted.append((reason, category))
             extra += reason.weight
@@ -467,7 +466,7 @@ def model_reason(
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
     # Read by frightened people in the digest: plain words; the weight says how sure.
-    if weight > 0 and blend.strong_logit is not None and model.logit >= blend.strong_logit:
+    if is_strong(model, weight, blend, legit=legit):
         ja = "文面全体が架空請求や退会詐欺とよく似ています（文面の自動判定）"
         en = "The whole text reads like a fake bill or withdrawal lure (text model)"
     elif weight > 0:
@@ -486,12 +485,18 @@ def model_reason(
     )
 
 
-def is_strong(model: ModelScore, reason: Reason, blend: Blend) -> bool:
-    """Whether the model's reading counts as a second family (see :class:`Blend`)."""
+def is_strong(model: ModelScore, weight: float, blend: Blend, *, legit: bool) -> bool:
+    """Whether the model's reading is confident: it counts as a second family (see
+    :class:`Blend`) and its reason says so. One test for both, so the digest never
+    calls a reading confident that the verdict did not count twice.
+
+    Legitimate evidence caps the reading, and a capped reading is never confident.
+    """
     return (
-        blend.strong_logit is not None
+        not legit
+        and blend.strong_logit is not None
         and model.logit >= blend.strong_logit
-        and reason.weight >= blend.family_min
+        and weight >= blend.family_min
     )
 
 
