@@ -73,8 +73,8 @@ def test_class_attribute_exists(name: str) -> None:
     assert owners, f"no mailguard module defines a class {head!r}"
 
     def has(obj: object) -> bool:
-        for attr in rest:
-            if attr in getattr(obj, "__dataclass_fields__", {}):
+        for i, attr in enumerate(rest):
+            if i == len(rest) - 1 and attr in getattr(obj, "__dataclass_fields__", {}):
                 return True  # a field with a default factory is no class attribute
             if not hasattr(obj, attr):
                 return False
