@@ -241,6 +241,46 @@ def test_reply_to_freemail_and_malformed_sender(clf: Classifier) -> None:
     assert "common.mismatch.malformed_sender" in r
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "Notice <billing.support218@secure-office.example>",  # domain of generic words
+        "carebilling591@yahoo.com",  # free-mail local part run together
+        "kanri_kakunin44@kanri-help.co.jp",  # romanised office words, .co.jp suffix
+    ],
+)
+def test_address_made_of_generic_words_is_a_mismatch(clf: Classifier, sender: str) -> None:
+    v = clf.classify(make_message("Your toll is overdue. Pay today.", from_=sender))
+    assert "common.mismatch.generic_sender" in rules_of(v)
+
+
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "Accounts <accounts@acme-widgets.example>",  # a company name in the domain
+        "mika.tanaka1990@gmail.com",  # a person
+        "support@helpscout.example",  # one generic word and a name
+        "Help <help@help.example>",  # one word is not an assembled address
+        "PayPay <no-reply@paypay.ne.jp>",  # a real brand whose name is generic words
+    ],
+)
+def test_named_senders_are_not_generic(clf: Classifier, sender: str) -> None:
+    v = clf.classify(make_message("Your invoice is attached.", from_=sender))
+    assert "common.mismatch.generic_sender" not in rules_of(v)
+
+
+def test_short_collection_text_from_an_assembled_address_is_scam(clf: Classifier) -> None:
+    # Two content families and nothing else: the made-up sender is the third.
+    text = (
+        "Final notice: your unpaid toll balance of $48.20 goes to collection today. "
+        "Pay now at https://toll-settle.example/p to avoid legal action."
+    )
+    named = clf.classify(make_message(text, from_="Tolls <tolls@metro-roads.example>"))
+    assembled = clf.classify(make_message(text, from_="Tolls <pay.notice594@billing-desk.example>"))
+    assert "common.mismatch.generic_sender" in rules_of(assembled)
+    assert assembled.score > named.score
+
+
 def test_attachment_only_body(clf: Classifier) -> None:
     pdf = Attachment("invoice.pdf", "application/pdf", 20_000)
     assert "common.channel.attachment_only" in rules_of(

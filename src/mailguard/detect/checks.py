@@ -173,6 +173,83 @@ def _sender_is_claimed_brand(params: Mapping[str, Any]) -> Check:
     return check
 
 
+class _WordSplitter:
+    """Splits an address part into words from a fixed list, or says it cannot.
+
+    ``billing.support218`` -> (billing, support); ``carebilling`` -> (care,
+    billing); ``tanaka.mika`` -> None. Digits and separators are skipped.
+    Greedy longest-first with backtracking: the lists are short and so are
+    the labels, so a cache keeps it cheap on a mailbox of one sender's mail.
+    """
+
+    _MAX_WORD = 16
+
+    def __init__(self, words: tuple[str, ...]) -> None:
+        self.words = frozenset(words)
+        self._cache: dict[str, tuple[str, ...] | None] = {}
+
+    def split(self, text: str) -> tuple[str, ...] | None:
+        out: list[str] = []
+        for chunk in re.split(r"[^a-z]+", text.lower()):
+            if not chunk:
+                continue
+            got = self._chunk(chunk)
+            if got is None:
+                return None
+            out.extend(got)
+        return tuple(out)
+
+    def _chunk(self, chunk: str) -> tuple[str, ...] | None:
+        if chunk in self._cache:
+            return self._cache[chunk]
+        found: tuple[str, ...] | None = None
+        for i in range(min(len(chunk), self._MAX_WORD), 0, -1):
+            head = chunk[:i]
+            if head not in self.words:
+                continue
+            rest = () if i == len(chunk) else self._chunk(chunk[i:])
+            if rest is not None:
+                found = (head, *rest)
+                break
+        if len(self._cache) < 4096:
+            self._cache[chunk] = found
+        return found
+
+
+@feature("generic_sender")
+def _generic_sender(params: Mapping[str, Any]) -> Check:
+    """The address is assembled from generic service words and names nobody.
+
+    Companies mail from their own name (``billing@acme-widgets.com``); an
+    address made only of words like billing, support, secure and notice
+    (``account.help152@secure-office.info``, or ``care.billing22@`` at a
+    free-mail provider) was put together to look official. For a company
+    domain the registrable name is judged; at a free-mail provider, the part
+    before the @. ``not_domains`` lists real senders whose names happen to be
+    generic words (PayPay is "pay" twice).
+    """
+    _no_params(params, "words", "min_words", "not_domains")
+    splitter = _WordSplitter(_str_list(params, "words"))
+    min_words = int(params.get("min_words", 2))
+    exempt = frozenset(_str_list(params, "not_domains"))
+
+    def check(f: Facts) -> str | None:
+        if not f.from_domain or domain_in(f.from_domain, exempt):
+            return None
+        if f.from_is_freemail:  # Yahoo and the carriers are brands *and* free-mail
+            part = f.from_addr.rpartition("@")[0]
+        elif f.sender_is_any_brand:
+            return None
+        else:
+            part = f.from_reg_domain.partition(".")[0]
+        words = splitter.split(part)
+        if words is None or len(words) < min_words:
+            return None
+        return f.from_addr
+
+    return check
+
+
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
