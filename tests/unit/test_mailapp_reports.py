@@ -31,14 +31,14 @@ def test_a_free_mail_domain_is_never_learned() -> None:
     msg = parse_message(mail("crook123@gmail.com", "Call 03-1234-5678 now."))
     learned = reported_features(msg, FREEMAIL)
     assert learned == {"sender": {"crook123@gmail.com"}, "domain": set(), "phone": {"0312345678"}}
-    own = reported_features(parse_message(mail("desk@pay-center.example")), FREEMAIL)
-    assert own["domain"] == {"pay-center.example"}
+    own = reported_features(parse_message(mail("desk@shinwa-trading.example")), FREEMAIL)
+    assert own["domain"] == {"shinwa-trading.example"}
 
 
 def test_reported_sender_makes_a_scam_with_its_reason() -> None:
-    raw = mail("desk@pay-center.example")
+    raw = mail("desk@shinwa-trading.example")
     assert CLASSIFIER.classify(parse_message(raw)).verdict == VerdictKind.CLEAN
-    reported = {"sender": frozenset({"desk@pay-center.example"}), "domain": frozenset()}
+    reported = {"sender": frozenset({"desk@shinwa-trading.example"}), "domain": frozenset()}
     v = classify(raw, reported)
     assert v.verdict == VerdictKind.SCAM and v.category is not None, "the user's word decides"
     assert v.reasons[0].rule == "user.reported_sender"
@@ -54,19 +54,19 @@ def test_a_shared_phone_number_alone_is_only_suspicious() -> None:
 
 def test_reported_domain_and_phone_still_need_the_family_gate() -> None:
     """Two matches are two families; without a third (any evidence at all) no scam."""
-    reported = {"domain": frozenset({"pay-center.example"}), "phone": frozenset({"0312345678"})}
-    bare = classify(mail("desk@pay-center.example", "Hello, see you on Friday."), reported)
+    reported = {"domain": frozenset({"shinwa-trading.example"}), "phone": frozenset({"0312345678"})}
+    bare = classify(mail("desk@shinwa-trading.example", "Hello, see you on Friday."), reported)
     assert bare.verdict == VerdictKind.CLEAN, "domain only: one family, 4 points"
-    both = classify(mail("desk@pay-center.example", "Call us on 03-1234-5678."), reported)
+    both = classify(mail("desk@shinwa-trading.example", "Call us on 03-1234-5678."), reported)
     families = {r.family for r in both.reasons if r.weight > 0}
     assert {"reported.domain", "reported.phone"} <= families
     assert both.verdict == VerdictKind.SCAM, "domain + phone + a phone-number signal: three"
 
 
 def test_a_vouched_sender_or_domain_wins_over_an_old_report() -> None:
-    raw = mail("desk@pay-center.example")
-    reported = {"sender": frozenset({"desk@pay-center.example"})}
-    for vouched in ({"desk@pay-center.example"}, {"pay-center.example"}):
+    raw = mail("desk@shinwa-trading.example")
+    reported = {"sender": frozenset({"desk@shinwa-trading.example"})}
+    for vouched in ({"desk@shinwa-trading.example"}, {"shinwa-trading.example"}):
         v = classify(raw, reported, frozenset(vouched))
         assert v.verdict == VerdictKind.CLEAN
         assert not [r for r in v.reasons if r.rule.startswith("user.reported")]
