@@ -104,8 +104,28 @@ def test_decide_adds_the_model_to_the_rule_score() -> None:
     blend = Blend(scale=1.0, pos_cap=3.0, neg_cap=3.0, family_min=2.0)
     v = clf.decide(rules, ModelScore("ja", 10.0), None, blend)
     assert v.score == 3.0
-    assert v.verdict == "clean", "the model alone never makes a scam verdict"
+    assert v.verdict == "clean", "capped at 3 points, the model alone is far below the threshold"
     assert [r.family for r in v.reasons] == [MODEL_FAMILY]
+
+
+def test_a_decisive_reading_passes_the_family_gate_alone() -> None:
+    clf = Classifier.default()
+    nothing = RulePart(counted=[], score=0.0)
+    blend = Blend(scale=3.0, pos_cap=9.0, family_min=1.5, strong_logit=3.0, alone_logit=4.0)
+    decisive = clf.decide(nothing, ModelScore("ja", 4.5), None, blend)
+    assert decisive.verdict == "scam", "no rule phrase, but the whole text reads as a fake bill"
+    assert decisive.reasons[0].family == MODEL_FAMILY and "whole text" in (
+        decisive.reasons[0].description_en
+    )
+    confident = clf.decide(nothing, ModelScore("ja", 3.5), None, blend)
+    assert confident.verdict != "scam", "confident but not decisive: two families of three"
+    off = clf.decide(nothing, ModelScore("ja", 9.0), None, replace(blend, alone_logit=None))
+    assert off.verdict != "scam", "alone_logit=None: a rule family is always needed"
+    legit = RulePart(counted=[(_reason("context", -1.0), "")], score=-1.0)
+    capped = clf.decide(legit, ModelScore("ja", 9.0), None, blend)
+    assert capped.verdict == "clean", "legitimate evidence caps the reading: never decisive"
+    low_cap = clf.decide(nothing, ModelScore("ja", 9.0), None, replace(blend, pos_cap=7.0))
+    assert low_cap.verdict != "scam", "decisive passes the gate, not the score threshold"
 
 
 def _reason(family: str, weight: float) -> Reason:

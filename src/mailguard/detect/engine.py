@@ -86,6 +86,15 @@ class Blend:
     stays: when the rules found legitimate evidence the reading is capped
     at ``legit_cap`` and never counts twice. ``None`` turns it off.
 
+    A *decisive* reading (log-odds at or above ``alone_logit``, which is
+    higher) passes the family gate by itself. Short lures ("your parcel
+    could not be delivered for lack of postage: pay here") often carry
+    none of the phrases the rules know, and the whole-text reading is then
+    the only evidence; at these odds (p >= 0.98 with ``alone_logit`` 4) no
+    genuine mail in the evaluation pool was read that way out of fold. The
+    same guards hold: legitimate evidence caps the reading, so it is never
+    decisive, and the score must still reach the scam threshold.
+
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
     moves the score by up to ``learn_cap`` points.
@@ -101,6 +110,7 @@ class Blend:
     legit_cap: float = 2.0
     neg_margin: float = 0.0
     strong_logit: float | None = 3.0
+    alone_logit: float | None = 4.0
 
 
 @dataclass(frozen=True)
@@ -293,7 +303,7 @@ class Classifier:
         blend = blend or self.blend
         counted = list(rules.counted)
         extra = 0.0
-        strong = False
+        strong = alone = False
         reported = any(r.family.startswith(REPORTED_PREFIX) for r, _ in learned or ())
         if model is not None:
             legit = any(r.weight < 0 for r, _ in counted)
@@ -307,10 +317,15 @@ class Classifier:
                 counted.append((reason, ""))
                 extra += reason.weight
                 strong = is_strong(model, reason.weight, blend, legit=legit)
+                alone = (
+                    strong and blend.alone_logit is not None and model.logit >= blend.alone_logit
+                )
         for reason, category in learned or ():
             counted.append((reason, category))
             extra += reason.weight
-        return self._verdict(counted, round(rules.score + extra, 2), blend, strong=strong)
+        return self._verdict(
+            counted, round(rules.score + extra, 2), blend, strong=strong, alone=alone
+        )
 
     def _learned(
         self, msg: ParsedMessage, examples: tuple[LearnedExample, ...]
@@ -428,7 +443,13 @@ class Classifier:
         return counted, score
 
     def _verdict(
-        self, counted: list[tuple[Reason, str]], score: float, blend: Blend, *, strong: bool = False
+        self,
+        counted: list[tuple[Reason, str]],
+        score: float,
+        blend: Blend,
+        *,
+        strong: bool = False,
+        alone: bool = False,
     ) -> Verdict:
         reasons = tuple(sorted((r for r, _ in counted), key=lambda r: (-r.weight, r.rule)))
         positive_families = {
@@ -440,8 +461,9 @@ class Classifier:
         }
         n_fam = len(positive_families) + (1 if strong else 0)
         min_families = self._scam_min_families if blend.min_families is None else blend.min_families
-        if any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):
-            n_fam = max(n_fam, min_families)  # the user's own word: see detect.reported
+        if alone or any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):
+            # A decisive reading (see Blend), or the user's own word (see detect.reported).
+            n_fam = max(n_fam, min_families)
         if score >= self.scam_threshold and n_fam >= min_families:
             verdict = SCAM
         elif score >= self.suspicious_threshold and n_fam >= self._suspicious_min_families:
