@@ -349,6 +349,49 @@ def test_trust_is_not_granted_to_a_forged_sender(clf: Classifier) -> None:
     assert "common.account.trusted" not in rules_of(v)
 
 
+def test_courier_lure_from_a_look_alike_domain_names_the_brand(clf: Classifier) -> None:
+    msg = make_message(
+        "お荷物をお届けに伺いましたが、送料不足のため持ち戻りました。"
+        "追加送料のお支払いはこちら https://delivery-fee.example/pay",
+        subject="佐川急便 不在通知",
+        from_="佐川急便 <info@sagawa-redelivery.example>",
+    )
+    r = rules_of(clf.classify(msg))
+    assert {"common.mismatch.brand_display_name", "common.mismatch.brand_claim_unbacked"} <= r
+
+
+def test_courier_notice_from_the_courier_itself_is_backed(clf: Classifier) -> None:
+    msg = make_message(
+        "お荷物の配達予定日時をお知らせします。変更はこちら https://www.sagawa-exp.co.jp/",
+        subject="佐川急便 配達予定のお知らせ",
+        from_="佐川急便 <info@sagawa-exp.co.jp>",
+        links=(("配達状況", "https://k2k.sagawa-exp.co.jp/p/web/okurijosearch.do"),),
+    )
+    r = rules_of(clf.classify(msg))
+    assert "common.context.sender_is_brand" in r
+    assert not {r_ for r_ in r if r_.startswith("common.mismatch.")}
+
+
+def test_a_brand_in_quotes_in_the_subject_is_talked_about_not_claimed(clf: Classifier) -> None:
+    quoted = make_message("Did you get one too?", subject='Re: text from "DVLA"',
+                          from_="Mum <carol@home-mail.example>")
+    claimed = make_message("Did you get one too?", subject="DVLA: vehicle tax payment failed",
+                           from_="Mum <carol@home-mail.example>")
+    assert "common.mismatch.brand_claim_unbacked" not in rules_of(clf.classify(quoted))
+    assert "common.mismatch.brand_claim_unbacked" in rules_of(clf.classify(claimed))
+
+
+def test_a_brand_named_in_a_scam_warning_is_offset(clf: Classifier) -> None:
+    text = (
+        "東京電力をかたる詐欺のSMSにご注意ください。「電気料金が未払いです」という"
+        "偽のメッセージが届いています。不審な場合は消費生活センター（188）にご相談ください。"
+    )
+    warning = clf.classify(make_message(text, from_="市役所 <info@city.example.lg.jp>"))
+    assert {"common.brand.unbacked", "combo.brand_named_in_warning"} <= rules_of(warning)
+    lure = clf.classify(make_message("【東京電力】電気料金が未払いです。本日中にお支払いを。"))
+    assert "combo.brand_named_in_warning" not in rules_of(lure)
+
+
 # --- hard negatives ---------------------------------------------------------------------------
 
 

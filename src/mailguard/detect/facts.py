@@ -45,6 +45,7 @@ _SECOND_LEVEL = {
 }
 
 _WORD_CHARS = "a-z0-9"
+_QUOTED = re.compile(r'"[^"]{1,60}"|\u201c[^\u201d]{1,60}\u201d')
 
 
 def registrable_domain(domain: str) -> str:
@@ -179,7 +180,9 @@ class Facts:
 
     @cached_property
     def brands_in_subject(self) -> list[tuple[Brand, str]]:
-        return self.brand_index.find(self.views.subject_en)
+        """Brands the subject speaks as. A brand in double quotes is being talked
+        about ('Re: text from "DVLA"'), not claimed."""
+        return self.brand_index.find(_QUOTED.sub(" ", self.views.subject_en))
 
     @cached_property
     def brands_in_text(self) -> list[tuple[Brand, str]]:
