@@ -250,6 +250,26 @@ def _generic_sender(params: Mapping[str, Any]) -> Check:
     return check
 
 
+@feature("public_sector_sender")
+def _public_sector_sender(params: Mapping[str, Any]) -> Check:
+    """The sender's domain is under a public-sector suffix (gov.uk, lg.jp, edu ...), unforged.
+
+    Registries hand these out only to public bodies and universities, so a
+    penalty notice or a tuition reminder from one is where such mail really
+    comes from. Legit evidence, modest and never proof: without
+    authentication results a From can be forged, and a failed check voids it.
+    """
+    _no_params(params, "suffixes")
+    suffixes = frozenset(_str_list(params, "suffixes"))
+
+    def check(f: Facts) -> str | None:
+        if f.msg.auth.any_fail or not f.from_domain:
+            return None
+        return f.from_domain if domain_in(f.from_domain, suffixes) else None
+
+    return check
+
+
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
