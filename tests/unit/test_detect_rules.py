@@ -10,8 +10,10 @@ from datetime import datetime
 import pytest
 
 from mailguard.detect import CLEAN, FAKE_BILLING, SCAM, WITHDRAWAL, Classifier, ClassifyContext
+from mailguard.detect.engine import RulePart
 from mailguard.detect.normalize import fold
 from mailguard.detect.testing import make_message
+from mailguard.detect.verdict import Reason
 from mailguard.parse.model import Attachment, AuthResults
 
 
@@ -279,6 +281,25 @@ def test_short_collection_text_from_an_assembled_address_is_scam(clf: Classifier
     assembled = clf.classify(make_message(text, from_="Tolls <pay.notice594@billing-desk.example>"))
     assert "common.mismatch.generic_sender" in rules_of(assembled)
     assert assembled.score > named.score
+
+
+def _counted(*parts: tuple[str, str, float]) -> RulePart:
+    reasons = [
+        (Reason(rule=r, family=f, weight=w, description_ja="", description_en="", evidence=""), "")
+        for r, f, w in parts
+    ]
+    return RulePart(counted=reasons, score=sum(w for _, _, w in parts))
+
+
+def test_a_false_sender_lowers_the_family_gate_to_two(clf: Classifier) -> None:
+    lure = ("en.lure.update_billing", "lure", 6.5)
+    false = clf.decide(_counted(("common.mismatch.generic_sender", "mismatch", 2.0), lure), None)
+    assert false.verdict == SCAM, "an assembled address + a billing lure: two families suffice"
+    subject_only = ("common.mismatch.brand_claim_unbacked", "mismatch", 2.0)
+    weak = clf.decide(_counted(subject_only, lure), None)
+    assert weak.verdict != SCAM, "a brand named in the subject only keeps the gate at three"
+    alone = clf.decide(_counted(("common.mismatch.generic_sender", "mismatch", 9.0)), None)
+    assert alone.verdict != SCAM, "the false sender alone is one family"
 
 
 def test_attachment_only_body(clf: Classifier) -> None:

@@ -172,6 +172,10 @@ class Classifier:
         self._rules = {r.id: r for r in ruleset.rules}
         self._scam_min_families = int(ruleset.scoring.get("scam_min_families", 1))
         self._suspicious_min_families = int(ruleset.scoring.get("suspicious_min_families", 1))
+        self._false_sender_min_families = int(
+            ruleset.scoring.get("false_sender_min_families", self._scam_min_families)
+        )
+        self._false_sender_rules = frozenset(r.id for r in ruleset.rules if r.false_sender)
 
     @classmethod
     def default(
@@ -442,6 +446,14 @@ class Classifier:
         score = round(sum(r.weight for r, _ in counted), 2)
         return counted, score
 
+    def _min_families(self, counted: list[tuple[Reason, str]], blend: Blend) -> int:
+        """Families a scam verdict needs: the rules' own, two after a false sender."""
+        if blend.min_families is not None:
+            return blend.min_families
+        if any(r.rule in self._false_sender_rules and r.weight > 0 for r, _ in counted):
+            return self._false_sender_min_families
+        return self._scam_min_families
+
     def _verdict(
         self,
         counted: list[tuple[Reason, str]],
@@ -460,7 +472,7 @@ class Classifier:
             and (r.family not in (MODEL_FAMILY, LEARNED_FAMILY) or r.weight >= blend.family_min)
         }
         n_fam = len(positive_families) + (1 if strong else 0)
-        min_families = self._scam_min_families if blend.min_families is None else blend.min_families
+        min_families = self._min_families(counted, blend)
         if alone or any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):
             # A decisive reading (see Blend), or the user's own word (see detect.reported).
             n_fam = max(n_fam, min_families)

@@ -110,6 +110,9 @@ class Rule:
     feature: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     min_prior_score: float | None = None
+    # A hit shows the sender is not who it claims (an address no company would use):
+    # then a scam verdict needs ``false_sender_min_families`` families (see [scoring]).
+    false_sender: bool = False
     # Regression examples kept beside the rule (SpamAssassin style): texts it
     # must fire on, and near-misses it must not fire on.
     examples_hit: tuple[str, ...] = ()
@@ -236,6 +239,7 @@ class RuleSpec(_Spec):
     feature: str = ""
     params: dict[str, Any] = {}
     min_prior_score: float | None = None
+    false_sender: bool = False
     examples: Examples = Examples()
 
     @model_validator(mode="before")
@@ -551,6 +555,7 @@ def _rule(
         feature=spec.feature,
         params=spec.params,
         min_prior_score=float(spec.min_prior_score) if spec.min_prior_score is not None else None,
+        false_sender=spec.false_sender,
         examples_hit=tuple(spec.examples.hit),
         examples_miss=tuple(spec.examples.miss),
     )
