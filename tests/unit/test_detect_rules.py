@@ -413,6 +413,27 @@ def test_a_brand_named_in_a_scam_warning_is_offset(clf: Classifier) -> None:
     assert "combo.brand_named_in_warning" not in rules_of(lure)
 
 
+def test_a_family_forward_asking_about_a_quoted_scam_is_not_scam(clf: Classifier) -> None:
+    body = (
+        "さっきこんなSMSが来たんだけど、大丈夫かな？\n"
+        "「ご利用料金の未払いがあります。本日中にご連絡がない場合、法的手続きに移行します。」\n"
+        "電話したほうがいいのかな。"
+    )
+    asking = clf.classify(make_message(body, from_="母 <haha@home-mail.example>"))
+    assert asking.verdict != SCAM
+    quoted = {r.rule for r in asking.reasons if r.evidence.startswith("(quoted)")}
+    assert "ja.legal.lawsuit" in quoted, "the scam's words are mentioned, not used"
+
+
+def test_a_bank_alert_pointing_to_the_number_on_your_card_is_legit_evidence(
+    clf: Classifier,
+) -> None:
+    alert = "A card payment of $84.10 was made. Not you? Call the number on the back of your card."
+    scam = "A card payment of $84.10 was made. Not you? Call our fraud desk on 1-800-555-0142."
+    assert "en.context.own_account_pointer" in rules_of(clf.classify(make_message(alert)))
+    assert "en.context.own_account_pointer" not in rules_of(clf.classify(make_message(scam)))
+
+
 # --- hard negatives ---------------------------------------------------------------------------
 
 
