@@ -86,21 +86,23 @@ class Blend:
     stays: when the rules found legitimate evidence the reading is capped
     at ``legit_cap`` and never counts twice. ``None`` turns it off.
 
-    A *decisive* reading (log-odds at or above ``alone_logit``, which is
-    higher) passes the family gate by itself. Short lures ("your parcel
-    could not be delivered for lack of postage: pay here") often carry
-    none of the phrases the rules know, and the whole-text reading is then
-    the only evidence; at these odds (p >= 0.98 with ``alone_logit`` 4) no
-    genuine mail in the evaluation pool was read that way out of fold. The
-    same guards hold: legitimate evidence caps the reading, so it is never
-    decisive, and the score must still reach the scam threshold.
+    A *decisive* reading (log-odds at or above ``alone_logit``, never below
+    ``strong_logit``) passes the family gate by itself. Short lures ("your
+    parcel could not be delivered for lack of postage: pay here") often
+    carry none of the phrases the rules know, and the whole-text reading is
+    then the only evidence; at these odds (p >= 0.98 at 4) no genuine mail
+    in the evaluation pool that lacked legitimate evidence was read that way
+    out of fold. The same guards hold: legitimate evidence caps the reading,
+    so it is never decisive, and the score must still reach the scam
+    threshold. The shipped blend sets both at 4, as nested leave-source-out
+    chose: a reading that confident is decisive, a weaker one counts once.
 
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 3.0
+    scale: float = 5.0
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
@@ -109,7 +111,7 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 0.0
-    strong_logit: float | None = 3.0
+    strong_logit: float | None = 4.0
     alone_logit: float | None = 4.0
 
 
