@@ -184,6 +184,28 @@ def test_shipped_model_loads_and_reads_scam_wording() -> None:
     assert scam.logit > 0 > ham.logit
 
 
+def test_the_evidence_is_readable_phrases_not_fragments() -> None:
+    model = default_model()
+    assert model is not None
+    en = "Your toll account has an unpaid balance. Pay today to avoid a late fee and suspension."
+    score = model.score_text(en)
+    assert score is not None and score.top
+    text = model_text(en)[1]
+    for phrase, _w in score.top:
+        assert len(phrase) >= 3
+        start = text.find(phrase)
+        assert start >= 0, f"{phrase!r} is taken from the text"
+        end = start + len(phrase)
+        assert start == 0 or not text[start - 1].isalnum(), f"{phrase!r} starts mid-word"
+        assert end == len(text) or not text[end].isalnum(), f"{phrase!r} ends mid-word"
+    ja = "ご利用料金のお支払いが確認できておりません。本日中にご連絡ください。"
+    jscore = model.score_text(ja)
+    assert jscore is not None and jscore.top
+    for phrase, _w in jscore.top:
+        assert "。" not in phrase and len(phrase) >= 3
+        assert phrase in model_text(ja)[1]
+
+
 def test_short_sms_style_mail_gets_a_model_reason() -> None:
     raw = mail(
         "",

@@ -62,6 +62,7 @@ _DISPLAY = {
     DIGIT_MARK: "0",
 }
 
+_JA_CHAR = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _URL_RE = re.compile(
     r"(?:h(?:tt|xx)ps?\s?(?::|\[:\])?\s?//|www\.)[^\s<>\"'()\u3000-\u303f]+", re.IGNORECASE
 )
@@ -233,30 +234,80 @@ class LangModel:
         else:
             cands = heapq.nsmallest(top_k * 8, ((values[i], i) for i in present if values[i] < 0))
         push = [(grams[i], w) for w, i in cands]
-        top = tuple((display_ngram(g), round(w, 3)) for g, w in _dedupe(push, top_k))
+        top = tuple((display_ngram(g), round(w, 3)) for g, w in _phrases(text, push, top_k))
         return ModelScore(self.lang, logit, top)
 
 
-def _dedupe(items: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
-    """The strongest n-grams, overlapping ones merged into the longer one.
+PHRASE_MAX = {"en": 40, "ja": 16}
+_EDGE = " 。、．，・:;,.!?！？-「」()（）"
+_JA_STOPS = "。、「」『』（）()【】！？!?"
+_JA_GROW = 6
 
-    "本日", "日中" and "中に" all pushing means the text says "本日中に": a
-    person should read that, not three fragments. A candidate that contains
-    kept n-grams replaces them; one contained in a kept n-gram adds nothing.
+
+def _phrases(text: str, push: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
+    """The text around the strongest n-grams, as phrases a person can read.
+
+    The evidence is shown to frightened people, so 「ou」「to」「pay」 will not
+    do. Each n-gram is placed where it first occurs; English spans grow to
+    whole words; spans that overlap or touch merge ("本日", "日中", "中に" are
+    「本日中に」, "unable to" and "charge your card" one phrase) up to a
+    readable length; phrases rank by the summed weight of their n-grams.
     """
-    kept: list[tuple[str, float]] = []
-    for gram, w in items:
-        if any(gram in k for k, _ in kept):
+    english = bool(text) and not _JA_CHAR.search(text[:200])
+    cap = PHRASE_MAX["en" if english else "ja"]
+    spans: list[tuple[int, int, float]] = []
+    for gram, w in push:
+        start = text.find(gram)
+        if start < 0:
             continue
-        inside = [i for i, (k, _) in enumerate(kept) if k in gram]
-        if inside:
-            first = inside[0]
-            kept = [kv for i, kv in enumerate(kept) if i not in inside[1:]]
-            kept[first] = (gram, max(w, kept[first][1]))
-            continue
-        if len(kept) < limit:
-            kept.append((gram, w))
-    return kept
+        end = start + len(gram)
+        if english:
+            while start > 0 and text[start - 1].isalnum():
+                start -= 1
+            while end < len(text) and text[end].isalnum():
+                end += 1
+        else:  # grow to the clause around it (、。 and brackets), if it is near
+            left = max(text.rfind(c, max(0, start - _JA_GROW), start) for c in _JA_STOPS)
+            start = left + 1 if left >= 0 else start
+            rights = [i for c in _JA_STOPS if (i := text.find(c, end, end + _JA_GROW)) >= 0]
+            end = min(rights) if rights else end
+        spans.append((start, end, w))
+    spans.sort()
+    merged: list[list[float]] = []
+    for start, end, w in spans:
+        if merged:
+            last = merged[-1]
+            gap = start - last[1]
+            touching = gap <= 0 or (english and gap == 1 and text[int(last[1])] == " ")
+            joined = text[int(last[0]) : max(end, int(last[1]))]
+            one_sentence = not any(c in joined for c in "。！？!?")
+            if touching and one_sentence and len(joined) <= cap:
+                last[1] = max(last[1], end)
+                last[2] += w
+                continue
+        merged.append([start, end, w])
+    ranked = sorted(merged, key=lambda m: (-abs(m[2]), m[0]))
+    out: list[tuple[str, float]] = []
+    for a, b, w in ranked:
+        phrase = _tidy(text[int(a) : int(b)][:cap], english)
+        readable = len(phrase) >= 3 and any(ch.isalnum() for ch in phrase)
+        if readable and phrase not in (p for p, _ in out):
+            out.append((phrase, w))
+            if len(out) == limit:
+                break
+    return out
+
+
+def _tidy(phrase: str, english: bool) -> str:
+    """One sentence of it, without a dangling fragment before a comma (「り、0時より」)."""
+    if english:
+        phrase = max(re.split(r"(?<=[.!?]) ", phrase), key=len)
+    else:
+        phrase = max(re.split(r"[。！？!?]", phrase), key=len)
+        head, sep, rest = phrase.partition("、")
+        if sep and len(head) <= 2 and rest:
+            phrase = rest
+    return phrase.strip(_EDGE)
 
 
 @dataclass
