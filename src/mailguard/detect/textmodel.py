@@ -249,53 +249,58 @@ def _phrases(text: str, push: list[tuple[str, float]], limit: int) -> list[tuple
 
     The evidence is shown to frightened people, so 「ou」「to」「pay」 will not
     do. Each n-gram is placed where it first occurs; English spans grow to
-    whole words; spans that overlap or touch merge ("本日", "日中", "中に" are
-    「本日中に」, "unable to" and "charge your card" one phrase) up to a
+    whole words, Japanese ones to the clause; spans that overlap or touch
+    within one sentence merge ("本日", "日中", "中に" are 「本日中に」) up to a
     readable length; phrases rank by the summed weight of their n-grams.
     """
     english = bool(text) and not _JA_CHAR.search(text[:200])
     cap = PHRASE_MAX["en" if english else "ja"]
-    spans: list[tuple[int, int, float]] = []
-    for gram, w in push:
-        start = text.find(gram)
-        if start < 0:
-            continue
-        end = start + len(gram)
-        if english:
-            while start > 0 and text[start - 1].isalnum():
-                start -= 1
-            while end < len(text) and text[end].isalnum():
-                end += 1
-        else:  # grow to the clause around it (、。 and brackets), if it is near
-            left = max(text.rfind(c, max(0, start - _JA_GROW), start) for c in _JA_STOPS)
-            start = left + 1 if left >= 0 else start
-            rights = [i for c in _JA_STOPS if (i := text.find(c, end, end + _JA_GROW)) >= 0]
-            end = min(rights) if rights else end
-        spans.append((start, end, w))
-    spans.sort()
-    merged: list[list[float]] = []
-    for start, end, w in spans:
-        if merged:
-            last = merged[-1]
-            gap = start - last[1]
-            touching = gap <= 0 or (english and gap == 1 and text[int(last[1])] == " ")
-            joined = text[int(last[0]) : max(end, int(last[1]))]
-            one_sentence = not any(c in joined for c in "。！？!?")
-            if touching and one_sentence and len(joined) <= cap:
-                last[1] = max(last[1], end)
-                last[2] += w
-                continue
-        merged.append([start, end, w])
-    ranked = sorted(merged, key=lambda m: (-abs(m[2]), m[0]))
+    spans = sorted(
+        (*_place(text, start, start + len(gram), english), w)
+        for gram, w in push
+        if (start := text.find(gram)) >= 0
+    )
+    ranked = sorted(_merge(text, spans, english, cap), key=lambda m: (-abs(m[2]), m[0]))
     out: list[tuple[str, float]] = []
     for a, b, w in ranked:
-        phrase = _tidy(text[int(a) : int(b)][:cap], english)
+        phrase = _tidy(text[a:b][:cap], english)
         readable = len(phrase) >= 3 and any(ch.isalnum() for ch in phrase)
         if readable and phrase not in (p for p, _ in out):
             out.append((phrase, w))
             if len(out) == limit:
                 break
     return out
+
+
+def _place(text: str, start: int, end: int, english: bool) -> tuple[int, int]:
+    """Grow a span to whole words (en) or to the nearby clause marks (ja)."""
+    if english:
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while end < len(text) and text[end].isalnum():
+            end += 1
+        return start, end
+    left = max(text.rfind(c, max(0, start - _JA_GROW), start) for c in _JA_STOPS)
+    rights = [i for c in _JA_STOPS if (i := text.find(c, end, end + _JA_GROW)) >= 0]
+    return (left + 1 if left >= 0 else start), (min(rights) if rights else end)
+
+
+def _merge(
+    text: str, spans: list[tuple[int, int, float]], english: bool, cap: int
+) -> list[tuple[int, int, float]]:
+    """Join spans that overlap or touch, within one sentence and ``cap`` characters."""
+    merged: list[tuple[int, int, float]] = []
+    for start, end, w in spans:
+        if merged:
+            a, b, total = merged[-1]
+            gap = start - b
+            touching = gap <= 0 or (english and gap == 1 and text[b] == " ")
+            joined = text[a : max(end, b)]
+            if touching and len(joined) <= cap and not any(c in joined for c in "。！？!?"):
+                merged[-1] = (a, max(end, b), total + w)
+                continue
+        merged.append((start, end, w))
+    return merged
 
 
 def _tidy(phrase: str, english: bool) -> str:
