@@ -280,9 +280,15 @@ def _place(text: str, start: int, end: int, english: bool) -> tuple[int, int]:
         while end < len(text) and text[end].isalnum():
             end += 1
         return start, end
-    left = max(text.rfind(c, max(0, start - _JA_GROW), start) for c in _JA_STOPS)
-    rights = [i for c in _JA_STOPS if (i := text.find(c, end, end + _JA_GROW)) >= 0]
-    return (left + 1 if left >= 0 else start), (min(rights) if rights else end)
+    for i in range(start - 1, max(-1, start - 1 - _JA_GROW), -1):
+        if text[i] in _JA_STOPS:
+            start = i + 1
+            break
+    for i in range(end, min(len(text), end + _JA_GROW)):
+        if text[i] in _JA_STOPS:
+            end = i
+            break
+    return start, end
 
 
 def _merge(
