@@ -194,7 +194,8 @@ def blend_grid(base: Blend) -> list[Blend]:
         # mail"; the nested grid with 3 and 8 bought 0.1 % fewer genuine mails
         # flagged at the price of honeypot recall 0.91 -> 0.88.
         (0.0,),
-        # Families needed for a scam verdict: always the rules' own three. Not tuned: with
+        # Families needed for a scam verdict: the rules' own (three; two after a
+        # false sender, a rule-data setting). Not tuned: with
         # two, the model's "reads like a scam" plus one weak rule would quarantine genuine
         # dunning and cancellation mail, which reads like the fake kind (nested LSO with 2
         # gained recall only by flagging exactly such own hard negatives).

@@ -394,12 +394,15 @@ def test_courier_notice_from_the_courier_itself_is_backed(clf: Classifier) -> No
 
 
 def test_a_brand_in_quotes_in_the_subject_is_talked_about_not_claimed(clf: Classifier) -> None:
-    quoted = make_message("Did you get one too?", subject='Re: text from "DVLA"',
-                          from_="Mum <carol@home-mail.example>")
-    claimed = make_message("Did you get one too?", subject="DVLA: vehicle tax payment failed",
-                           from_="Mum <carol@home-mail.example>")
+    mum = "Mum <carol@home-mail.example>"
+    quoted = make_message("Did you get one too?", subject='Re: text from "Royal Mail"', from_=mum)
+    claimed = make_message("Did you get one too?", subject="Royal Mail: fee unpaid", from_=mum)
+    decorated = make_message("Pay now.", subject='"Royal Mail" your parcel is on hold', from_=mum)
     assert "common.mismatch.brand_claim_unbacked" not in rules_of(clf.classify(quoted))
     assert "common.mismatch.brand_claim_unbacked" in rules_of(clf.classify(claimed))
+    assert "common.mismatch.brand_claim_unbacked" in rules_of(clf.classify(decorated)), (
+        "outside a reply, quotes around a brand are decoration, not a mention"
+    )
 
 
 def test_a_brand_named_in_a_scam_warning_is_offset(clf: Classifier) -> None:

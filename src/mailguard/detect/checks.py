@@ -252,20 +252,26 @@ def _generic_sender(params: Mapping[str, Any]) -> Check:
 
 @feature("public_sector_sender")
 def _public_sector_sender(params: Mapping[str, Any]) -> Check:
-    """The sender's domain is under a public-sector suffix (gov.uk, lg.jp, edu ...), unforged.
+    """The sender's domain is under a public-sector suffix (gov.uk, lg.jp ...) and proven.
 
-    Registries hand these out only to public bodies and universities, so a
-    penalty notice or a tuition reminder from one is where such mail really
-    comes from. Legit evidence, modest and never proof: without
-    authentication results a From can be forged, and a failed check voids it.
+    Registries hand these out only to public bodies, so a penalty notice
+    from one is where such mail really comes from. A From header alone is
+    forgeable ("IRS <refunds@irs.gov>"), so this needs DMARC to pass, or
+    DKIM to pass for the sender's own domain, and nothing to fail. Without
+    Authentication-Results (a home server that adds none) it never fires.
+    Universities are left out: their accounts are phished and then used.
     """
     _no_params(params, "suffixes")
     suffixes = frozenset(_str_list(params, "suffixes"))
 
     def check(f: Facts) -> str | None:
-        if f.msg.auth.any_fail or not f.from_domain:
+        auth = f.msg.auth
+        if auth.any_fail or not f.from_domain or not domain_in(f.from_domain, suffixes):
             return None
-        return f.from_domain if domain_in(f.from_domain, suffixes) else None
+        own_dkim = auth.dkim == "pass" and any(
+            domain_in(f.from_domain, frozenset({d.lower()})) for d in auth.dkim_domains
+        )
+        return f.from_domain if auth.dmarc == "pass" or own_dkim else None
 
     return check
 

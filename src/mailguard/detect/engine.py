@@ -92,10 +92,12 @@ class Blend:
     carry none of the phrases the rules know, and the whole-text reading is
     then the only evidence; at these odds (p >= 0.98 at 4) no genuine mail
     in the evaluation pool that lacked legitimate evidence was read that way
-    out of fold. The same guards hold: legitimate evidence caps the reading,
-    so it is never decisive, and the score must still reach the scam
-    threshold. The shipped blend sets both at 4, as nested leave-source-out
-    chose: a reading that confident is decisive, a weaker one counts once.
+    out of fold. The guard is provenance: legitimate evidence caps the
+    reading, so it is never decisive. The score must still reach the scam
+    threshold, but at the shipped scale (5 points per unit, capped at 9) a
+    decisive reading reaches it alone, so it is a scam verdict unless
+    something legitimate was found. The shipped blend sets both steps at 4,
+    as nested leave-source-out chose: a reading that confident is decisive.
 
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
@@ -174,8 +176,9 @@ class Classifier:
         self._rules = {r.id: r for r in ruleset.rules}
         self._scam_min_families = int(ruleset.scoring.get("scam_min_families", 1))
         self._suspicious_min_families = int(ruleset.scoring.get("suspicious_min_families", 1))
-        self._false_sender_min_families = int(
-            ruleset.scoring.get("false_sender_min_families", self._scam_min_families)
+        self._false_sender_min_families = min(
+            self._scam_min_families,
+            int(ruleset.scoring.get("false_sender_min_families", self._scam_min_families)),
         )
         self._false_sender_rules = frozenset(r.id for r in ruleset.rules if r.false_sender)
 
@@ -473,8 +476,11 @@ class Classifier:
             and r.family != "combo"
             and (r.family not in (MODEL_FAMILY, LEARNED_FAMILY) or r.weight >= blend.family_min)
         }
-        n_fam = len(positive_families) + (1 if strong else 0)
         min_families = self._min_families(counted, blend)
+        if min_families < self._scam_min_families:
+            # A lowered gate needs a real claim beside the false sender, not just an amount.
+            positive_families.discard("signal")
+        n_fam = len(positive_families) + (1 if strong else 0)
         if alone or any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):
             # A decisive reading (see Blend), or the user's own word (see detect.reported).
             n_fam = max(n_fam, min_families)
@@ -491,7 +497,7 @@ class Classifier:
 def model_reason(
     model: ModelScore, blend: Blend, *, legit: bool = False, suspect: bool = False
 ) -> Reason | None:
-    """The model's log-odds as one bounded reason naming the n-grams that drove it."""
+    """The model's log-odds as one bounded reason quoting the phrases that drove it."""
     if model.logit >= 0:
         cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
         weight = round(min(cap, blend.scale * model.logit), 2)

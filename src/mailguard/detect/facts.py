@@ -45,6 +45,7 @@ _SECOND_LEVEL = {
 }
 
 _WORD_CHARS = "a-z0-9"
+_REPLY_PREFIX = re.compile(r"\s*(?:re|fw|fwd|aw|wg|tr)\s*[:：]|\s*(?:転送|返信)\s*[:：]")
 _QUOTED = re.compile(r'"[^"]{1,60}"|\u201c[^\u201d]{1,60}\u201d')
 
 
@@ -180,9 +181,13 @@ class Facts:
 
     @cached_property
     def brands_in_subject(self) -> list[tuple[Brand, str]]:
-        """Brands the subject speaks as. A brand in double quotes is being talked
-        about ('Re: text from "DVLA"'), not claimed."""
-        return self.brand_index.find(_QUOTED.sub(" ", self.views.subject_en))
+        """Brands the subject speaks as. In a reply or a forward, a brand in double
+        quotes is being talked about ('Re: text from "Royal Mail"'), not claimed;
+        elsewhere quotes are decoration ('"USPS" your parcel is on hold')."""
+        subject = self.views.subject_en
+        if _REPLY_PREFIX.match(subject):
+            subject = _QUOTED.sub(" ", subject)
+        return self.brand_index.find(subject)
 
     @cached_property
     def brands_in_text(self) -> list[tuple[Brand, str]]:

@@ -62,7 +62,6 @@ _DISPLAY = {
     DIGIT_MARK: "0",
 }
 
-_JA_CHAR = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _URL_RE = re.compile(
     r"(?:h(?:tt|xx)ps?\s?(?::|\[:\])?\s?//|www\.)[^\s<>\"'()\u3000-\u303f]+", re.IGNORECASE
 )
@@ -179,11 +178,12 @@ def display_ngram(gram: str) -> str:
 
 @dataclass(frozen=True)
 class ModelScore:
-    """What the model says about one text: language, log-odds, and the n-grams behind it."""
+    """What the model says about one text: language, log-odds, and the phrases behind it."""
 
     lang: str
     logit: float
-    top: tuple[tuple[str, float], ...] = ()  # (display n-gram, weight), strongest first
+    # (phrase as displayed, summed weight of its n-grams), strongest first
+    top: tuple[tuple[str, float], ...] = ()
 
     @property
     def probability(self) -> float:
@@ -234,7 +234,8 @@ class LangModel:
         else:
             cands = heapq.nsmallest(top_k * 8, ((values[i], i) for i in present if values[i] < 0))
         push = [(grams[i], w) for w, i in cands]
-        top = tuple((display_ngram(g), round(w, 3)) for g, w in _phrases(text, push, top_k))
+        phrases = _phrases(text, push, top_k, english=self.lang == "en")
+        top = tuple((display_ngram(g), round(w, 3)) for g, w in phrases)
         return ModelScore(self.lang, logit, top)
 
 
@@ -244,7 +245,9 @@ _JA_STOPS = "。、「」『』（）()【】！？!?"
 _JA_GROW = 6
 
 
-def _phrases(text: str, push: list[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
+def _phrases(
+    text: str, push: list[tuple[str, float]], limit: int, *, english: bool
+) -> list[tuple[str, float]]:
     """The text around the strongest n-grams, as phrases a person can read.
 
     The evidence is shown to frightened people, so 「ou」「to」「pay」 will not
@@ -253,7 +256,6 @@ def _phrases(text: str, push: list[tuple[str, float]], limit: int) -> list[tuple
     within one sentence merge ("本日", "日中", "中に" are 「本日中に」) up to a
     readable length; phrases rank by the summed weight of their n-grams.
     """
-    english = bool(text) and not _JA_CHAR.search(text[:200])
     cap = PHRASE_MAX["en" if english else "ja"]
     spans = sorted(
         (*_place(text, start, start + len(gram), english), w)
