@@ -94,7 +94,7 @@ class Blend:
     in the evaluation pool that lacked legitimate evidence was read that way
     out of fold. The guard is provenance: legitimate evidence caps the
     reading, so it is never decisive. The score must still reach the scam
-    threshold, but at the shipped scale (5 points per unit, capped at 9) a
+    threshold, but at the shipped scale (3 points per unit, capped at 9) a
     decisive reading reaches it alone, so it is a scam verdict unless
     something legitimate was found. The shipped blend sets both steps at 4,
     as nested leave-source-out chose: a reading that confident is decisive.
@@ -104,14 +104,14 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 5.0
+    scale: float = 3.0
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
     learn_min: float = 0.25
     learn_cap: float = 5.0
     min_families: int | None = None  # None: the rule set's scam_min_families
-    legit_cap: float = 2.0
+    legit_cap: float = 1.0
     neg_margin: float = 0.0
     strong_logit: float | None = 4.0
     alone_logit: float | None = 4.0
