@@ -302,6 +302,14 @@ def test_a_false_sender_lowers_the_family_gate_to_two(clf: Classifier) -> None:
     assert alone.verdict != SCAM, "the false sender alone is one family"
 
 
+def test_a_legal_threat_from_a_false_sender_is_a_combination(clf: Classifier) -> None:
+    text = "Legal action will be taken on your unpaid account. Call 020 7946 0311 today."
+    false = clf.classify(make_message(text, from_="Recovery <desk.notice77@help-office.example>"))
+    named = clf.classify(make_message(text, from_="Recovery <team@hallam-recoveries.example>"))
+    assert "combo.legal_mismatch" in rules_of(false)
+    assert "combo.legal_mismatch" not in rules_of(named)
+
+
 def test_attachment_only_body(clf: Classifier) -> None:
     pdf = Attachment("invoice.pdf", "application/pdf", 20_000)
     assert "common.channel.attachment_only" in rules_of(
