@@ -268,9 +268,7 @@ def _public_sector_sender(params: Mapping[str, Any]) -> Check:
         auth = f.msg.auth
         if auth.any_fail or not f.from_domain or not domain_in(f.from_domain, suffixes):
             return None
-        own_dkim = auth.dkim == "pass" and any(
-            domain_in(f.from_domain, frozenset({d.lower()})) for d in auth.dkim_domains
-        )
+        own_dkim = auth.dkim == "pass" and f.sender_within(d.lower() for d in auth.dkim_domains)
         return f.from_domain if auth.dmarc == "pass" or own_dkim else None
 
     return check

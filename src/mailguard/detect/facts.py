@@ -9,6 +9,7 @@ many messages that never reach the expensive checks.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cached_property
 
 import ahocorasick
@@ -222,7 +223,11 @@ class Facts:
         Brand lists name only domains the brand sends from; a carrier's mail
         domain (docomo.ne.jp) is both a brand domain and free-mail, and counts.
         """
-        return not self._from_suffixes.isdisjoint(brand.domains)
+        return self.sender_within(brand.domains)
+
+    def sender_within(self, domains: Iterable[str]) -> bool:
+        """The sender's domain is one of ``domains`` or a subdomain of one."""
+        return not self._from_suffixes.isdisjoint(domains)
 
     @cached_property
     def _from_suffixes(self) -> frozenset[str]:

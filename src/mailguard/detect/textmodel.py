@@ -241,7 +241,8 @@ class LangModel:
 
 PHRASE_MAX = {"en": 40, "ja": 16}
 _EDGE = " 。、．，・:;,.!?！？-「」()（）"
-_JA_STOPS = "。、「」『』（）()【】！？!?"
+_SENTENCE_END = "。！？!?"
+_JA_STOPS = "、「」『』（）()【】" + _SENTENCE_END
 _JA_GROW = 6
 
 
@@ -304,7 +305,7 @@ def _merge(
             gap = start - b
             touching = gap <= 0 or (english and gap == 1 and text[b] == " ")
             joined = text[a : max(end, b)]
-            if touching and len(joined) <= cap and not any(c in joined for c in "。！？!?"):
+            if touching and len(joined) <= cap and not any(c in joined for c in _SENTENCE_END):
                 merged[-1] = (a, max(end, b), total + w)
                 continue
         merged.append((start, end, w))
@@ -316,7 +317,7 @@ def _tidy(phrase: str, english: bool) -> str:
     if english:
         phrase = max(re.split(r"(?<=[.!?]) ", phrase), key=len)
     else:
-        phrase = max(re.split(r"[。！？!?]", phrase), key=len)
+        phrase = max(re.split(f"[{_SENTENCE_END}]", phrase), key=len)
         head, sep, rest = phrase.partition("、")
         if sep and len(head) <= 2 and rest:
             phrase = rest
