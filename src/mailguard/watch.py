@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
-from mailguard.imap.base import AuthenticationFailed, MailClientError
+from mailguard.imap.base import AuthenticationFailed, FolderStatus, MailClientError
 from mailguard.logs import log_event
 
 log = logging.getLogger("mailguard.watch")
@@ -41,6 +41,8 @@ class IdleClient(Protocol):
 
     @property
     def capabilities(self) -> frozenset[str]: ...
+
+    def select(self, folder: str, readonly: bool = False) -> FolderStatus: ...
 
     def idle_wait(
         self, folder: str, timeout: float, *, should_stop: Callable[[], bool] = ...
@@ -157,6 +159,11 @@ class FolderWatcher:
                 )  # fmt: skip
                 log_event(log, "watch.idle", account=self.account, folder=self.folder)
                 delay = self._backoff[0]
+                # EXAMINE before the catch-up pass, not after it: mail delivered while
+                # that pass runs (after its SEARCH) is then announced to this connection
+                # and the first IDLE wakes for it. Selected afterwards, the folder would
+                # already hold that message and nothing would announce it until the poll.
+                client.select(self.folder, readonly=True)
                 self._fire()  # whatever arrived while we were not watching
                 while not self._stop.is_set():
                     if client.idle_wait(self.folder, self._refresh, should_stop=self._stop.is_set):

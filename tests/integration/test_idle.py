@@ -79,6 +79,30 @@ def test_new_mail_wakes_the_watcher_within_seconds(
     assert not w.thread.is_alive(), "stop is honoured within the IDLE slice"
 
 
+def test_mail_delivered_during_the_catch_up_pass_wakes_the_watcher(
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch, stop: threading.Event
+) -> None:
+    """The catch-up pass after a (re)connect searches the folder; mail that lands after
+    its SEARCH must still wake the watcher, not wait for the next scheduled poll."""
+    rec, board = Recorder(), WatchBoard()
+
+    def on_change(account: str, folder: str) -> None:
+        if not rec.calls:  # the catch-up pass: the message arrives while it runs
+            with mailbox.client() as other:
+                other.append("INBOX", MESSAGE.replace(b"idle-1@", b"idle-race@"))
+        rec(account, folder)
+
+    w = FolderWatcher(
+        "a", "INBOX", connect=connector(mailbox, monkeypatch), on_change=on_change,
+        board=board, stop=stop, refresh=30,
+    )  # fmt: skip
+    w.start()
+    assert rec.wait_for(1, 10)
+    assert rec.wait_for(2, 10), "the message delivered during the pass is announced"
+    stop.set()
+    w.thread.join(10)
+
+
 def test_a_killed_server_is_reconnected_and_mail_from_meanwhile_is_caught(
     dovecot_factory: Callable[..., DovecotServer],
     monkeypatch: pytest.MonkeyPatch,

@@ -33,7 +33,7 @@ from mailguard import daemon as daemon_module
 from mailguard.app import App
 from mailguard.config import AccountConfig, Settings, settings_from_dict
 from mailguard.daemon import Daemon, backoff_seconds
-from mailguard.imap.base import MailClientError
+from mailguard.imap.base import FolderStatus, MailClientError
 from mailguard.pipeline.release import release_one
 from mailguard.pipeline.summary import ScanSummary
 from mailguard.state import KIND_DIGEST
@@ -75,29 +75,39 @@ def make_settings(tmp_path: Path, names: list[str], **sections: Any) -> Settings
 
 class IdleMemoryClient:
     """A double client with ``idle_wait`` (which the double itself does not offer), so the
-    daemon's real FolderWatcher can run on it: EXAMINE, then wait for the folder's
-    UIDNEXT or message count to change, as an IDLE EXISTS/EXPUNGE would announce."""
+    daemon's real FolderWatcher can run on it. Like a real connection it remembers the
+    folder as it was when EXAMINEd or last announced, and reports any change since then
+    (UIDNEXT or message count, as an IDLE EXISTS/EXPUNGE or a NOOP would), including one
+    that happened between two waits."""
 
     def __init__(self, inner: MemoryMailClient) -> None:
         self._inner = inner
+        self._seen: dict[str, tuple[int, int]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    def select(self, folder: str, readonly: bool = False) -> FolderStatus:
+        status = self._inner.select(folder, readonly=readonly)
+        self._seen[self._inner.resolve_folder(folder)] = (status.uidnext, status.messages)
+        return status
 
     def idle_wait(
         self, folder: str, timeout: float, *, should_stop: Callable[[], bool] = lambda: False
     ) -> bool:
         folder = self._inner.resolve_folder(folder)
-        self._inner.select(folder, readonly=True)
+        if folder not in self._seen:
+            self.select(folder, readonly=True)
         server = self._inner.server
-        seen = server.status(folder)
         deadline = time.monotonic() + timeout
-        while not should_stop() and time.monotonic() < deadline:
+        while True:
             now = server.status(folder)
-            if (now.uidnext, now.messages) != (seen.uidnext, seen.messages):
+            if (now.uidnext, now.messages) != self._seen[folder]:
+                self._seen[folder] = (now.uidnext, now.messages)
                 return True
+            if should_stop() or time.monotonic() >= deadline:
+                return False
             time.sleep(0.01)
-        return False
 
 
 class Servers:
