@@ -671,6 +671,78 @@ def test_sent_folder_contact_is_recorded_and_raises_severity(
     assert folder_contents(mailbox, "Sent") == {"<sent-1@example.jp>": {"\\Seen"}}, "Sent untouched"
 
 
+def follow_up(sender: str, replying_to: str, tag: str, body: str) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: someone@example.org\r\nSubject: Re: your order\r\n"
+        f"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{tag}@example.test>\r\n"
+        f"In-Reply-To: {replying_to}\r\nReferences: {replying_to}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body
+    ).encode()
+
+
+FOLLOW_UP = (
+    "Thank you for your reply. As we said on the phone, your refund is ready. First buy two "
+    "gift cards and send photos of the back to this address.\r\n"
+)
+
+
+def thread_rules(store: StateStore, account: str, mid: str) -> set[str]:
+    recs = [r for r in store.list_quarantine(account=account) if r.message_id == mid]
+    return {str(r["rule"]) for rec in recs for r in rec.reasons}
+
+
+def test_a_follow_up_in_a_quarantined_scam_thread_is_recognised(
+    mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
+) -> None:
+    """The follow-up stage: after the victim answered a quarantined scam, the next mail
+    comes from another address, in the same thread (References), with bland words."""
+    lure = raw(SCAMS[1])
+    lure_id = message_id(lure)
+    fill(mailbox, "INBOX", [(SCAMS[1], [])])
+    settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
+    account = settings.accounts[0]
+    [first] = scan(settings, classifier)
+    assert first.quarantined == 1
+    c = mailbox.client()
+    try:
+        c.append("INBOX", follow_up("Refunds <desk@refund-team.test>", lure_id, "fu-1", FOLLOW_UP))
+        # The owner's own reply copied into the inbox is theirs, whatever the thread.
+        mine = follow_up(mailbox.user, lure_id, "mine-1", "I never ordered this. Cancel it.\r\n")
+        c.append("INBOX", mine)
+    finally:
+        c.logout()
+    [second] = scan(settings, classifier)
+    assert second.reached, second.error
+    assert "<fu-1@example.test>" in folder_contents(mailbox, "Quarantine")
+    assert "<mine-1@example.test>" in folder_contents(mailbox, "INBOX")
+    with StateStore.open(settings.state.path) as store:
+        assert "common.thread.quarantined_reply" in thread_rules(
+            store, account.name, "<fu-1@example.test>"
+        )
+        assert "common.thread.quarantined_reply" not in thread_rules(
+            store, account.name, "<mine-1@example.test>"
+        )
+        # Once the user releases the first mail, it is no longer our finding.
+        rec = next(r for r in store.list_quarantine(account=account.name)
+                   if r.message_id == lure_id)  # fmt: skip
+        client = App(settings).connect(account)
+        try:
+            release_one(client, store, rec.id)
+        finally:
+            client.logout()
+    c = mailbox.client()
+    try:
+        c.append("INBOX", follow_up("Refunds <desk@refund-team.test>", lure_id, "fu-2", FOLLOW_UP))
+    finally:
+        c.logout()
+    [third] = scan(settings, classifier)
+    assert third.reached, third.error
+    with StateStore.open(settings.state.path) as store:
+        assert "common.thread.quarantined_reply" not in thread_rules(
+            store, account.name, "<fu-2@example.test>"
+        )
+
+
 # -- one message never stops an account (issue 10, items 2 and 5) ---------------------------------
 def with_message_id(data: bytes, new_id: bytes) -> bytes:
     """The fixture with its Message-ID header replaced by ``new_id`` (raw bytes allowed)."""

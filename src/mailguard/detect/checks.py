@@ -620,6 +620,33 @@ def _released_sender(params: Mapping[str, Any]) -> Check:
     return lambda f: sender_matches(f.from_addr, f.context.released_senders)
 
 
+@feature("replies_to_quarantined")
+def _replies_to_quarantined(params: Mapping[str, Any]) -> Check:
+    """The message answers or continues a thread whose scam this account quarantined.
+
+    The scammer's follow-up after the victim replied carries the first mail's
+    Message-ID in References, whatever address it now comes from.
+    """
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        held = f.context.quarantined.message_ids
+        return next((i for i in f.thread_ids if i in held), None)
+
+    return check
+
+
+@feature("quarantined_sender")
+def _quarantined_sender(params: Mapping[str, Any]) -> Check:
+    """The exact sender address of a scam this account holds in quarantine writes again."""
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        return f.from_addr if f.from_addr in f.context.quarantined.senders else None
+
+    return check
+
+
 @feature("contacted_before")
 def _contacted_before(params: Mapping[str, Any]) -> Check:
     """The user wrote to this sender before (Sent folder): the follow-up stage of a scam."""

@@ -17,6 +17,7 @@ import ahocorasick
 from mailguard.detect.normalize import TextViews, fold
 from mailguard.detect.rules import Brand, RuleSet
 from mailguard.detect.verdict import ClassifyContext
+from mailguard.parse.headers import parse_message_ids
 from mailguard.parse.model import ParsedMessage
 
 # Second-level public suffixes common in the mail we see. Not the full Public
@@ -156,6 +157,12 @@ class Facts:
     @cached_property
     def from_addr(self) -> str:
         return self.msg.from_.addr.lower() if self.msg.from_ else ""
+
+    @cached_property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message answers or continues (In-Reply-To, then References)."""
+        heads = self.msg.headers
+        return parse_message_ids(f"{heads.get('in-reply-to', '')} {heads.get('references', '')}")
 
     @cached_property
     def from_domain(self) -> str:

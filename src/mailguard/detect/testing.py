@@ -16,7 +16,7 @@ from mailguard.detect.facts import BrandIndex, Facts
 from mailguard.detect.matchers import TextMatcher
 from mailguard.detect.normalize import TextViews
 from mailguard.detect.rules import Rule, RuleSet
-from mailguard.detect.verdict import ClassifyContext
+from mailguard.detect.verdict import ClassifyContext, QuarantinedScams
 from mailguard.parse import parse_message
 from mailguard.parse.model import (
     Address,
@@ -101,8 +101,9 @@ def example_message(rule: Rule, example: str) -> tuple[ParsedMessage, ClassifyCo
     ``scope = "from"``. A text that starts with header lines and a blank line
     is a whole raw message, parsed by the real parser (feature and header
     rules need senders, links and attachments). Its pseudo-header
-    ``X-Example-Context: trusted=ADDR released=ADDR contacted`` supplies the
-    per-account knowledge that context rules look at.
+    ``X-Example-Context: trusted=ADDR released=ADDR contacted quarantined=ADDR
+    quarantined_id=<ID>`` supplies the per-account knowledge that context rules
+    look at.
     """
     if _HEADER_LINE.match(example) and "\n\n" in example:
         raw = example.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
@@ -119,6 +120,8 @@ def _example_context(spec: str) -> ClassifyContext:
     trusted: list[str] = []
     released: list[str] = []
     contacted: datetime | None = None
+    held_senders: list[str] = []
+    held_ids: list[str] = []
     for token in spec.split():
         key, _, value = token.partition("=")
         if key == "trusted":
@@ -127,12 +130,17 @@ def _example_context(spec: str) -> ClassifyContext:
             released.append(value)
         elif key == "contacted":
             contacted = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        elif key == "quarantined":
+            held_senders.append(value)
+        elif key == "quarantined_id":
+            held_ids.append(value)
         else:
             raise ValueError(f"unknown {CONTEXT_HEADER} item {key!r}")
     return ClassifyContext(
         trusted_senders=frozenset(trusted),
         released_senders=frozenset(released),
         contacted_on=contacted,
+        quarantined=QuarantinedScams(frozenset(held_ids), frozenset(held_senders)),
     )
 
 

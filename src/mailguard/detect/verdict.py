@@ -96,6 +96,19 @@ class LearnedExample:
 
 
 @dataclass(frozen=True)
+class QuarantinedScams:
+    """Message-IDs and sender addresses of the scams an account holds in quarantine."""
+
+    message_ids: frozenset[str] = frozenset()
+    senders: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        senders = frozenset(a.strip().lower() for a in self.senders if a and "@" in a)
+        object.__setattr__(self, "senders", senders)
+        object.__setattr__(self, "message_ids", frozenset(i for i in self.message_ids if i))
+
+
+@dataclass(frozen=True)
 class ClassifyContext:
     """Per-account knowledge that the message itself cannot carry.
 
@@ -111,7 +124,11 @@ class ClassifyContext:
     gets one bounded reason saying so. ``reported`` holds the sender
     addresses, domains and phone numbers of messages the user reported
     (``{"sender": ..., "domain": ..., "phone": ...}``; see
-    :mod:`mailguard.detect.reported`).
+    :mod:`mailguard.detect.reported`). ``quarantined`` is what this account
+    holds in quarantine as scams (not released): their Message-IDs and sender
+    addresses, so that a reply in such a thread, or the same sender writing
+    again, is recognised as the follow-up stage even when its words are bland
+    ("our staff will call you tonight").
     """
 
     trusted_senders: frozenset[str] = field(default_factory=frozenset)
@@ -119,6 +136,7 @@ class ClassifyContext:
     contacted_on: datetime | None = None
     learned: tuple[LearnedExample, ...] = ()
     reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    quarantined: QuarantinedScams = field(default_factory=QuarantinedScams)
 
     def __post_init__(self) -> None:
         # Accept any iterable of entries and normalise them (lower-case, no "@"

@@ -216,6 +216,19 @@ def parse_message_id(value: str) -> str:
     return m.group() if m else value[:998]
 
 
+def parse_message_ids(value: str, limit: int = 100) -> tuple[str, ...]:
+    """The ``<id>`` tokens of an In-Reply-To or References value, in order, at most ``limit``.
+
+    Long threads carry References with hundreds of ids; the oldest and the
+    newest matter (RFC 5322 3.6.4 keeps the first and trims the middle), so
+    beyond ``limit`` the first and the last ``limit - 1`` are kept.
+    """
+    ids = _MSGID.findall(unfold(value[: _MAX_HEADER * 4]))
+    if len(ids) > limit:
+        ids = ids[:1] + ids[-(limit - 1) :]
+    return tuple(ids)
+
+
 # --- dates -------------------------------------------------------------------
 
 _DATE_NOISE = re.compile(r"\([^)]*\)|\s+(?=[,:])")

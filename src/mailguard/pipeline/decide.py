@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from mailguard.detect import Classifier, ClassifyContext, Verdict
-from mailguard.detect.verdict import LearnedExample
+from mailguard.detect.verdict import LearnedExample, QuarantinedScams
 from mailguard.digest import DIGEST_HEADER
 from mailguard.imap.base import FetchedMessage
 from mailguard.parse import parse_message
@@ -71,12 +71,14 @@ class _ContactOnDemand(ClassifyContext):
         lookup: Callable[[], datetime | None],
         learned: tuple[LearnedExample, ...] = (),
         reported: Mapping[str, frozenset[str]] | None = None,
+        quarantined: QuarantinedScams | None = None,
     ) -> None:
         super().__init__(
             trusted_senders=trusted,
             released_senders=released,
             learned=learned,
             reported=reported or {},
+            quarantined=quarantined or QuarantinedScams(),
         )
         object.__setattr__(self, "_lookup", lookup)
         object.__setattr__(self, "looked_up", False)
@@ -105,6 +107,7 @@ class Assessor:
         limits: ScanLimits,
         policy: QuarantinePolicy,
         trusted: frozenset[str] = frozenset(),
+        own: frozenset[str] = frozenset(),
         sent: SentFolderCheck | None = None,
         signer: DigestSigner | None = None,
     ) -> None:
@@ -121,6 +124,12 @@ class Assessor:
         self._reported = store.reported_features(account)
         # What this mailbox taught its own model (releases, reports, `mailguard learn`).
         self._learned = learned_context(store, account)
+        # The scams held in quarantine, for their follow-ups. A message quarantined in
+        # this pass counts from the next pass on: a scammer's reply needs the victim's
+        # answer first, which takes longer than a pass.
+        ids, senders = store.held_scams(account)
+        self._own = frozenset(a.lower() for a in own)
+        self._held = QuarantinedScams(frozenset(ids), frozenset(senders - self._own))
 
     def assess(self, folder: str, uidvalidity: int, fetched: FetchedMessage) -> Decision:
         """What to do with ``fetched``; raises on a message that cannot be assessed."""
@@ -152,6 +161,8 @@ class Assessor:
     def _context(self, sender: str) -> _ContactOnDemand:
         sent = self.sent
         lookup = (lambda: sent.last_contact(sender)) if sent is not None else _no_contact
+        # The owner's own mail in a scam thread (a reply copied to the inbox) is theirs.
+        held = None if sender.lower() in self._own else self._held
         return _ContactOnDemand(
-            self._trusted, self._released, lookup, self._learned, self._reported
+            self._trusted, self._released, lookup, self._learned, self._reported, held
         )

@@ -56,13 +56,18 @@ class AccountScope:
     quarantine_folder: str
     sent_folder: str | None = None
     trusted_senders: frozenset[str] = frozenset()
+    # The mailbox owner's own addresses (login name, digest recipient): mail from them
+    # is never taken for a scammer's, even if a scam once forged one of them as From.
+    own_addresses: frozenset[str] = frozenset()
 
     @classmethod
     def from_account(cls, account: AccountConfig) -> AccountScope:
+        own = {a.strip().lower() for a in (account.username, account.recipient) if "@" in a}
         return cls(
             name=account.name,
             folders=tuple(account.folders),
             quarantine_folder=account.quarantine_folder,
             sent_folder=account.sent_folder,
             trusted_senders=frozenset(account.trusted_senders),
+            own_addresses=frozenset(own),
         )

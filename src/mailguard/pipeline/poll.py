@@ -133,6 +133,7 @@ class Poller:
             limits=self.limits,
             policy=self.policy,
             trusted=scope.trusted_senders,
+            own=scope.own_addresses,
             sent=sent,
             signer=self.signer(),
         )

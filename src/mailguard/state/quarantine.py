@@ -453,6 +453,21 @@ class QuarantineOps(Repository):
         sql += " ORDER BY id"
         return [QuarantineRecord.from_row(r) for r in self._db.query(sql, params)]
 
+    def held_scams(self, account: str) -> tuple[set[str], set[str]]:
+        """(Message-IDs, sender addresses) of the scams ``account`` holds in quarantine.
+
+        Only rows still held with a ``scam`` verdict: a released message is no
+        longer our finding, and a suspicious one never was.
+        """
+        rows = self._db.query(
+            "SELECT message_id, from_addr FROM quarantine"
+            " WHERE account = ? AND status = ? AND verdict = ?",
+            (account, Status.QUARANTINED, VerdictKind.SCAM),
+        )
+        ids = {r[0] for r in rows if r[0]}
+        senders = {r[1].lower() for r in rows if r[1] and "@" in r[1]}
+        return ids, senders
+
     def quarantine_counts(self, account: str | None = None) -> dict[str, int]:
         """Number of rows per status (every status present, zero if none), for metrics."""
         counts: dict[str, int] = dict.fromkeys(Status, 0)
