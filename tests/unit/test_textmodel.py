@@ -281,6 +281,26 @@ def test_legitimate_evidence_caps_the_model() -> None:
     assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [7.0]
 
 
+def test_naming_the_scam_is_not_legitimate_evidence_but_warning_about_it_is() -> None:
+    """The second-stage scam says 架空請求 too ("we recover what it took"): that word lowers
+    the score but leaves the reading uncapped; a warning's frame (手口, 注意) caps it."""
+    from mailguard.detect.verdict import Reason
+
+    clf = Classifier.default()
+    topic = Reason("ja.warning.scam_topic", "warning", -1.0, "ja", "en")
+    frame = Reason("ja.warning.scam_talk", "warning", -1.0, "ja", "en")
+    blend = Blend(scale=3.0, pos_cap=9.0, family_min=1.5, legit_cap=1.0)
+
+    def model_weight(*reasons: Reason) -> float:
+        rules = RulePart([(r, "") for r in reasons], -1.0 * len(reasons))
+        v = clf.decide(rules, ModelScore("ja", 5.0), None, blend)
+        return next(r.weight for r in v.reasons if r.family == MODEL_FAMILY)
+
+    assert model_weight(topic) == 9.0
+    assert model_weight(frame) == 1.0
+    assert model_weight(topic, frame) == 1.0
+
+
 def test_provenance_mismatch_caps_what_the_model_can_subtract() -> None:
     """A lure from a domain that is not the brand's stays suspect however ordinary it reads."""
     from mailguard.detect.verdict import Reason

@@ -181,6 +181,7 @@ class Classifier:
             int(ruleset.scoring.get("false_sender_min_families", self._scam_min_families)),
         )
         self._false_sender_rules = frozenset(r.id for r in ruleset.rules if r.false_sender)
+        self._uncapping_rules = frozenset(r.id for r in ruleset.rules if not r.caps_model)
 
     @classmethod
     def default(
@@ -315,7 +316,7 @@ class Classifier:
         strong = alone = False
         reported = any(r.family.startswith(REPORTED_PREFIX) for r, _ in learned or ())
         if model is not None:
-            legit = any(r.weight < 0 for r, _ in counted)
+            legit = any(r.weight < 0 and r.rule not in self._uncapping_rules for r, _ in counted)
             suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
             reason = model_reason(model, blend, legit=legit, suspect=suspect)
             # Provenance beats wording: what the user reported outweighs "reads like

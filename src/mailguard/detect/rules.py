@@ -113,6 +113,11 @@ class Rule:
     # A hit shows the sender is not who it claims (an address no company would use):
     # then a scam verdict needs ``false_sender_min_families`` families (see [scoring]).
     false_sender: bool = False
+    # A negative hit is legitimate evidence and caps the text model's reading (see
+    # Blend.legit_cap) unless this is false: words the scam itself uses as bait (the
+    # second-stage "we recover what 架空請求 took from you") lower the score but do
+    # not make the whole text a mention.
+    caps_model: bool = True
     # Regression examples kept beside the rule (SpamAssassin style): texts it
     # must fire on, and near-misses it must not fire on.
     examples_hit: tuple[str, ...] = ()
@@ -240,6 +245,7 @@ class RuleSpec(_Spec):
     params: dict[str, Any] = {}
     min_prior_score: float | None = None
     false_sender: bool = False
+    caps_model: bool = True
     examples: Examples = Examples()
 
     @model_validator(mode="before")
@@ -556,6 +562,7 @@ def _rule(
         params=spec.params,
         min_prior_score=float(spec.min_prior_score) if spec.min_prior_score is not None else None,
         false_sender=spec.false_sender,
+        caps_model=spec.caps_model,
         examples_hit=tuple(spec.examples.hit),
         examples_miss=tuple(spec.examples.miss),
     )
