@@ -299,6 +299,9 @@ def test_naming_the_scam_is_not_legitimate_evidence_but_warning_about_it_is() ->
     assert model_weight(topic) == 9.0
     assert model_weight(frame) == 1.0
     assert model_weight(topic, frame) == 1.0
+    # Being named is weak evidence (a scammer knows the name once the victim has called).
+    named = Reason("combo.named_recipient", "context", -1.5, "ja", "en")
+    assert model_weight(named) == 9.0
 
 
 def test_provenance_mismatch_caps_what_the_model_can_subtract() -> None:

@@ -181,7 +181,10 @@ class Classifier:
             int(ruleset.scoring.get("false_sender_min_families", self._scam_min_families)),
         )
         self._false_sender_rules = frozenset(r.id for r in ruleset.rules if r.false_sender)
-        self._uncapping_rules = frozenset(r.id for r in ruleset.rules if not r.caps_model)
+        self._uncapping_rules = frozenset(
+            [r.id for r in ruleset.rules if not r.caps_model]
+            + [c.id for c in ruleset.combos if not c.caps_model]
+        )
 
     @classmethod
     def default(

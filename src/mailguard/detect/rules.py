@@ -155,6 +155,9 @@ class Combo:
     # positive score of everything else: "quoted in a scam warning" must cancel
     # most of whatever the quoted scam text scored, however much that is.
     scale: float | None = None
+    # As Rule.caps_model: a negative combo is legitimate evidence that caps the text
+    # model unless this is false.
+    caps_model: bool = True
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,7 @@ class ComboSpec(_Spec):
     none: list[str] = []
     family: str = "combo"
     category: CategoryName = ""
+    caps_model: bool = True
 
     @model_validator(mode="after")
     def _weight_or_scale(self) -> ComboSpec:
@@ -624,4 +628,5 @@ def _combo(
         family=spec.family,
         category=spec.category,
         scale=float(spec.scale) if spec.scale is not None else None,
+        caps_model=spec.caps_model,
     )
