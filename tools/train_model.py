@@ -29,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--top-k", type=int, default=training.TOP_K)
-    ap.add_argument("--c", type=float, default=training.C)
+    ap.add_argument(
+        "--c", type=float, default=None, help="one C for every language (default: per language)"
+    )
     args = ap.parse_args(argv)
     examples = training.own_training_set(REPO)
     counts = training.describe(examples)
