@@ -89,3 +89,16 @@ def test_message_ids_are_read_from_folded_and_long_references() -> None:
     kept = parse_message_ids(many, limit=10)
     assert kept[0] == "<n0@x.test>" and kept[-1] == "<n299@x.test>" and len(kept) == 10
     assert parse_message_ids("") == ()
+
+
+def test_a_proven_sender_is_not_the_forger_of_its_address(clf: Classifier) -> None:
+    """A quarantined fake bill forged service@shop; the shop's own mail proves its domain."""
+    held = QuarantinedScams(senders=frozenset({"service@shop.example"}))
+    auth = (
+        "Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=shop.example;"
+        " dkim=pass header.d=shop.example; dmarc=pass header.from=shop.example\r\n"
+    )
+    forged = message(FOLLOW_UP, sender="service@shop.example")
+    proven = forged.replace(b"From:", auth.encode() + b"From:", 1)
+    assert "common.thread.quarantined_sender" in verdict_of(clf, forged, held)[1]
+    assert "common.thread.quarantined_sender" not in verdict_of(clf, proven, held)[1]

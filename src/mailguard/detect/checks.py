@@ -265,11 +265,9 @@ def _public_sector_sender(params: Mapping[str, Any]) -> Check:
     suffixes = frozenset(_str_list(params, "suffixes"))
 
     def check(f: Facts) -> str | None:
-        auth = f.msg.auth
-        if auth.any_fail or not f.from_domain or not domain_in(f.from_domain, suffixes):
+        if not f.from_domain or not domain_in(f.from_domain, suffixes):
             return None
-        own_dkim = auth.dkim == "pass" and f.sender_within(d.lower() for d in auth.dkim_domains)
-        return f.from_domain if auth.dmarc == "pass" or own_dkim else None
+        return f.from_domain if f.sender_proven else None
 
     return check
 
@@ -642,7 +640,11 @@ def _quarantined_sender(params: Mapping[str, Any]) -> Check:
     _no_params(params)
 
     def check(f: Facts) -> str | None:
-        return f.from_addr if f.from_addr in f.context.quarantined.senders else None
+        # A scam that forged a real address (service@brand) must not taint the brand's
+        # own mail from it, which proves its domain; the forger's next mail cannot.
+        if f.from_addr not in f.context.quarantined.senders or f.sender_proven:
+            return None
+        return f.from_addr
 
     return check
 

@@ -232,6 +232,18 @@ class Facts:
         """
         return self.sender_within(brand.domains)
 
+    @cached_property
+    def sender_proven(self) -> bool:
+        """DMARC passed, or DKIM passed for the sender's own domain, and nothing failed.
+
+        Without Authentication-Results (a home server that adds none) nothing is proven.
+        """
+        auth = self.msg.auth
+        if auth.any_fail or not self.from_domain:
+            return False
+        own_dkim = auth.dkim == "pass" and self.sender_within(d.lower() for d in auth.dkim_domains)
+        return auth.dmarc == "pass" or own_dkim
+
     def sender_within(self, domains: Iterable[str]) -> bool:
         """The sender's domain is one of ``domains`` or a subdomain of one."""
         return not self._from_suffixes.isdisjoint(domains)
