@@ -206,6 +206,24 @@ def test_the_evidence_is_readable_phrases_not_fragments() -> None:
         assert phrase in model_text(ja)[1]
 
 
+def test_phrases_are_worked_out_only_for_a_reading_that_is_shown() -> None:
+    """The phrase builder is a tenth of classify time; a negative reading adds no reason."""
+    model = default_model()
+    assert model is not None
+    clf = Classifier.default()
+    nothing = RulePart(counted=[], score=0.0)
+    ordinary = model.score_text("Thanks for lunch today, see you at the club on Friday.")
+    assert ordinary is not None and ordinary.logit < 0 and ordinary.explain is not None
+    clf.decide(nothing, ordinary, None, clf.blend)
+    assert ordinary.explain is not None, "not computed for a reading no reason shows"
+    lure = model.score_text("ご利用料金のお支払いが確認できておりません。本日中にご連絡ください。")
+    assert lure is not None and lure.logit > 0
+    v = clf.decide(nothing, lure, None, clf.blend)
+    [reason] = [r for r in v.reasons if r.family == MODEL_FAMILY]
+    assert lure.explain is None and lure.top, "computed once, then kept"
+    assert lure.top[0][0] in reason.evidence
+
+
 def test_short_sms_style_mail_gets_a_model_reason() -> None:
     raw = mail(
         "",

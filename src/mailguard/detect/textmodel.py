@@ -30,9 +30,9 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -178,12 +178,30 @@ def display_ngram(gram: str) -> str:
 
 @dataclass(frozen=True)
 class ModelScore:
-    """What the model says about one text: language, log-odds, and the phrases behind it."""
+    """What the model says about one text: language, log-odds, and the phrases behind it.
+
+    Working out the phrases costs about a tenth of classifying a message, and
+    most readings are never shown (a negative reading adds no reason), so
+    :meth:`LangModel.score` passes ``explain`` and :attr:`top` runs it on
+    first use.
+    """
 
     lang: str
     logit: float
     # (phrase as displayed, summed weight of its n-grams), strongest first
-    top: tuple[tuple[str, float], ...] = ()
+    given_top: tuple[tuple[str, float], ...] = ()
+    explain: Callable[[], tuple[tuple[str, float], ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def top(self) -> tuple[tuple[str, float], ...]:
+        if self.given_top or self.explain is None:
+            return self.given_top
+        phrases = self.explain()
+        object.__setattr__(self, "given_top", phrases)
+        object.__setattr__(self, "explain", None)
+        return phrases
 
     @property
     def probability(self) -> float:
@@ -224,19 +242,27 @@ class LangModel:
         if not self.weights or not text:
             return ModelScore(self.lang, self.bias)
         auto = self.automaton()
-        values, grams = self._values, self._grams
+        values = self._values
         present = {i for _end, i in auto.iter(text)}
         logit = self.bias + sum(values[i] for i in present)
+        return ModelScore(
+            self.lang, logit, explain=partial(self._explain, text, present, logit >= 0, top_k)
+        )
+
+    def _explain(
+        self, text: str, present: set[int], positive: bool, top_k: int
+    ) -> tuple[tuple[str, float], ...]:
+        """The phrases behind a reading (see :class:`ModelScore`)."""
+        values, grams = self._values, self._grams
         # Only the n-grams that pushed the way the verdict went, strongest first;
         # enough candidates to fill top_k after dropping overlapping ones.
-        if logit >= 0:
+        if positive:
             cands = heapq.nlargest(top_k * 8, ((values[i], i) for i in present if values[i] > 0))
         else:
             cands = heapq.nsmallest(top_k * 8, ((values[i], i) for i in present if values[i] < 0))
         push = [(grams[i], w) for w, i in cands]
         phrases = _phrases(text, push, top_k, english=self.lang == "en")
-        top = tuple((display_ngram(g), round(w, 3)) for g, w in phrases)
-        return ModelScore(self.lang, logit, top)
+        return tuple((display_ngram(g), round(w, 3)) for g, w in phrases)
 
 
 PHRASE_MAX = {"en": 40, "ja": 16}
