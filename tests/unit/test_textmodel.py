@@ -212,15 +212,30 @@ def test_phrases_are_worked_out_only_for_a_reading_that_is_shown() -> None:
     assert model is not None
     clf = Classifier.default()
     nothing = RulePart(counted=[], score=0.0)
-    ordinary = model.score_text("Thanks for lunch today, see you at the club on Friday.")
-    assert ordinary is not None and ordinary.logit < 0 and ordinary.explain is not None
+
+    def counting(score: ModelScore | None) -> tuple[ModelScore, list[int]]:
+        assert score is not None and score.explain is not None
+        explain, calls = score.explain, []
+
+        def counted() -> tuple[tuple[str, float], ...]:
+            calls.append(1)
+            return explain()
+
+        return replace(score, explain=counted), calls
+
+    ordinary, calls = counting(
+        model.score_text("Thanks for lunch today, see you at the club on Friday.")
+    )
+    assert ordinary.logit < 0
     clf.decide(nothing, ordinary, None, clf.blend)
-    assert ordinary.explain is not None, "not computed for a reading no reason shows"
-    lure = model.score_text("ご利用料金のお支払いが確認できておりません。本日中にご連絡ください。")
-    assert lure is not None and lure.logit > 0
+    assert calls == [], "not computed for a reading no reason shows"
+    lure, calls = counting(
+        model.score_text("ご利用料金のお支払いが確認できておりません。本日中にご連絡ください。")
+    )
+    assert lure.logit > 0
     v = clf.decide(nothing, lure, None, clf.blend)
     [reason] = [r for r in v.reasons if r.family == MODEL_FAMILY]
-    assert lure.explain is None and lure.top, "computed once, then kept"
+    assert lure.top and calls == [1], "computed once, then kept"
     assert lure.top[0][0] in reason.evidence
 
 

@@ -32,7 +32,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import cached_property, lru_cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -194,14 +194,9 @@ class ModelScore:
         default=None, repr=False, compare=False
     )
 
-    @property
+    @cached_property
     def top(self) -> tuple[tuple[str, float], ...]:
-        if self.given_top or self.explain is None:
-            return self.given_top
-        phrases = self.explain()
-        object.__setattr__(self, "given_top", phrases)
-        object.__setattr__(self, "explain", None)
-        return phrases
+        return self.explain() if self.explain is not None else self.given_top
 
     @property
     def probability(self) -> float:
