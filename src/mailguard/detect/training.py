@@ -277,6 +277,7 @@ class Trainer:
 
         models: dict[str, LangModel] = {}
         sizes: dict[str, dict[str, int]] = {}
+        used_c: dict[str, float] = {}
         for lang, (rows, x_all, vocab_all, y_all) in self._langs.items():
             idx = [i for i, ex in enumerate(rows) if ex.group != without]
             y = [y_all[i] for i in idx]
@@ -287,7 +288,7 @@ class Trainer:
             cols = np.flatnonzero(df >= min(min_df, len(idx)))
             x = x[:, cols]
             vocab = vocab_all[cols]
-            lang_c = c if c is not None else C_BY_LANG[lang]
+            lang_c = used_c[lang] = c if c is not None else C_BY_LANG[lang]
             clf = LogisticRegression(
                 C=lang_c, class_weight="balanced", max_iter=2000, solver="liblinear"
             )
@@ -312,7 +313,7 @@ class Trainer:
             "recipe": {
                 "ngrams": NGRAMS,
                 "top_k": top_k,
-                "C": {lang: c if c is not None else C_BY_LANG[lang] for lang in models},
+                "C": used_c,
                 "min_df": min_df,
             },
             "sizes": sizes,
