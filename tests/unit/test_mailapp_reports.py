@@ -46,7 +46,8 @@ def test_reported_sender_makes_a_scam_with_its_reason() -> None:
 
 
 def test_a_shared_phone_number_alone_is_only_suspicious() -> None:
-    raw = mail("news@shop.example", "Questions? 03-1234-5678.")
+    # The body reads as ordinary mail, so the reported number is the only claim.
+    raw = mail("news@shop.example", "Thanks for visiting the shop. Our number is 03-1234-5678.")
     v = classify(raw, {"phone": frozenset({"0312345678"})})
     assert v.verdict == VerdictKind.SUSPICIOUS
     assert "user.reported_phone" in [r.rule for r in v.reasons]

@@ -86,6 +86,75 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert again.score_text("hello there") is None, "no English model in this file"
 
 
+def test_length_normalised_score_and_its_file_format(tmp_path: Path) -> None:
+    weights = {"未納": 1.2, "本日中": 0.8, "配送": -0.9}
+    model = TextModel({"ja": LangModel("ja", 2, 4, -0.5, weights, norm_floor=1, scale=2.0)})
+    path = tmp_path / "m.json.gz"
+    model.save(path)
+    again = TextModel.load(path)
+    assert (again.models["ja"].norm_floor, again.models["ja"].scale) == (1, 2.0)
+    s = again.score_text("未納料金を本日中にお支払いください")
+    assert s is not None
+    # Two distinct model n-grams present: the sum is divided by sqrt(2), then scaled.
+    assert s.logit == pytest.approx(2.0 * (-0.5 + (1.2 + 0.8) / 2**0.5))
+    # The floor: with one n-gram present, a floor of 4 divides by 2, not by 1.
+    floored = TextModel({"ja": LangModel("ja", 2, 4, 0.0, weights, norm_floor=4)})
+    one = floored.score_text("未納です")
+    assert one is not None and one.logit == pytest.approx(1.2 / 2)
+    # A file written before normalisation (no norm_floor/scale keys) reads as a plain sum.
+    data = model.to_json()
+    del data["models"]["ja"]["norm_floor"], data["models"]["ja"]["scale"]
+    old = TextModel.from_json(data).score_text("未納料金を本日中にお支払いください")
+    assert old is not None and old.logit == pytest.approx(-0.5 + 1.2 + 0.8)
+
+
+def test_training_fits_what_inference_computes() -> None:
+    """The trainer's normalisation and the shipped arithmetic agree: scikit-learn's
+    decision function on a training text equals the saved model's logit on it."""
+    pytest.importorskip("sklearn")
+    from mailguard.detect import training
+
+    texts = [
+        ("未納料金を本日中にお支払いください。法的措置に移行します", "scam"),
+        ("ご利用料金の確認が取れておりません。本日中にご連絡ください", "scam"),
+        ("退会手続きが未完了です。至急お電話ください", "scam"),
+        ("ご注文の商品を発送しました。お届けまでお待ちください", "ham"),
+        ("今月のご利用明細をお知らせします。ログインしてご確認ください", "ham"),
+        ("本日14時開演です。ご来場をお待ちしております", "ham"),
+    ]
+    examples = [
+        training.Example(f"t{i}", label, "ja", "-", f"g{i}", text, "own")
+        for i, (text, label) in enumerate(texts)
+    ]
+    model = training.fit(examples, min_df=1, top_k=10**6)
+    lang_model = model.models["ja"]
+    assert lang_model.norm_floor == training.NORM_FLOOR["ja"]
+    assert lang_model.scale == training.LOGIT_SCALE["ja"]
+    logits = [model.score_text(text) for text, _ in texts]
+    assert all(s is not None for s in logits)
+    scams = [s.logit for s, (_, label) in zip(logits, texts, strict=True) if s and label == "scam"]
+    hams = [s.logit for s, (_, label) in zip(logits, texts, strict=True) if s and label == "ham"]
+    assert min(scams) > max(hams), "a fitted model separates its own training texts"
+    # scikit-learn fitted by hand on length-normalised rows (every n-gram kept, so
+    # the refit is the same fit) gives the very logits the shipped scorer computes:
+    # the trainer fits what inference computes.
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    lo, hi = training.NGRAMS["ja"]
+    vec = CountVectorizer(analyzer=lambda t: sorted(training.ngrams(t, lo, hi)), binary=True)
+    x = vec.fit_transform([model_text(text, "ja")[1] for text, _ in texts])
+    rows = x.sum(axis=1).A.ravel()
+    x = x.multiply(1.0 / np.sqrt(np.maximum(rows, lang_model.norm_floor))[:, None]).tocsr()
+    y = [1 if label == "scam" else 0 for _, label in texts]
+    clf = LogisticRegression(
+        C=training.C_BY_LANG["ja"], class_weight="balanced", max_iter=2000, solver="liblinear"
+    ).fit(x, y)
+    expect = lang_model.scale * clf.decision_function(x)
+    assert [s.logit for s in logits if s] == pytest.approx(list(expect), abs=1e-3)
+
+
 def test_model_reason_is_bounded_and_names_the_ngrams() -> None:
     blend = Blend(scale=2.0, pos_cap=4.0, neg_cap=1.5, family_min=2.0)
     top = (("本日中にご連絡", 1.0), ("未納料金", 0.9))
