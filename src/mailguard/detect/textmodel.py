@@ -16,7 +16,8 @@ pushed hardest, so a person can see what it reacted to ("本日中にご連絡",
 Inference needs no scikit-learn: the shipped file is a JSON list of n-grams
 and weights (the top-K by weight, so the file stays small); scoring is one
 Aho-Corasick pass over the text (pyahocorasick is already a dependency), and
-the sum of the weights of the distinct n-grams present plus a bias.
+the sum of the weights of the distinct n-grams present, divided by the
+square root of how many there are (see :class:`LangModel`), plus a bias.
 
 The same :func:`model_text` is used in training (``mailguard.detect.training``)
 and at inference, so what the model was fitted on is exactly what it sees.

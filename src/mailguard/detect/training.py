@@ -39,11 +39,13 @@ from mailguard.parse import parse_message
 # lost real collected and honeypot mail. Rows are length-normalised (see
 # LangModel): that alone lifted English from 1,475 to 1,524 of 1,676 held-out scams
 # at the same eight genuine mails flagged, and Japanese from 1,276 to 1,300 of 1,433
-# with none. Normalised rows are small, so C is larger than the raw-sum model's
-# (20, 40 and 100 read within a few scams of each other). The floor is about the
+# with none (a larger scale on the old Japanese model would have reached 1,290).
+# Normalised rows are small, so C is larger than the raw-sum model's (20, 40 and 100
+# read within a few scams of each other). The floor is about the
 # 5th-10th percentile of n-grams present in a scam: a one-line concert reminder
-# was the first genuine mail an unfloored model flagged. LOGIT_SCALE is the middle of
-# the range over which no further genuine mail was flagged (en 1.7-2.1, ja 1.6-1.8).
+# was the first genuine mail an unfloored model flagged. LOGIT_SCALE: English is the
+# middle of the range that flags no further genuine mail (1.7-2.1); Japanese is the
+# top of its range (1.6-1.8; 1.9 flags a genuine parking fine).
 NGRAMS = {"ja": (1, 4), "en": (3, 5)}
 C_BY_LANG = {"ja": 40.0, "en": 40.0}
 NORM_FLOOR = {"ja": 100, "en": 150}
