@@ -90,9 +90,9 @@ class Blend:
     ``strong_logit``) passes the family gate by itself. Short lures ("your
     parcel could not be delivered for lack of postage: pay here") often
     carry none of the phrases the rules know, and the whole-text reading is
-    then the only evidence; at these odds (p >= 0.98 at 4) no genuine mail
-    in the evaluation pool that lacked legitimate evidence was read that way
-    out of fold. The guard is provenance: legitimate evidence caps the
+    then the only evidence; at these readings (the model's scaled log-odds,
+    see ``LangModel``) the genuine mail read that way out of fold is short
+    mail in the voice of a scam (the model card lists it). The guard is provenance: legitimate evidence caps the
     reading, so it is never decisive. The score must still reach the scam
     threshold, but at the shipped scale (3 points per unit, capped at 9) a
     decisive reading reaches it alone, so it is a scam verdict unless
