@@ -92,8 +92,9 @@ class Blend:
     carry none of the phrases the rules know, and the whole-text reading is
     then the only evidence; at these readings (the model's scaled log-odds,
     see ``LangModel``) the genuine mail read that way out of fold is short
-    mail in the voice of a scam (the model card lists it). The guard is provenance: legitimate evidence caps the
-    reading, so it is never decisive. The score must still reach the scam
+    mail in the voice of a scam (the model card lists it). The guard is
+    provenance: legitimate evidence caps the reading, so it is never
+    decisive. The score must still reach the scam
     threshold, but at the shipped scale (3 points per unit, capped at 9) a
     decisive reading reaches it alone, so it is a scam verdict unless
     something legitimate was found. The shipped blend sets both steps at 4,
