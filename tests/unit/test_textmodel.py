@@ -155,6 +155,40 @@ def test_training_fits_what_inference_computes() -> None:
     assert [s.logit for s in logits if s] == pytest.approx(list(expect), abs=1e-3)
 
 
+def test_a_floor_of_zero_trains_the_plain_sum_inference_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """norm_floor 0 is the unnormalised model at inference, so training must fit that."""
+    pytest.importorskip("sklearn")
+    from mailguard.detect import training
+
+    monkeypatch.setitem(training.NORM_FLOOR, "ja", 0)
+    texts = [
+        ("未納料金を本日中にお支払いください", "scam"),
+        ("退会手続きが未完了です。至急お電話ください", "scam"),
+        ("ご注文の商品を発送しました", "ham"),
+        ("今月のご利用明細をお知らせします", "ham"),
+    ]
+    examples = [
+        training.Example(f"t{i}", label, "ja", "-", f"g{i}", text, "own")
+        for i, (text, label) in enumerate(texts)
+    ]
+    model = training.fit(examples, min_df=1, top_k=10**6)
+    assert model.models["ja"].norm_floor == 0
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    lo, hi = training.NGRAMS["ja"]
+    vec = CountVectorizer(analyzer=lambda t: sorted(training.ngrams(t, lo, hi)), binary=True)
+    x = vec.fit_transform([model_text(text, "ja")[1] for text, _ in texts])
+    clf = LogisticRegression(
+        C=training.C_BY_LANG["ja"], class_weight="balanced", max_iter=2000, solver="liblinear"
+    ).fit(x, [1 if label == "scam" else 0 for _, label in texts])
+    expect = model.models["ja"].scale * clf.decision_function(x)
+    got = [model.score_text(text) for text, _ in texts]
+    assert [s.logit for s in got if s] == pytest.approx(list(expect), abs=1e-3)
+
+
 def test_model_reason_is_bounded_and_names_the_ngrams() -> None:
     blend = Blend(scale=2.0, pos_cap=4.0, neg_cap=1.5, family_min=2.0)
     top = (("本日中にご連絡", 1.0), ("未納料金", 0.9))

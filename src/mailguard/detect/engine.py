@@ -94,9 +94,9 @@ class Blend:
     see ``LangModel``) the genuine mail read that way out of fold is short
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
-    decisive. The score must still reach the scam
-    threshold, but at the shipped scale (3 points per unit, capped at 9) a
-    decisive reading reaches it alone, so it is a scam verdict unless
+    decisive. The score must still reach the scam threshold, but at the
+    shipped scale (3 points per unit, capped at 9) a decisive reading
+    reaches it alone, so it is a scam verdict unless
     something legitimate was found. The shipped blend sets both steps at 4,
     as nested leave-source-out chose: a reading that confident is decisive.
 

@@ -343,12 +343,14 @@ def _normalise(x: Any, floor: int) -> Any:
     """Rows of a binary n-gram matrix divided by sqrt(max(n-grams present, floor)).
 
     The same arithmetic as :meth:`LangModel.score`, so the weights are fitted on
-    what inference computes.
+    what inference computes: there a floor of 0 means a plain sum, so here too.
     """
     import numpy as np
 
+    if not floor:
+        return x
     present = np.asarray(x.sum(axis=1)).ravel()
-    return x.multiply(1.0 / np.sqrt(np.maximum(present, max(floor, 1)))[:, None]).tocsr()
+    return x.multiply(1.0 / np.sqrt(np.maximum(present, floor))[:, None]).tocsr()
 
 
 def fit(
