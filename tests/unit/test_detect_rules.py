@@ -510,3 +510,40 @@ def test_warning_frame_is_refused_to_a_mismatched_sender(clf: Classifier) -> Non
 def test_context_entries_are_normalised() -> None:
     ctx = ClassifyContext(trusted_senders=frozenset({"@Example.COM", " Bob@X.org "}))
     assert ctx.trusted_senders == frozenset({"example.com", "bob@x.org"})
+
+
+# --- where the routes lead ------------------------------------------------------------------
+
+PCN = (
+    "Penalty Charge Notice PX0071 was issued to vehicle AB12 CDE on 02/05/2026. The charge"
+    " is £70, reduced to £35 if paid within 14 days. Pay or challenge at {where}."
+)
+
+
+def test_a_notice_whose_every_route_is_a_public_body_is_legitimate(clf: Classifier) -> None:
+    msg = make_message(
+        PCN.format(where="wakefield.gov.uk/pcn"), from_="Parking <pcn@wakefield.gov.uk>"
+    )
+    assert "common.context.public_sector_routes" in rules_of(clf.classify(msg))
+
+
+@pytest.mark.parametrize(
+    ("where", "links", "reply_to"),
+    [
+        ("wakefield-pcn.example/pay", (), ()),  # a look-alike link in the text
+        ("wakefield.gov.uk/pcn or call 0113 496 0000", (), ()),  # a number of its own
+        ("wakefield.gov.uk/pcn", (("wakefield.gov.uk/pcn", "https://pcn-pay.example/x"),), ()),
+        ("wakefield.gov.uk/pcn", (), ("pcn.desk@outlook.com",)),  # replies go elsewhere
+        ("wakefield.gov.uk/pcn, or email pcn.desk@outlook.com", (), ()),
+    ],
+)
+def test_one_route_elsewhere_and_the_notice_is_not_vouched_for(
+    clf: Classifier, where: str, links: tuple[tuple[str, str], ...], reply_to: tuple[str, ...]
+) -> None:
+    msg = make_message(
+        PCN.format(where=where),
+        from_="Parking <pcn@wakefield.gov.uk>",
+        links=links,
+        reply_to=reply_to,
+    )
+    assert "common.context.public_sector_routes" not in rules_of(clf.classify(msg))

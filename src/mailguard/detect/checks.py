@@ -272,6 +272,41 @@ def _public_sector_sender(params: Mapping[str, Any]) -> Check:
     return check
 
 
+_TEXT_ADDR_RE = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
+
+
+@feature("public_sector_routes")
+def _public_sector_routes(params: Mapping[str, Any]) -> Check:
+    """Every route the mail offers leads to a public body: sender, reply address and
+    every link on a public-sector domain, and no phone number or other address.
+
+    Unlike ``public_sector_sender`` this needs no authentication: whoever
+    really sent such a mail, the only place it can take the reader is the
+    authority's own site, so there is nothing to protect them from. A scam
+    needs a route of its own (a look-alike link, a number to call, an
+    address to write to), and any one of those stops this from firing.
+    """
+    _no_params(params, "suffixes")
+    suffixes = frozenset(_str_list(params, "suffixes"))
+
+    def public(domain: str) -> bool:
+        return domain_in(domain, suffixes)
+
+    def check(f: Facts) -> str | None:
+        if not public(f.from_domain) or f.msg.phones:
+            return None
+        if not all(public(a.addr.rpartition("@")[2]) for a in f.msg.reply_to):
+            return None
+        hosts = {u.domain for u in f.msg.urls}  # anchor targets and URLs in the text
+        if not hosts or not all(public(h) for h in hosts):
+            return None
+        if not all(public(d) for d in _TEXT_ADDR_RE.findall(f.views.text_en)):
+            return None
+        return ", ".join(sorted(hosts))
+
+    return check
+
+
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
