@@ -261,11 +261,10 @@ def _public_sector_sender(params: Mapping[str, Any]) -> Check:
     Authentication-Results (a home server that adds none) it never fires.
     Universities are left out: their accounts are phished and then used.
     """
-    _no_params(params, "suffixes")
-    suffixes = frozenset(_str_list(params, "suffixes"))
+    _no_params(params)
 
     def check(f: Facts) -> str | None:
-        if not f.from_domain or not domain_in(f.from_domain, suffixes):
+        if not f.from_domain or not domain_in(f.from_domain, f.set("public_sector")):
             return None
         return f.from_domain if f.sender_proven else None
 
@@ -286,13 +285,14 @@ def _public_sector_routes(params: Mapping[str, Any]) -> Check:
     needs a route of its own (a look-alike link, a number to call, an
     address to write to), and any one of those stops this from firing.
     """
-    _no_params(params, "suffixes")
-    suffixes = frozenset(_str_list(params, "suffixes"))
-
-    def public(domain: str) -> bool:
-        return domain_in(domain, suffixes)
+    _no_params(params)
 
     def check(f: Facts) -> str | None:
+        suffixes = f.set("public_sector")
+
+        def public(domain: str) -> bool:
+            return domain_in(domain, suffixes)
+
         if not public(f.from_domain) or f.msg.phones:
             return None
         if not all(public(a.addr.rpartition("@")[2]) for a in f.msg.reply_to):
