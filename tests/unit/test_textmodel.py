@@ -9,6 +9,7 @@ from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,11 +143,7 @@ def test_training_fits_what_inference_computes() -> None:
         ("今月のご利用明細をお知らせします。ログインしてご確認ください", "ham"),
         ("本日14時開演です。ご来場をお待ちしております", "ham"),
     ]
-    examples = [
-        training.Example(f"t{i}", label, "ja", "-", f"g{i}", text, "own")
-        for i, (text, label) in enumerate(texts)
-    ]
-    model = training.fit(examples, min_df=1, top_k=10**6)
+    model = training.fit(_ja_examples(texts), min_df=1, top_k=10**6)
     lang_model = model.models["ja"]
     assert lang_model.norm_floor == training.NORM_FLOOR["ja"]
     assert lang_model.scale == training.LOGIT_SCALE["ja"]
@@ -158,21 +155,8 @@ def test_training_fits_what_inference_computes() -> None:
     # scikit-learn fitted by hand on length-normalised rows (every n-gram kept, so
     # the refit is the same fit) gives the very logits the shipped scorer computes:
     # the trainer fits what inference computes.
-    import numpy as np
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    lo, hi = training.NGRAMS["ja"]
-    vec = CountVectorizer(analyzer=lambda t: sorted(training.ngrams(t, lo, hi)), binary=True)
-    x = vec.fit_transform([model_text(text, "ja")[1] for text, _ in texts])
-    rows = x.sum(axis=1).A.ravel()
-    x = x.multiply(1.0 / np.sqrt(np.maximum(rows, lang_model.norm_floor))[:, None]).tocsr()
-    y = [1 if label == "scam" else 0 for _, label in texts]
-    clf = LogisticRegression(
-        C=training.C_BY_LANG["ja"], class_weight="balanced", max_iter=2000, solver="liblinear"
-    ).fit(x, y)
-    expect = lang_model.scale * clf.decision_function(x)
-    assert [s.logit for s in logits if s] == pytest.approx(list(expect), abs=1e-3)
+    expect = _hand_fitted_logits(texts, lang_model.norm_floor, lang_model.scale)
+    assert [s.logit for s in logits if s] == pytest.approx(expect, abs=1e-3)
 
 
 def test_a_floor_of_zero_trains_the_plain_sum_inference_reads(
@@ -189,24 +173,46 @@ def test_a_floor_of_zero_trains_the_plain_sum_inference_reads(
         ("ご注文の商品を発送しました", "ham"),
         ("今月のご利用明細をお知らせします", "ham"),
     ]
-    examples = [
+    model = training.fit(_ja_examples(texts), min_df=1, top_k=10**6)
+    assert model.models["ja"].norm_floor == 0
+    expect = _hand_fitted_logits(texts, 0, model.models["ja"].scale)
+    got = [model.score_text(text) for text, _ in texts]
+    assert [s.logit for s in got if s] == pytest.approx(expect, abs=1e-3)
+
+
+def _ja_examples(texts: list[tuple[str, str]]) -> list[Any]:
+    """(text, label) pairs as Japanese training examples, each its own source."""
+    from mailguard.detect import training
+
+    return [
         training.Example(f"t{i}", label, "ja", "-", f"g{i}", text, "own")
         for i, (text, label) in enumerate(texts)
     ]
-    model = training.fit(examples, min_df=1, top_k=10**6)
-    assert model.models["ja"].norm_floor == 0
+
+
+def _hand_fitted_logits(texts: list[tuple[str, str]], floor: int, scale: float) -> list[float]:
+    """The oracle for the trainer: scikit-learn fitted directly on the texts' binary
+    n-gram rows, each divided by sqrt(max(n-grams present, floor)) unless the floor
+    is 0, with the recipe's C, scaled like the shipped model. Written here without
+    the trainer's code, so a trainer that stops fitting what inference computes
+    disagrees with it."""
+    import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
+
+    from mailguard.detect import training
 
     lo, hi = training.NGRAMS["ja"]
     vec = CountVectorizer(analyzer=lambda t: sorted(training.ngrams(t, lo, hi)), binary=True)
     x = vec.fit_transform([model_text(text, "ja")[1] for text, _ in texts])
+    if floor:
+        rows = x.sum(axis=1).A.ravel()
+        x = x.multiply(1.0 / np.sqrt(np.maximum(rows, floor))[:, None]).tocsr()
+    y = [1 if label == "scam" else 0 for _, label in texts]
     clf = LogisticRegression(
         C=training.C_BY_LANG["ja"], class_weight="balanced", max_iter=2000, solver="liblinear"
-    ).fit(x, [1 if label == "scam" else 0 for _, label in texts])
-    expect = model.models["ja"].scale * clf.decision_function(x)
-    got = [model.score_text(text) for text, _ in texts]
-    assert [s.logit for s in got if s] == pytest.approx(list(expect), abs=1e-3)
+    ).fit(x, y)
+    return list(scale * clf.decision_function(x))
 
 
 def test_model_reason_is_bounded_and_names_the_ngrams() -> None:
