@@ -114,3 +114,36 @@ def test_a_forwarded_block_under_a_scam_question_is_a_mention() -> None:
     text = f"冒頭---------- Forwarded message ---------{forwarded}----------末尾"
     [(start, end)] = quoted_spans(text)
     assert text[start:end].endswith("----------") and text[end:] == "末尾"
+
+
+def test_a_whole_quoted_scam_mail_in_a_warning_is_a_mention() -> None:
+    """A consumer alert that quotes a whole lure (over 300 characters) in quote marks.
+
+    Alerts reproduce the scam mail in full so readers recognise it; the quote
+    is still a mention, however long. Outside a quote, the same words are a demand.
+    """
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    lure = (
+        "Your StreamBox Ultra membership renewal of $289.99 was processed today. "
+        "If you did not request this renewal, call our cancellation desk at "
+        "(844) 555-0162 within 24 hours to stop the charge and receive a full refund. "
+        "Calls after the deadline cannot be refunded. Reference SB-55102. "
+        "Our agents are available around the clock to help you with the refund."
+    )
+    assert len(lure) > 300
+    body = (
+        "SCAM ALERT from the county consumer protection office.\n\n"
+        f'Residents are receiving emails like this one:\n\n"{lure}"\n\n'
+        "This is a scam. Do not call the number. If you paid, contact your card issuer "
+        "and report it to the consumer protection office."
+    )
+    assert [(a, b) for a, b in quoted_spans(body) if b - a > 300]
+    msg = make_message(
+        body, subject="Scam alert: fake renewal emails", from_="County <alerts@county.example.gov>"
+    )
+    verdict = Classifier.default().classify(msg)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(lure, subject="Renewal processed", from_="StreamBox <billing@sbx.test>")
+    assert Classifier.default().classify(demand).verdict == "scam"

@@ -25,8 +25,10 @@ from mailguard.parse.model import ParsedMessage
 _CONTEXT = 12  # characters of context shown around a matched phrase
 
 # Quoted spans: "…", “…”, 「…」, 『…』 and '…' (an apostrophe inside a word is not a quote).
+# Up to 600 characters: consumer alerts quote a whole lure mail (a 330-character
+# renewal lure in an attorney general's alert ran past the old 300).
 _QUOTED_RE = re.compile(
-    r'"[^"]{2,300}"|“[^”]{2,300}”|「[^」]{2,300}」|『[^』]{2,300}』'
+    r'"[^"]{2,600}"|“[^”]{2,600}”|「[^」]{2,600}」|『[^』]{2,600}』'
     r"|(?<![a-z0-9])'[^']{2,200}'(?![a-z0-9])"
 )
 
