@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mailguard.detect.facts import Facts, domain_in, word_regex
+from mailguard.detect.facts import Facts, domain_in, registrable_domain, word_regex
 from mailguard.detect.normalize import fold
 from mailguard.detect.verdict import sender_matches
 
@@ -305,6 +305,45 @@ def _public_sector_routes(params: Mapping[str, Any]) -> Check:
         return ", ".join(sorted(hosts))
 
     return check
+
+
+@feature("own_routes")
+def _own_routes(params: Mapping[str, Any]) -> Check:
+    """A company that names itself and sends you only home: the display name is the
+    sender's domain name, every link leads to that domain, and the mail has no
+    phone number, no Reply-To elsewhere and no other address.
+
+    Spoofing such a mail gains a scammer nothing, since every route goes to the
+    real company; a look-alike domain ("Netflix" at netflix-billing) or a route
+    of the scam's own (a number to call, a second address) stops it. What it
+    cannot tell apart is a scam site under its own coherent name, so it is weak
+    evidence: it caps the text model's reading rather than clearing the rules.
+    """
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        own = f.from_reg_domain
+        if not own or f.from_is_freemail or f.msg.phones or f.msg.amounts or not f.link_domains:
+            return None
+        label = own.partition(".")[0]
+        if _compact(f.from_name) != _compact(label):
+            return None
+        if not f.sender_is_any_brand and f.brand_index.near_label(label):
+            return None  # "Amazen Pay" at amazen-pay: a brand's look-alike, not its own name
+        if f.link_domains != {own}:
+            return None
+        if any(registrable_domain(a.addr.rpartition("@")[2]) != own for a in f.msg.reply_to):
+            return None
+        if any(registrable_domain(d) != own for d in _TEXT_ADDR_RE.findall(f.views.text_en)):
+            return None
+        return own
+
+    return check
+
+
+def _compact(name: str) -> str:
+    """Letters and digits only: "Juniper Bank" and juniper-bank compare equal."""
+    return "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())
 
 
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

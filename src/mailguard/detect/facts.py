@@ -102,12 +102,24 @@ class BrandIndex:
         self.brands = brands
         # Every brand's domains: "is the sender any brand" is one set test.
         self.domains: frozenset[str] = frozenset().union(*(b.domains for b in brands))
+        # Their names as domain labels ("amazon", "paypal"), for spotting look-alikes.
+        labels = (registrable_domain(d).partition(".")[0] for d in self.domains)
+        self.labels: frozenset[str] = frozenset(label for label in labels if len(label) >= 4)
         self._auto = ahocorasick.Automaton()
         for b in brands:
             for n in b.names:
                 self._auto.add_word(n, (n, b))
         if brands:
             self._auto.make_automaton()
+
+    def near_label(self, label: str) -> bool:
+        """A part of ``label`` is a brand's name or one edit from it ("amazen-pay")."""
+        return any(
+            _within_one_edit(part, brand)
+            for part in label.split("-")
+            if len(part) >= 4
+            for brand in self.labels
+        )
 
     def find(self, text: str) -> list[tuple[Brand, str]]:
         """Brands named in ``text`` (folded, lower-case), first mention first, no repeats.
@@ -128,6 +140,20 @@ class BrandIndex:
             seen.add(brand.key)
             out.append((brand, name))
         return out
+
+
+def _within_one_edit(a: str, b: str) -> bool:
+    """Equal, or one substitution, insertion or deletion apart."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i + (len(a) == len(b)) :] == b[i + 1 :]
 
 
 def _whole(text: str, start: int, end: int) -> bool:
