@@ -144,6 +144,11 @@ def _brand_mention_unbacked(params: Mapping[str, Any]) -> Check:
     def check(f: Facts) -> str | None:
         if f.sender_is_any_brand:
             return None  # brands legitimately name each other (app-store receipts)
+        # A company under its own name that names a brand only in the body is
+        # naming how you paid ("we tried to charge your PayPal account"), not who it is.
+        body_only = f.sender_self_named and not (f.brands_in_from_name or f.brands_in_subject)
+        if body_only:
+            return None
         for brand, name in f.brands_in_text:
             if not f.links_to_brand(brand):
                 return f"{name} / {f.from_domain or '?'}"
@@ -323,13 +328,8 @@ def _own_routes(params: Mapping[str, Any]) -> Check:
 
     def check(f: Facts) -> str | None:
         own = f.from_reg_domain
-        if not own or f.from_is_freemail or f.msg.phones or f.msg.amounts or not f.link_domains:
+        if f.msg.phones or f.msg.amounts or not f.link_domains or not f.sender_self_named:
             return None
-        label = own.partition(".")[0]
-        if _compact(f.from_name) != _compact(label):
-            return None
-        if not f.sender_is_any_brand and f.brand_index.near_label(label):
-            return None  # "Amazen Pay" at amazen-pay: a brand's look-alike, not its own name
         if f.link_domains != {own}:
             return None
         if any(registrable_domain(a.addr.rpartition("@")[2]) != own for a in f.msg.reply_to):
@@ -339,11 +339,6 @@ def _own_routes(params: Mapping[str, Any]) -> Check:
         return own
 
     return check
-
-
-def _compact(name: str) -> str:
-    """Letters and digits only: "Juniper Bank" and juniper-bank compare equal."""
-    return "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())
 
 
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

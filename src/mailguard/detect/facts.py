@@ -142,6 +142,11 @@ class BrandIndex:
         return out
 
 
+def _compact(name: str) -> str:
+    """Letters and digits only: "Juniper Bank" and juniper-bank compare equal."""
+    return "".join(ch for ch in name.lower() if ch.isascii() and ch.isalnum())
+
+
 def _within_one_edit(a: str, b: str) -> bool:
     """Equal, or one substitution, insertion or deletion apart."""
     if a == b:
@@ -284,6 +289,23 @@ class Facts:
     @cached_property
     def _link_suffixes(self) -> frozenset[str]:
         return frozenset().union(*(_suffixes(d) for d in self.link_domains))
+
+    @cached_property
+    def sender_self_named(self) -> bool:
+        """The display name is the sender's own domain name ("Juniper Bank" at
+        juniper-bank.example), not free-mail and not a known brand's look-alike.
+
+        Coherent, not proven: a scam operation can name itself after its own
+        domain too. What it rules out is the commonest disguise, a name that
+        belongs to somebody else's domain.
+        """
+        own = self.from_reg_domain
+        if not own or self.from_is_freemail:
+            return False
+        label = own.partition(".")[0]
+        if _compact(self.from_name) != _compact(label):
+            return False
+        return self.sender_is_any_brand or not self.brand_index.near_label(label)
 
     @cached_property
     def sender_is_any_brand(self) -> bool:
