@@ -147,3 +147,37 @@ def test_a_whole_quoted_scam_mail_in_a_warning_is_a_mention() -> None:
     assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
     demand = make_message(lure, subject="Renewal processed", from_="StreamBox <billing@sbx.test>")
     assert Classifier.default().classify(demand).verdict == "scam"
+
+
+def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
+    """Consumer bulletins retell a one-click screen without quote marks.
+
+    「次の画面が表示されました。」 introduces the screen's own words; in a mail
+    that gives protective advice they are quoted, up to the next section mark.
+    The same words sent as a demand still count in full.
+    """
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    screen = (
+        "会員登録が完了しました。登録料39,800円を本日中にお支払いください。"
+        "お客様の端末情報（IPアドレス）は記録済みです。"
+        "誤って登録された方は、今すぐ下記の窓口へお電話ください。"
+    )
+    body = (
+        "くらし安心だより 第12号\n◆ 相談事例\n"
+        "動画サイトのボタンを押したところ、次の画面が表示されました。\n"
+        f"{screen}\n"
+        "◆ アドバイス\n"
+        "支払う必要も、連絡する必要もありません。困ったときは消費者ホットライン「188」へ。"
+    )
+    view = "".join(body.split())
+    [(start, end)] = [s for s in quoted_spans(view) if "登録料" in view[s[0] : s[1]]]
+    assert view[start:end].startswith("会員登録") and view[end] == "◆"
+    msg = make_message(
+        body, subject="くらし安心だより", from_="県消費生活センター <info@kurashi.example.lg.jp>"
+    )
+    fired = Classifier.default().classify(msg)
+    assert fired.verdict == "clean", [(r.rule, r.weight) for r in fired.reasons]
+    demand = make_message(screen, subject="ご登録完了", from_="動画サイト <info@douga-site.test>")
+    assert Classifier.default().classify(demand).verdict != "clean"

@@ -33,6 +33,17 @@ _QUOTED_RE = re.compile(
 )
 
 
+# A narrated example in a warning: 「次の画面が表示されました。」「以下のようなメールが
+# 届いています。」 and then the example's own words, without quote marks, up to the
+# bulletin's next section mark (◆ ■ ● ▼ 【) or 400 characters. Only read in a
+# message that already talks about scams (see TextMatcher.quoted_only).
+_NARRATED_RE = re.compile(
+    r"(?:次の|以下の|このような|こんな|下記の)(?:ような)?"
+    r"(?:画面|メール|sms|ショートメール|メッセージ|文面|通知|表示)"
+    r"[^。]{0,20}(?:表示され|届い|届き|送られ|受け取|確認され)[^。]{0,15}。"
+    r"([^◆■□●▼★【]{2,400})"
+)
+
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
 # breaks, so a block starts at a ">" after a sentence end (or at the start) and
 # runs on while further ">" markers follow within _REPLY_REACH characters.
@@ -58,9 +69,11 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
 
     Quotation marks, reply-quoted blocks and forwarded messages count: a
     family member who forwards a scam SMS with "pretty sure it's fake"
-    quotes it with ">" or under a "転送メッセージ" line.
+    quotes it with ">" or under a "転送メッセージ" line. So do narrated
+    examples (「次の画面が表示されました。」 and the screen's words after it).
     """
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
+    spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
 
 
