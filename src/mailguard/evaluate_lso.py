@@ -244,7 +244,9 @@ def choose_blend(clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend])
     """
     scored = [(blend, figures(rows, verdicts(clf, rows, blend))) for blend in grid]
     floor = min(f.fp_rate() for _, f in scored)
-    budget = max(FP_TARGET, floor + FP_SLACK)
+    # The slack is for when the target cannot be met; where it can, it is the budget
+    # (allowing floor + slack there let the choice go over the target it is held to).
+    budget = FP_TARGET if floor <= FP_TARGET else floor + FP_SLACK
     best: tuple[tuple[float, float, float], Blend] | None = None
     for blend, f in scored:
         if f.fp_rate() > budget + 1e-12:
