@@ -315,14 +315,17 @@ def _public_sector_routes(params: Mapping[str, Any]) -> Check:
 @feature("own_routes")
 def _own_routes(params: Mapping[str, Any]) -> Check:
     """A company that names itself and sends you only home: the display name is the
-    sender's domain name, every link leads to that domain, and the mail has no
-    phone number, no Reply-To elsewhere and no other address.
+    sender's domain name (:attr:`Facts.sender_self_named`), every link leads to
+    that domain, and the mail has no phone number, no amount, no Reply-To
+    elsewhere and no other address.
 
     Spoofing such a mail gains a scammer nothing, since every route goes to the
-    real company; a look-alike domain ("Netflix" at netflix-billing) or a route
-    of the scam's own (a number to call, a second address) stops it. What it
-    cannot tell apart is a scam site under its own coherent name, so it is weak
-    evidence: it caps the text model's reading rather than clearing the rules.
+    real company; a look-alike domain ("Netflix" at netflix-billing, "Amazen
+    Pay") or a route of the scam's own (a number to call, a second address)
+    stops it. What it cannot tell apart is a scam site under its own coherent
+    name, so it is weak evidence: it caps the text model's reading rather than
+    clearing the rules, and it needs no amount, because such a site's fake
+    "fee" or "balance" is exactly what the coherent name would otherwise cover.
     """
     _no_params(params)
 
