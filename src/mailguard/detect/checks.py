@@ -279,6 +279,14 @@ def _public_sector_sender(params: Mapping[str, Any]) -> Check:
 _TEXT_ADDR_RE = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 
 
+def _addresses_all(f: Facts, ok: Callable[[str], bool]) -> bool:
+    """Every address the reader could write to (Reply-To, and addresses in the
+    text) is on a domain ``ok`` accepts: the address half of the route checks."""
+    if not all(ok(a.addr.rpartition("@")[2]) for a in f.msg.reply_to):
+        return False
+    return all(ok(d) for d in _TEXT_ADDR_RE.findall(f.views.text_en))
+
+
 @feature("public_sector_routes")
 def _public_sector_routes(params: Mapping[str, Any]) -> Check:
     """Every route the mail offers leads to a public body: sender, reply address and
@@ -300,12 +308,8 @@ def _public_sector_routes(params: Mapping[str, Any]) -> Check:
 
         if not public(f.from_domain) or f.msg.phones:
             return None
-        if not all(public(a.addr.rpartition("@")[2]) for a in f.msg.reply_to):
-            return None
         hosts = {u.domain for u in f.msg.urls}  # anchor targets and URLs in the text
-        if not hosts or not all(public(h) for h in hosts):
-            return None
-        if not all(public(d) for d in _TEXT_ADDR_RE.findall(f.views.text_en)):
+        if not hosts or not all(public(h) for h in hosts) or not _addresses_all(f, public):
             return None
         return ", ".join(sorted(hosts))
 
@@ -331,13 +335,9 @@ def _own_routes(params: Mapping[str, Any]) -> Check:
 
     def check(f: Facts) -> str | None:
         own = f.from_reg_domain
-        if f.msg.phones or f.msg.amounts or not f.link_domains or not f.sender_self_named:
+        if f.msg.phones or f.msg.amounts or not f.sender_self_named or f.link_domains != {own}:
             return None
-        if f.link_domains != {own}:
-            return None
-        if any(registrable_domain(a.addr.rpartition("@")[2]) != own for a in f.msg.reply_to):
-            return None
-        if any(registrable_domain(d) != own for d in _TEXT_ADDR_RE.findall(f.views.text_en)):
+        if not _addresses_all(f, lambda domain: registrable_domain(domain) == own):
             return None
         return own
 
