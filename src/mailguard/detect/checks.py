@@ -653,13 +653,25 @@ def _consistent_sender(params: Mapping[str, Any]) -> Check:
     return check
 
 
+_LIST_PRECEDENCE = frozenset({"list", "bulk"})
+
+
 @feature("mailing_list")
 def _mailing_list(params: Mapping[str, Any]) -> Check:
-    """Sent through a mailing list (List-Id and List-Unsubscribe): legit evidence, weak."""
+    """Sent through a mailing list: legit evidence, weak.
+
+    A List-Id alone is cheap to add, so it needs a second list-server header
+    beside it: List-Unsubscribe (every list and bulk sender today), or
+    Precedence: list/bulk, which older list servers (Mailman 1, Majordomo,
+    ezmlm) add instead.
+    """
     _no_params(params)
 
     def check(f: Facts) -> str | None:
-        if f.msg.list_id and f.msg.list_unsubscribe:
+        if not f.msg.list_id:
+            return None
+        precedence = f.msg.headers.get("precedence", "").strip().lower()
+        if f.msg.list_unsubscribe or precedence in _LIST_PRECEDENCE:
             return f"List-Id: {f.msg.list_id}"
         return None
 
