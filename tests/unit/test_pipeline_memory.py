@@ -64,7 +64,7 @@ MISSED = (
     b"Message-ID: <pts-mem-1@rewards-desk.example>\r\n"
     b"Date: Sat, 05 Dec 2026 10:00:00 +0000\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    b"Hello, your member points are waiting. Questions? Ring us on 0120-555-013.\r\n"
+    b"Hello, your member points statement is ready. Questions? Ring us on 0120-555-013.\r\n"
 )
 WRITES = ("MOVE", "COPY", "STORE", "EXPUNGE", "APPEND", "CREATE", "SUBSCRIBE", "SELECT")
 
@@ -407,12 +407,46 @@ def test_report_by_moving_is_held_and_learned(tmp_path: Path, classifier: Classi
         assert learned["sender"] == {"points@rewards-desk.example"}
         assert learned["phone"] == {"0120555013"}
         # What was learned counts: the same sender's next, equally bland mail is held.
-        nxt = MISSED.replace(b"pts-mem-1", b"pts-mem-2").replace(b"are waiting", b"will lapse")
+        nxt = MISSED.replace(b"pts-mem-1", b"pts-mem-2").replace(b"is ready", b"is attached")
         server.deliver("INBOX", nxt)
         assert app.scan(account).quarantined == 1
         assert "user.reported_sender" in [
             r["rule"] for r in app.store.list_quarantine(account="mem")[-1].reasons
         ]
+
+
+def test_reporting_a_suspicious_message_holds_it_under_its_one_record(tmp_path: Path) -> None:
+    """Mentioned as suspicious, then reported: the move is recorded first and reversible."""
+    rules_only = Classifier(Classifier.default().ruleset)  # the verdict must not hang on the model
+    server, settings = MemoryMailServer(), make_settings(tmp_path)
+    account = settings.accounts[0]
+    mail = MISSED.replace(
+        b"Hello, your member points statement is ready. Questions? Ring us on",
+        b"Final notice: your points are past due. Call",
+    )
+    uid = server.deliver("INBOX", mail, flags=["\\Seen"])
+    mid = mid_of(mail)
+    with App(settings, classifier=rules_only, connect=Connections(server)) as app:
+        assert app.scan(account).quarantined == 0
+        [first] = app.store.list_quarantine(account="mem", status=None)
+        assert first.status == Status.SUSPICIOUS and first.original_folder == "INBOX"
+        server.client().move("INBOX", uid, account.report)  # the user: "this is a scam"
+        app.scan(account)
+        assert set(contents(server, "Quarantine")) == {mid}
+        assert contents(server, "Quarantine")[mid] == {"\\Seen"}, "flags kept"
+        assert contents(server, account.report) == {} and contents(server, "INBOX") == {}
+        [rec] = app.store.list_quarantine(account="mem", status=None)
+        assert rec.id == first.id, "one message, one record"
+        assert rec.status == Status.QUARANTINED and rec.verdict == "scam"
+        assert rec.original_folder == account.report
+        assert rec.reasons[0]["rule"] == "user.reported"
+        actions = [e.action for e in app.store.audit_entries(quarantine_id=rec.id)]
+        assert actions.index("move.intent") < actions.index("move.confirmed")
+        assert "report.by_move" in actions
+        assert app.store.reported_features("mem")["sender"] == {"points@rewards-desk.example"}
+        release_one(server.client(), app.store, rec.id)
+    assert set(contents(server, account.report)) == {mid}, "released back to where it was taken"
+    assert contents(server, "Quarantine") == {}
 
 
 def test_deleted_by_the_user_is_recorded_and_teaches_nothing(

@@ -451,6 +451,30 @@ def test_list_quarantine_filters_and_counts(store: StateStore) -> None:
     assert store.quarantine_counts()["quarantined"] == 2
 
 
+def test_a_reported_suspicious_row_becomes_the_record_of_its_move(store: StateStore) -> None:
+    """suspicious -> pending_move, with the report's place and verdict, before the move."""
+    s = store.record_suspicious(item(verdict="suspicious", score=6.0))
+    reported = item(
+        original_folder="Quarantine/Report", original_uid=3, original_uidvalidity=11,
+        verdict="scam", score=100.0, details={"user_action": "reported_by_move"},
+    )  # fmt: skip
+    assert store.hold_reported_suspicious(s, reported, quarantine_folder="Quarantine") == s
+    pending = store.get(s)
+    assert pending is not None and pending.status == "pending_move"
+    assert (pending.original_folder, pending.original_uid, pending.original_uidvalidity) == (
+        "Quarantine/Report", 3, 11,
+    )  # fmt: skip
+    assert pending.verdict == "scam" and pending.quarantine_folder == "Quarantine"
+    entries = store.audit_entries(quarantine_id=s)
+    assert [e.action for e in entries] == ["suspicious.recorded", "move.intent"]
+    assert entries[-1].detail["folder"] == "Quarantine/Report" and entries[-1].detail["uid"] == 3
+    store.confirm_move(s, "Quarantine", 9, 99, "move")
+    assert store.get(s).status == "quarantined"  # type: ignore[union-attr]
+    with pytest.raises(InvalidTransition):  # only a suspicious row can be taken over
+        store.hold_reported_suspicious(s, reported, quarantine_folder="Quarantine")
+    assert len(store.list_quarantine("alice", status=None)) == 1
+
+
 def test_the_transition_table_covers_every_status_and_final_means_final(
     store: StateStore,
 ) -> None:

@@ -328,13 +328,15 @@ class MailAppSync:
         item = new_item(account.name, folder, uidvalidity, fetched, msg, verdict, digest, contacted)
         item = replace(item, details={**item.details, "user_action": UserAction.REPORTED_BY_MOVE})
         try:
-            qid = self.store.record_move_intent(item, quarantine_folder=dest)
+            if known is not None and known.status == Status.SUSPICIOUS:
+                # Mentioned as suspicious, then reported: that record becomes the held one,
+                # its move recorded before it happens like any other.
+                qid = self.store.hold_reported_suspicious(known.id, item, quarantine_folder=dest)
+            else:
+                qid = self.store.record_move_intent(item, quarantine_folder=dest)
         except DuplicateMessage:
-            # Already recorded elsewhere (e.g. reported as suspicious in the INBOX, then
-            # dragged here): hold it and learn from it; the earlier record stays the record.
-            client.ensure_folder(dest)
-            client.move(folder, fetched.uid, dest)
-            self.learner.scam(account.name, fetched.raw, msg, known.id if known else 0)
+            # Recorded elsewhere and in the middle of something (a release under way):
+            # leave it in the report folder for the next pass to see settled.
             return None
         self.store.audit(
             account.name, REPORTED_BY_MOVE, qid, folder=folder, uid=fetched.uid,

@@ -144,6 +144,52 @@ def _status_filter(status: str | Iterable[str] | None) -> tuple[Status, ...] | N
         ) from None
 
 
+def _checked(item: NewItem) -> tuple[VerdictKind, str | None, str]:
+    """The item's verdict, Message-ID and sha256 as stored; a bad verdict is refused."""
+    if item.verdict not in set(VerdictKind):
+        raise ValueError(
+            f"verdict must be one of {tuple(str(v) for v in VerdictKind)}, got {item.verdict!r}"
+        )
+    return (
+        VerdictKind(item.verdict),
+        normalize_message_id(item.message_id),
+        _normalize_sha256(item.sha256),
+    )
+
+
+def _finding(item: NewItem, verdict: VerdictKind) -> tuple[Any, ...]:
+    """Columns verdict, category, score, reasons, flags, details, as stored."""
+    return (
+        verdict,
+        item.category,
+        float(item.score),
+        to_json(reasons_to_dicts(item.reasons)),
+        to_json([_flag_text(f) for f in item.flags]),
+        to_json(dict(item.details)),
+    )
+
+
+def _intent_detail(
+    item: NewItem,
+    verdict: VerdictKind,
+    message_id: str | None,
+    sha256: str,
+    quarantine_folder: str | None,
+) -> dict[str, Any]:
+    """The audit entry of a recorded intent: where the message is and where it goes."""
+    return {
+        "folder": item.original_folder,
+        "uid": item.original_uid,
+        "uidvalidity": item.original_uidvalidity,
+        "dest": quarantine_folder,
+        "message_id": message_id,
+        "sha256": sha256,
+        "verdict": verdict,
+        "category": item.category,
+        "score": float(item.score),
+    }
+
+
 class QuarantineOps(Repository):
     """Recording, moving and finding quarantine rows."""
 
@@ -162,17 +208,53 @@ class QuarantineOps(Repository):
         """Record a message left in place but worth mentioning in the digest; return its id."""
         return self._insert(item, Status.SUSPICIOUS, actions.SUSPICIOUS_RECORDED, None)
 
+    def hold_reported_suspicious(self, item_id: int, item: NewItem, quarantine_folder: str) -> int:
+        """A ``suspicious`` row whose message the user reported: it becomes this move's record.
+
+        The user moved a message we had only mentioned into the report folder.
+        ``suspicious -> pending_move`` and the ``move.intent`` entry are
+        committed in one transaction *before* the IMAP move, with the report's
+        place (folder, UIDVALIDITY, UID), verdict and reasons, exactly as
+        :meth:`record_move_intent` would write a new row: the message keeps one
+        record, and the move is recorded and reversible like any other.
+        """
+        verdict, message_id, sha256 = _checked(item)
+        now = self._db.now()
+        with self._db.transaction() as conn:
+            row = require_transition(conn, item_id, "hold the reported", Status.PENDING_MOVE)
+            conn.execute(
+                """
+                UPDATE quarantine SET original_folder = ?, original_uid = ?,
+                    original_uidvalidity = ?, verdict = ?, category = ?, score = ?, reasons = ?,
+                    flags = ?, details = ?, status = ?, quarantine_folder = ?,
+                    contacted_on = coalesce(?, contacted_on), error = NULL
+                WHERE id = ?
+                """,
+                (
+                    item.original_folder,
+                    item.original_uid,
+                    item.original_uidvalidity,
+                    *_finding(item, verdict),
+                    Status.PENDING_MOVE,
+                    quarantine_folder,
+                    message_dt_to_db(item.contacted_on),
+                    item_id,
+                ),
+            )
+            append_audit(
+                conn,
+                now,
+                row["account"],
+                actions.MOVE_INTENT,
+                item_id,
+                _intent_detail(item, verdict, message_id, sha256, quarantine_folder),
+            )
+        return item_id
+
     def _insert(
         self, item: NewItem, status: Status, action: str, quarantine_folder: str | None
     ) -> int:
-        if item.verdict not in set(VerdictKind):
-            raise ValueError(
-                f"verdict must be one of {tuple(str(v) for v in VerdictKind)}, "
-                f"got {item.verdict!r}"
-            )
-        verdict = VerdictKind(item.verdict)
-        message_id = normalize_message_id(item.message_id)
-        sha256 = _normalize_sha256(item.sha256)
+        verdict, message_id, sha256 = _checked(item)
         sender = (item.from_addr or "").strip().lower() or None
         now = self._db.now()
         with self._db.transaction() as conn:
@@ -199,12 +281,7 @@ class QuarantineOps(Repository):
                     item.from_name or None,
                     item.subject,
                     message_dt_to_db(item.date),
-                    verdict,
-                    item.category,
-                    float(item.score),
-                    to_json(reasons_to_dicts(item.reasons)),
-                    to_json([_flag_text(f) for f in item.flags]),
-                    to_json(dict(item.details)),
+                    *_finding(item, verdict),
                     status,
                     quarantine_folder,
                     message_dt_to_db(item.contacted_on),
@@ -219,17 +296,7 @@ class QuarantineOps(Repository):
                 item.account,
                 action,
                 item_id,
-                {
-                    "folder": item.original_folder,
-                    "uid": item.original_uid,
-                    "uidvalidity": item.original_uidvalidity,
-                    "dest": quarantine_folder,
-                    "message_id": message_id,
-                    "sha256": sha256,
-                    "verdict": verdict,
-                    "category": item.category,
-                    "score": float(item.score),
-                },
+                _intent_detail(item, verdict, message_id, sha256, quarantine_folder),
             )
         return item_id
 

@@ -29,6 +29,7 @@ from mailguard.vocabulary import Category, DigestStatus, Status, VerdictKind
 #   (new) --record_suspicious--> suspicious          (left in place, reported in the digest)
 #   quarantined --begin_release--> releasing --confirm_release--> released
 #   suspicious  --begin_release--> releasing          (nothing to move: "this sender is fine")
+#   suspicious  --hold_reported_suspicious--> pending_move  (the user reported it by moving)
 #   releasing --abort_release--> quarantined | suspicious   (back to where it was)
 #   releasing --begin_release--> releasing            (an interrupted release is retried)
 #   quarantined --record_user_deletion--> deleted     (the user deleted it from Quarantine)
@@ -42,7 +43,7 @@ TRANSITIONS: Final[Mapping[Status | None, frozenset[Status]]] = MappingProxyType
         None: frozenset({Status.PENDING_MOVE, Status.SUSPICIOUS}),
         Status.PENDING_MOVE: frozenset({Status.QUARANTINED, Status.FAILED}),
         Status.QUARANTINED: frozenset({Status.RELEASING, Status.DELETED}),
-        Status.SUSPICIOUS: frozenset({Status.RELEASING}),
+        Status.SUSPICIOUS: frozenset({Status.RELEASING, Status.PENDING_MOVE}),
         Status.RELEASING: frozenset(
             {Status.RELEASED, Status.QUARANTINED, Status.SUSPICIOUS, Status.RELEASING}
         ),
