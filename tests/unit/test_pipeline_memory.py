@@ -66,6 +66,11 @@ MISSED = (
     b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
     b"Hello, your member points statement is ready. Questions? Ring us on 0120-555-013.\r\n"
 )
+# The same sender's mail in words the rules alone make suspicious (no model needed).
+PAST_DUE = MISSED.replace(
+    b"Hello, your member points statement is ready. Questions? Ring us on",
+    b"Final notice: your points are past due. Call",
+)
 WRITES = ("MOVE", "COPY", "STORE", "EXPUNGE", "APPEND", "CREATE", "SUBSCRIBE", "SELECT")
 
 
@@ -417,13 +422,10 @@ def test_report_by_moving_is_held_and_learned(tmp_path: Path, classifier: Classi
 
 def test_reporting_a_suspicious_message_holds_it_under_its_one_record(tmp_path: Path) -> None:
     """Mentioned as suspicious, then reported: the move is recorded first and reversible."""
-    rules_only = Classifier(Classifier.default().ruleset)  # the verdict must not hang on the model
+    rules_only = Classifier.rules_only()  # the verdict must not hang on the model
     server, settings = MemoryMailServer(), make_settings(tmp_path)
     account = settings.accounts[0]
-    mail = MISSED.replace(
-        b"Hello, your member points statement is ready. Questions? Ring us on",
-        b"Final notice: your points are past due. Call",
-    )
+    mail = PAST_DUE
     uid = server.deliver("INBOX", mail, flags=["\\Seen"])
     mid = mid_of(mail)
     with App(settings, classifier=rules_only, connect=Connections(server)) as app:
@@ -447,6 +449,34 @@ def test_reporting_a_suspicious_message_holds_it_under_its_one_record(tmp_path: 
         release_one(server.client(), app.store, rec.id)
     assert set(contents(server, account.report)) == {mid}, "released back to where it was taken"
     assert contents(server, "Quarantine") == {}
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_crash_while_holding_a_reported_suspicious_message_loses_nothing(
+    tmp_path: Path, when: str
+) -> None:
+    """The connection drops on the move out of the report folder: the next pass settles it."""
+    server, settings = MemoryMailServer(), make_settings(tmp_path)
+    account = settings.accounts[0]
+    mail = PAST_DUE
+    uid = server.deliver("INBOX", mail, flags=["\\Seen"])
+    mid = mid_of(mail)
+    with App(settings, classifier=Classifier.rules_only(), connect=Connections(server)) as app:
+        app.scan(account)
+        server.client().move("INBOX", uid, account.report)
+        fired = fail_nth(server, "MOVE", 1, when)
+        assert not app.scan(account).reached and fired == [1], "the injected failure happened"
+        # The next passes settle it: reconciled, or left in the report folder (a move
+        # that never ran) and held on the pass after. It is in one place throughout.
+        for _ in range(2):
+            assert app.scan(account).reached
+            places = [f for f in ("INBOX", account.report, "Quarantine") if contents(server, f)]
+            assert len(places) == 1 and sum(len(contents(server, f)) for f in places) == 1
+        assert app.store.pending_moves("mem") == []
+        held = app.store.list_quarantine(account="mem")
+        assert [r.message_id for r in held] == [mid], "held under one live record"
+    assert contents(server, "Quarantine") == {mid: {"\\Seen"}}, "once, flags kept"
+    assert contents(server, account.report) == {} and contents(server, "INBOX") == {}
 
 
 def test_deleted_by_the_user_is_recorded_and_teaches_nothing(
