@@ -328,8 +328,9 @@ def _own_routes(params: Mapping[str, Any]) -> Check:
     Pay") or a route of the scam's own (a number to call, a second address)
     stops it. What it cannot tell apart is a scam site under its own coherent
     name, so it is weak evidence: it caps the text model's reading rather than
-    clearing the rules, and it needs no amount, because such a site's fake
-    "fee" or "balance" is exactly what the coherent name would otherwise cover.
+    clearing the rules, and it requires that the mail name no amount, because
+    such a site's fake "fee" or "balance" is exactly what the coherent name
+    would otherwise cover.
     """
     _no_params(params)
 
