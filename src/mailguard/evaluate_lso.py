@@ -195,7 +195,7 @@ def blend_grid(base: Blend) -> list[Blend]:
         # flagged at the price of honeypot recall 0.91 -> 0.88.
         (0.0,),
         # Families needed for a scam verdict: the rules' own (three; two after a
-        # false sender, a rule-data setting). Not tuned: with
+        # rule that lowers the gate, a rule-data setting). Not tuned: with
         # two, the model's "reads like a scam" plus one weak rule would quarantine genuine
         # dunning and cancellation mail, which reads like the fake kind (nested LSO with 2
         # gained recall only by flagging exactly such own hard negatives).

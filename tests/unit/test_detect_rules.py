@@ -302,6 +302,27 @@ def test_a_false_sender_lowers_the_family_gate_to_two(clf: Classifier) -> None:
     assert alone.verdict != SCAM, "the false sender alone is one family"
 
 
+def test_an_instruction_only_fraud_gives_lowers_the_gate_to_two() -> None:
+    """A coached cover story for the bank is evidence on its own; a warning quoting one is not."""
+    rules = Classifier.rules_only()
+    lure = ("en.lure.update_billing", "lure", 6.5)
+    coached = rules.decide(_counted(("en.handling.cover_story", "handling", 3.0), lure), None)
+    assert coached.verdict == SCAM, "a cover story + a billing lure: two families suffice"
+    other = rules.decide(_counted(("en.secrecy.keep_quiet", "secrecy", 3.0), lure), None)
+    assert other.verdict != SCAM, "a family that does not lower the gate keeps it at three"
+
+    order = (
+        "As agreed, your refund is ready once the reversal fee of $180 is paid today. "
+        "Buy the gift cards and if the bank asks, say the money is for a new kitchen."
+    )
+    assert "en.handling.cover_story" in rules_of(rules.classify(make_message(order)))
+    warning = (
+        "Fraud alert from your bank. Criminals say: if the bank asks, say the money is for "
+        "a new kitchen. We will never ask you to do this. Report it to us."
+    )
+    assert "en.handling.cover_story" not in rules_of(rules.classify(make_message(warning)))
+
+
 def test_a_legal_threat_from_a_false_sender_is_a_combination(clf: Classifier) -> None:
     text = "Legal action will be taken on your unpaid account. Call 020 7946 0311 today."
     false = clf.classify(make_message(text, from_="Recovery <desk.notice77@help-office.example>"))

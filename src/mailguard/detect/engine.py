@@ -180,11 +180,11 @@ class Classifier:
         self._rules = {r.id: r for r in ruleset.rules}
         self._scam_min_families = int(ruleset.scoring.get("scam_min_families", 1))
         self._suspicious_min_families = int(ruleset.scoring.get("suspicious_min_families", 1))
-        self._false_sender_min_families = min(
+        self._lowered_min_families = min(
             self._scam_min_families,
-            int(ruleset.scoring.get("false_sender_min_families", self._scam_min_families)),
+            int(ruleset.scoring.get("lowered_min_families", self._scam_min_families)),
         )
-        self._false_sender_rules = frozenset(r.id for r in ruleset.rules if r.false_sender)
+        self._gate_rules = frozenset(r.id for r in ruleset.rules if r.lowers_gate)
         self._uncapping_rules = frozenset(
             [r.id for r in ruleset.rules if not r.caps_model]
             + [c.id for c in ruleset.combos if not c.caps_model]
@@ -460,11 +460,11 @@ class Classifier:
         return counted, score
 
     def _min_families(self, counted: list[tuple[Reason, str]], blend: Blend) -> int:
-        """Families a scam verdict needs: the rules' own, two after a false sender."""
+        """Families a scam verdict needs: the rules' own, two after a rule that lowers the gate."""
         if blend.min_families is not None:
             return blend.min_families
-        if any(r.rule in self._false_sender_rules and r.weight > 0 for r, _ in counted):
-            return self._false_sender_min_families
+        if any(r.rule in self._gate_rules and r.weight > 0 for r, _ in counted):
+            return self._lowered_min_families
         return self._scam_min_families
 
     def _verdict(
@@ -486,7 +486,7 @@ class Classifier:
         }
         min_families = self._min_families(counted, blend)
         if min_families < self._scam_min_families:
-            # A lowered gate needs a real claim beside the false sender, not just an amount.
+            # A lowered gate needs a real claim beside that evidence, not just an amount.
             positive_families.discard("signal")
         n_fam = len(positive_families) + (1 if strong else 0)
         if alone or any(r.rule in DECISIVE_RULES and r.weight > 0 for r, _ in counted):

@@ -110,9 +110,10 @@ class Rule:
     feature: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
     min_prior_score: float | None = None
-    # A hit shows the sender is not who it claims (an address no company would use):
-    # then a scam verdict needs ``false_sender_min_families`` families (see [scoring]).
-    false_sender: bool = False
+    # A hit is independent evidence on its own (a sender that is not who it claims, an
+    # instruction only fraud gives): then a scam verdict needs ``lowered_min_families``
+    # families (see [scoring]).
+    lowers_gate: bool = False
     # A negative hit is legitimate evidence and caps the text model's reading (see
     # Blend.legit_cap) unless this is false: words the scam itself uses as bait (the
     # second-stage "we recover what 架空請求 took from you") lower the score but do
@@ -247,7 +248,7 @@ class RuleSpec(_Spec):
     feature: str = ""
     params: dict[str, Any] = {}
     min_prior_score: float | None = None
-    false_sender: bool = False
+    lowers_gate: bool = False
     caps_model: bool = True
     examples: Examples = Examples()
 
@@ -565,7 +566,7 @@ def _rule(
         feature=spec.feature,
         params=spec.params,
         min_prior_score=float(spec.min_prior_score) if spec.min_prior_score is not None else None,
-        false_sender=spec.false_sender,
+        lowers_gate=spec.lowers_gate,
         caps_model=spec.caps_model,
         examples_hit=tuple(spec.examples.hit),
         examples_miss=tuple(spec.examples.miss),
