@@ -181,3 +181,37 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
     assert fired.verdict == "clean", [(r.rule, r.weight) for r in fired.reasons]
     demand = make_message(screen, subject="ご登録完了", from_="動画サイト <info@douga-site.test>")
     assert Classifier.default().classify(demand).verdict != "clean"
+
+
+def test_an_english_narrated_example_after_a_colon_is_a_mention() -> None:
+    """An alert that retells a lure after "emails that say:" without closing quote marks.
+
+    Mail indents such an example; the views have no line breaks, so the words
+    after the colon (up to 400 characters) are the quoted span, and in a
+    message that talks about fake invoices the demand in them is a mention.
+    The same lure sent on its own is still a scam.
+    """
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    lure = (
+        "Your PixelGuard Total plan was renewed today for $349.00. If you did not "
+        "authorise this charge, call our refund desk on +1 (833) 555-0147 within 24 "
+        "hours to cancel."
+    )
+    body = (
+        "PixelGuard news, December\n\n"
+        "Heads-up: fake PixelGuard invoices\n"
+        "Some customers forwarded us emails that say:\n\n"
+        f"    {lure}\n\n"
+        "We didn't send these. Your real plan and receipts are in the app under Account."
+    )
+    view = " ".join(body.lower().split())
+    assert any("refund desk" in view[a:b] for a, b in quoted_spans(view))
+    news = make_message(body, subject="What's new", from_="PixelGuard <news@pixelguard.example>")
+    verdict = Classifier.default().classify(news)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(
+        lure, subject="Renewal", from_="PixelGuard <billing@pixelguard-desk.test>"
+    )
+    assert Classifier.default().classify(demand).verdict == "scam"

@@ -44,6 +44,15 @@ _NARRATED_RE = re.compile(
     r"([^◆■□●▼★【]{2,400})"
 )
 
+# The English form: "One mailed to a resident read:", "emails that say:", "it went
+# like this:" and the example's words after the colon (indented in the mail, but
+# views have no line breaks), up to 400 characters. As above, only read in a
+# message that already talks about scams.
+_NARRATED_EN_RE = re.compile(
+    r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|like this|as follows)"
+    r" ?: ?([^\"“]{2,400})"
+)
+
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
 # breaks, so a block starts at a ">" after a sentence end (or at the start) and
 # runs on while further ">" markers follow within _REPLY_REACH characters.
@@ -74,6 +83,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     """
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
+    spans += [m.span(1) for m in _NARRATED_EN_RE.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
 
 
