@@ -112,8 +112,9 @@ def test_a_forwarded_block_under_a_scam_question_is_a_mention() -> None:
     assert fired.verdict == "clean", [(r.rule, r.weight) for r in fired.reasons]
     # The block ends at the closing line of dashes: text after it is the sender's own.
     text = f"冒頭---------- Forwarded message ---------{forwarded}----------末尾"
-    [(start, end)] = quoted_spans(text)
-    assert text[start:end].endswith("----------") and text[end:] == "末尾"
+    spans = quoted_spans(text)
+    assert any(text[a:b].endswith("----------") and text[b:] == "末尾" for a, b in spans)
+    assert not any("末尾" in text[a:b] for a, b in spans)
 
 
 def test_a_whole_quoted_scam_mail_in_a_warning_is_a_mention() -> None:
@@ -215,3 +216,45 @@ def test_an_english_narrated_example_after_a_colon_is_a_mention() -> None:
         lure, subject="Renewal", from_="PixelGuard <billing@pixelguard-desk.test>"
     )
     assert Classifier.default().classify(demand).verdict == "scam"
+
+
+@pytest.mark.parametrize("layout", ["example_label", "fenced"])
+def test_a_labelled_or_fenced_example_in_a_warning_is_a_mention(layout: str) -> None:
+    """A notice that prints the lure under 「SMSの例」 or between rules of dashes.
+
+    Clinics and libraries set the example apart with a label or with lines of
+    「――」 instead of quote marks (an HTML blockquote flattens to the label
+    form). In a mail that warns about mail sent in the sender's name, the
+    demand inside is a mention. The same lure sent alone is still flagged.
+    """
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    lure = (
+        "【みなと台クリニック】未払いの診療費2,800円があります。"
+        "本日中に下記よりお支払いがない場合、法的手続きに移ります。"
+        "電子マネーでのお支払いも可能です。https://minatodai-pay.test/p"
+    )
+    if layout == "example_label":
+        shown = f"届いているSMSの例\n{lure}\n"
+    else:
+        shown = f"――――――――――\n{lure}\n――――――――――\n"
+    body = (
+        "患者の皆さまへ\n当院を名乗るSMSが届いたというお問い合わせがありました。\n"
+        f"{shown}"
+        "当院がSMSでお支払いをお願いすることはありません。"
+        "お支払いは1階の会計窓口のみです。"
+    )
+    view = "".join(body.split()).lower()
+    assert any("法的手続き" in view[a:b] for a, b in quoted_spans(view))
+    notice = make_message(
+        body,
+        subject="当院を名乗るSMSにご注意ください",
+        from_="みなと台クリニック <info@minatodai-clinic.example.jp>",
+    )
+    verdict = Classifier.default().classify(notice)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(
+        lure, subject="未払いのお知らせ", from_="会計 <kaikei@minatodai-pay.test>"
+    )
+    assert Classifier.default().classify(demand).verdict != "clean"

@@ -43,6 +43,17 @@ _NARRATED_RE = re.compile(
     r"[^。]{0,20}(?:表示され|届い|届き|送られ|受け取|確認され)[^。]{0,15}。"
     r"([^◆■□●▼★【]{2,400})"
 )
+# 「届いているSMSの例」「メールの文面例：」 and the example after it, which may open
+# with the sender's 【name】 (a hospital's notice set it in an HTML blockquote,
+# which the views flatten).
+_EXAMPLE_JA_RE = re.compile(
+    r"(?:sms|メール|ショートメール|メッセージ|ハガキ|はがき|電話)の(?:例|実例|文面例|文例)[:：]?"
+    r"((?:【[^】]{1,20}】)?[^◆■□●▼★【]{2,400})"
+)
+
+# An example set off by rules of dashes above and below (「――――」「-----」「=====」),
+# as bulletins print a lure they quote. Only read where quotes are (see above).
+_FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}")
 
 # The English form: "One mailed to a resident read:", "emails that say:", "it went
 # like this:" and the example's words after the colon (indented in the mail, but
@@ -84,6 +95,8 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_EN_RE.finditer(text)]
+    spans += [m.span(1) for m in _EXAMPLE_JA_RE.finditer(text)]
+    spans += [m.span(1) for m in _FENCED_RE.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
 
 
