@@ -113,7 +113,8 @@ def test_a_forwarded_block_under_a_scam_question_is_a_mention() -> None:
     # The block ends at the closing line of dashes: text after it is the sender's own.
     text = f"冒頭---------- Forwarded message ---------{forwarded}----------末尾"
     spans = quoted_spans(text)
-    assert any(text[a:b].endswith("----------") and text[b:] == "末尾" for a, b in spans)
+    [(start, end)] = [(a, b) for a, b in spans if forwarded in text[a:b]]
+    assert text[start:end].endswith("----------") and text[end:] == "末尾"
     assert not any("末尾" in text[a:b] for a, b in spans)
 
 

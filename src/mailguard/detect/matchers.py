@@ -37,18 +37,19 @@ _QUOTED_RE = re.compile(
 # 届いています。」 and then the example's own words, without quote marks, up to the
 # bulletin's next section mark (◆ ■ ● ▼ 【) or 400 characters. Only read in a
 # message that already talks about scams (see TextMatcher.quoted_only).
+_SECTION_TEXT = r"[^◆■□●▼★【]{2,400}"  # up to the bulletin's next section mark
 _NARRATED_RE = re.compile(
     r"(?:次の|以下の|このような|こんな|下記の)(?:ような)?"
     r"(?:画面|メール|sms|ショートメール|メッセージ|文面|通知|表示)"
     r"[^。]{0,20}(?:表示され|届い|届き|送られ|受け取|確認され)[^。]{0,15}。"
-    r"([^◆■□●▼★【]{2,400})"
+    rf"({_SECTION_TEXT})"
 )
 # 「届いているSMSの例」「メールの文面例：」 and the example after it, which may open
 # with the sender's 【name】 (a hospital's notice set it in an HTML blockquote,
 # which the views flatten).
 _EXAMPLE_JA_RE = re.compile(
     r"(?:sms|メール|ショートメール|メッセージ|ハガキ|はがき|電話)の(?:例|実例|文面例|文例)[:：]?"
-    r"((?:【[^】]{1,20}】)?[^◆■□●▼★【]{2,400})"
+    rf"((?:【[^】]{{1,20}}】)?{_SECTION_TEXT})"
 )
 
 # An example set off by rules of dashes above and below (「――――」「-----」「=====」),
