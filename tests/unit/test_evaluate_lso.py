@@ -10,7 +10,14 @@ from mailguard.detect import Classifier
 from mailguard.detect.engine import Blend, RulePart
 from mailguard.detect.textmodel import ModelScore
 from mailguard.detect.verdict import Reason
-from mailguard.evaluate_lso import Scored, choose_blend, figures, nested, verdicts
+from mailguard.evaluate_lso import (
+    DecisionTable,
+    Scored,
+    choose_blend,
+    figures,
+    nested,
+    verdicts,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -50,6 +57,9 @@ def test_choose_blend_respects_the_false_positive_target() -> None:
     assert f.recall("en") == 1.0 and f.fp_rate() == 0.0
     vs, chosen = nested(clf, rows, grid)
     assert len(vs) == len(rows) and set(chosen) == {"own:en"}
+    # The decided-once table chooses exactly as deciding per choice would.
+    table = DecisionTable(clf, rows, grid)
+    assert table.choose() == best and nested(clf, rows, table) == (vs, chosen)
 
 
 def _budget_rows(always_flagged: int) -> list[Scored]:
