@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mailguard.detect import Classifier
 from mailguard.parse import parse_message
 from mailguard.testing.mailspec import (
     ENCODINGS,
@@ -163,6 +164,23 @@ def test_each_wire_format(tmp_path: Path, encoding: str) -> None:
     assert "本日中に03-5555-0123" in unicodedata.normalize("NFKC", parsed.body_text).replace(
         "‐", "-"
     )
+
+
+@pytest.mark.parametrize(
+    ("lang", "greeting"), [("en", "Dear Alex Morgan,"), ("ja", "山田 太郎 様")]
+)
+def test_mail_is_addressed_to_the_person_the_texts_name(
+    tmp_path: Path, lang: str, greeting: str
+) -> None:
+    """The To header carries the name the texts greet, so a genuine bill's
+    "Dear Alex Morgan" counts as the recipient's own name (it once said Alice)."""
+    text = (
+        f"lang: {lang}\nlabel: ham\nkind: invoice\nfrom: Shop <bills@shop.example>\n"
+        f"subject: Invoice\n---\n{greeting}\nYour invoice is ready.\n"
+    )
+    parsed = parse_message(render(load_spec(_write(tmp_path, text, f"{lang}/ham/001_x.mail"))))
+    reasons = Classifier.rules_only().classify(parsed).reasons
+    assert "combo.named_recipient" in {r.rule for r in reasons}
 
 
 def test_iso_2022_jp_keeps_nec_characters(tmp_path: Path) -> None:

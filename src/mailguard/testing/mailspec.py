@@ -87,7 +87,7 @@ DEFAULT_ENCODING = {"ja": "utf-8-b64", "en": "utf-8-qp"}
 DEFAULT_DATE = "Mon, 01 Jun 2026 09:00:00 +0900"
 RECIPIENT = {
     "ja": ("山田 太郎", "taro.yamada@example.jp"),
-    "en": ("Alice Johnson", "alice@example.com"),
+    "en": ("Alex Morgan", "alex.morgan@example.com"),
 }
 REQUIRED = ("lang", "label", "kind", "from", "subject")
 OPTIONAL = ("category", "date", "encoding", "html", "alternative", "attachment", "note")
