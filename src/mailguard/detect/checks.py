@@ -479,6 +479,33 @@ def _links_to_hosting(params: Mapping[str, Any]) -> Check:
     return check
 
 
+@feature("transaction_word_domain")
+def _transaction_word_domain(params: Mapping[str, Any]) -> Check:
+    """The sender's or a link's domain is words joined by hyphens, one of them a
+    transaction word (``secure-verify``, ``parcel-fee-uk``, ``ryokin-kakunin``).
+
+    Phishing kits register throwaway names that describe the act they want
+    ("refund", "verify", "billing") next to a brand; companies bill from their
+    own name and put the act in the path or a subdomain (billing.example.com).
+    Only the registrable name is read, and only whole hyphen-separated words
+    count, so a brand that happens to contain "pay" is not one. The words are
+    the ``transaction_words`` set in the rule data. Free-mail senders are
+    skipped: their domain is the provider's.
+    """
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        words = f.set("transaction_words")
+        own = () if f.from_is_freemail or not f.from_reg_domain else (f.from_reg_domain,)
+        for domain in (*own, *sorted(f.link_domains)):  # sorted: the same evidence every run
+            label = domain.partition(".")[0]
+            if "-" in label and not words.isdisjoint(label.split("-")):
+                return domain
+        return None
+
+    return check
+
+
 @feature("recipient_address_greeting")
 def _recipient_address_greeting(params: Mapping[str, Any]) -> Check:
     """The recipient's address is used where a name should be ("Hi user@example.com")."""
