@@ -185,8 +185,10 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
     assert Classifier.default().classify(demand).verdict != "clean"
 
 
-def test_an_english_narrated_example_after_a_colon_is_a_mention() -> None:
-    """An alert that retells a lure after "emails that say:" without closing quote marks.
+@pytest.mark.parametrize("lead", ["emails that say:", "emails like this one:"])
+def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> None:
+    """An alert that retells a lure after "emails that say:" without closing quote marks
+    ("emails like this one:" is what an HTML blockquote flattens to).
 
     Mail indents such an example; the views have no line breaks, so the words
     after the colon (up to 400 characters) are the quoted span, and in a
@@ -204,7 +206,7 @@ def test_an_english_narrated_example_after_a_colon_is_a_mention() -> None:
     body = (
         "PixelGuard news, December\n\n"
         "Heads-up: fake PixelGuard invoices\n"
-        "Some customers forwarded us emails that say:\n\n"
+        f"Some customers forwarded us {lead}\n\n"
         f"    {lure}\n\n"
         "We didn't send these. Your real plan and receipts are in the app under Account."
     )

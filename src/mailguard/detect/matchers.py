@@ -57,11 +57,13 @@ _EXAMPLE_JA_RE = re.compile(
 _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}")
 
 # The English form: "One mailed to a resident read:", "emails that say:", "it went
-# like this:" and the example's words after the colon (indented in the mail, but
-# views have no line breaks), up to 400 characters. As above, only read in a
-# message that already talks about scams.
+# like this:", "emails like this one:" (an HTML blockquote flattened) and the
+# example's words after the colon (indented in the mail, but views have no line
+# breaks), up to 400 characters. As above, only read in a message that already
+# talks about scams.
 _NARRATED_EN_RE = re.compile(
-    r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|like this|as follows)"
+    r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
+    r"|(?:like|such as) this(?: one)?|(?:an|for) example|a sample)"
     r" ?: ?([^\"“]{2,400})"
 )
 
