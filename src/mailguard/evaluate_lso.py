@@ -190,7 +190,11 @@ def figures(rows: Sequence[Scored], vs: Sequence[Verdict]) -> Figures:
 def blend_grid(base: Blend) -> list[Blend]:
     """The candidate blends: small, so that choosing among them cannot overfit much."""
     grid = itertools.product(
-        (2.0, 3.0, 4.0, 5.0),  # points per unit of log-odds
+        # Points per unit of log-odds. 2.25 and 2.5 since the eleventh session: the
+        # choice had sat at the grid's lowest value, 2, since round 14; on the tenth
+        # session's cached rows the finer grid chose 2.25 (nested 2,097 / 1,921 at 17
+        # against 2,092 / 1,921 at 17).
+        (2.0, 2.25, 2.5, 3.0, 4.0, 5.0),
         (5.0, 7.0, 9.0),  # positive cap
         # Negative cap: 0, the model only ever adds evidence. Not tuned: a subtracting
         # model reads honeypot HTML (unlike anything we can train on) as "ordinary
@@ -209,10 +213,11 @@ def blend_grid(base: Blend) -> list[Blend]:
         # rounds 15-17: the model trained on calm scams reads more genuine notices
         # at 4 to 5 (on the cached rows, a grid with 5 and 6 as well chose 5/5;
         # nested, it also did better than this grid without 5: 0.800 / 0.886 at
-        # 0.23 % against 0.795 / 0.858 at 0.22 %).
-        (None, 3.0, 4.0, 5.0),
+        # 0.23 % against 0.795 / 0.858 at 0.22 %). 4.5 and 4.75 since the eleventh
+        # session (steps of 1 were coarse where the choice sits).
+        (None, 3.0, 4.0, 4.5, 4.75, 5.0),
         # A reading this confident passes the family gate alone (None: never).
-        (None, 4.0, 5.0),
+        (None, 4.0, 4.5, 5.0),
     )
     return [
         Blend(
