@@ -188,7 +188,8 @@ def figures(rows: Sequence[Scored], vs: Sequence[Verdict]) -> Figures:
 
 
 def blend_grid(base: Blend) -> list[Blend]:
-    """The candidate blends: small, so that choosing among them cannot overfit much."""
+    """The candidate blends: five parameters on short lists (576 blends), so that
+    choosing among them cannot overfit much; the nested figure says how much."""
     grid = itertools.product(
         # Points per unit of log-odds. 2.25 and 2.5 since the eleventh session: the
         # choice had sat at the grid's lowest value, 2, since round 14; on the tenth
@@ -302,6 +303,10 @@ def nested(
 ) -> tuple[list[Verdict], dict[str, Blend]]:
     """Verdicts where each outer block was decided with a blend chosen without it."""
     table = grid if isinstance(grid, DecisionTable) else DecisionTable(clf, rows, grid)
+    if len(table.rows) != len(rows) or any(
+        a is not b for a, b in zip(table.rows, rows, strict=True)
+    ):
+        raise ValueError("the decision table was built on other rows")
     blocks = sorted({r.block for r in rows})
     out: dict[int, Verdict] = {}
     chosen: dict[str, Blend] = {}

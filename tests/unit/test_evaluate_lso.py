@@ -60,6 +60,8 @@ def test_choose_blend_respects_the_false_positive_target() -> None:
     # The decided-once table chooses exactly as deciding per choice would.
     table = DecisionTable(clf, rows, grid)
     assert table.choose() == best and nested(clf, rows, table) == (vs, chosen)
+    with pytest.raises(ValueError, match="other rows"):
+        nested(clf, rows[:-1], table)
 
 
 def _budget_rows(always_flagged: int) -> list[Scored]:
