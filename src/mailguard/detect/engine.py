@@ -94,14 +94,19 @@ class Blend:
     see ``LangModel``) the genuine mail read that way out of fold is short
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
-    decisive. The score must still reach the scam threshold, but at the
-    shipped scale (2 points per unit, capped at 9) a decisive reading
-    (5 and up, so 9 points) reaches it alone, so it is a scam verdict
-    unless something legitimate was found. The shipped blend sets the
-    decisive step at 5 and the confident one at 4.5, as leave-source-out
-    tuning chose after round 21 on a grid with half steps (on all blocks and
-    in seven of eight nested blocks: 15 more scams out of fold, 12 genuine
-    mails of 6,332 flagged instead of 11). Both steps had been at 5 since
+    decisive. The score must still reach the scam threshold, but at scale 2
+    (2 points per unit, capped at 9) a decisive reading of 5 and up scores
+    9 points alone, so it is a scam verdict unless something legitimate was
+    found. The shipped blend has no
+    decisive step (``alone_logit=None``), the confident step at 4.5 and
+    scale 2.25: the leave-source-out tuning's choice on all blocks after
+    round 22 (and in five of eight nested blocks). With the decisive step at
+    5 the same rows flag 13 or 14 genuine mails of 6,412, over the 0.2 %
+    budget (a service engineer's "will call ahead before arriving", read at
+    a decisive 9 points alone); without it 12, for 32 English and 57
+    Japanese own scams out of fold, and none of the shared corpus's real
+    scams. After round 21 the tuning had chosen the decisive step at 5 and
+    the confident one at 4.5 (12 of 6,332). Both steps had been at 5 since
     rounds 15-17: with the calm scams and their genuine twins in the
     training data, the model reads more short genuine notices at 4 to 5 (a
     locker's overtime fee, an engineer's "will call ahead"), and steps at 4
@@ -114,7 +119,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.0
+    scale: float = 2.25
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
@@ -124,7 +129,7 @@ class Blend:
     legit_cap: float = 2.0
     neg_margin: float = 0.0
     strong_logit: float | None = 4.5
-    alone_logit: float | None = 5.0
+    alone_logit: float | None = None
 
 
 @dataclass(frozen=True)
