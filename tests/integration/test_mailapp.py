@@ -39,7 +39,10 @@ MISSED = (
     b"Message-ID: <pts-1@rewards-desk.example>\r\n"
     b"Date: Sat, 05 Dec 2026 10:00:00 +0000\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    b"Hello, your member points are waiting. Questions? Ring us on 0120-555-013.\r\n"
+    # Bland enough that the classifier lets it through: the user's report is what
+    # teaches. ("Hello, your member points are waiting. Ring us on ..." reads like
+    # a points lure to the model trained on round 22, and is held.)
+    b"Hi, your member points are waiting for you this month. Points Desk, 0120-555-013\r\n"
 )
 
 
