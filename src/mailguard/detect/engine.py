@@ -97,10 +97,10 @@ class Blend:
     decisive. The score must still reach the scam threshold, but at scale 2
     (2 points per unit, capped at 9) a decisive reading of 5 and up scores
     9 points alone, so it is a scam verdict unless something legitimate was
-    found. The shipped blend has no
-    decisive step (``alone_logit=None``), the confident step at 4.5 and
-    scale 2.25: the leave-source-out tuning's choice on all blocks after
-    round 22 (and in five of eight nested blocks). With the decisive step at
+    found. The shipped blend has no decisive step (``alone_logit=None``),
+    the confident step at 4.5 and scale 2.25: the leave-source-out tuning's
+    choice on all blocks after round 22 (and in five of eight nested
+    blocks). With the decisive step at
     5 the same rows flag 13 or 14 genuine mails of 6,412, over the 0.2 %
     budget (a service engineer's "will call ahead before arriving", read at
     a decisive 9 points alone); without it 12, for 32 English and 57
@@ -111,8 +111,9 @@ class Blend:
     training data, the model reads more short genuine notices at 4 to 5 (a
     locker's overtime fee, an engineer's "will call ahead"), and steps at 4
     flagged 17 of 6,012 genuine mails out of fold, over the 0.2 % budget.
-    Scale 2 with legitimate cap 2 is the tuning's choice on all blocks since
-    round 14 (scale 3 with cap 1 flagged 16 of 5,732 then).
+    Legitimate cap 2 is the tuning's choice on all blocks since round 14,
+    with scale 2 until round 21 (scale 3 with cap 1 flagged 16 of 5,732
+    then).
 
     Per-account examples (``ClassifyContext.learned``): similarity in
     ``[learn_min, 1]`` to mail the user released (ham) or reported (scam)
