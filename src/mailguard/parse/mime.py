@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import binascii
 import re
-import time
 from dataclasses import dataclass, field
 from email.message import Message
 
 from mailguard.parse.b64 import decode_lenient
 from mailguard.parse.charset import decode_bytes
-from mailguard.parse.extract import PDF_TIME_BUDGET_S, calendar_text, pdf_text
+from mailguard.parse.extract import PDF_TIME_BUDGET_S, calendar_text, pdf_clock, pdf_text
 from mailguard.parse.headers import decode_header
 from mailguard.parse.html import html_to_text
 from mailguard.parse.model import Attachment, Link, TextPart
@@ -30,8 +29,7 @@ MAX_PARTS = 500
 MAX_CONTAINERS = 5000
 MAX_LINKS = 1000
 MAX_PDFS = 5  # PDFs whose text is read per message
-PDF_MESSAGE_BUDGET_S = 1.0  # wall clock for all of a message's PDFs together
-
+PDF_MESSAGE_BUDGET_S = 1.0  # CPU seconds (extract.pdf_clock) for all of a message's PDFs
 
 
 @dataclass
@@ -302,10 +300,10 @@ def _pdf_attachment_text(data: bytes, result: MimeResult, limit: int) -> str:
         result.defects.append("pdf:too-large")
         return ""
     result.pdfs_read += 1
-    started = time.monotonic()
+    started = pdf_clock()
     budget = min(PDF_TIME_BUDGET_S, result.pdf_seconds_left)
     text, problem = pdf_text(data, limit, budget_s=budget)
-    result.pdf_seconds_left -= time.monotonic() - started
+    result.pdf_seconds_left -= pdf_clock() - started
     if problem:
         result.defects.append(problem)
     return text
