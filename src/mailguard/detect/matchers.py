@@ -129,6 +129,29 @@ def _reply_blocks(text: str) -> list[tuple[int, int]]:
     return blocks
 
 
+# A negation that governs the phrase right after it: "has not been sent to a
+# collection agency", "we are not a debt collector", "won't be referred to
+# collections", "no legal action". At most four words between, none of which
+# starts a new clause or names the way out ("do not ignore this or we take legal
+# action", "if you do not pay, ..." and "not paid and will be sent to
+# collections" stay threats), nor is a failure to act ("you did not respond to
+# your jury summons" asserts the summons); "no" only right before the phrase ("no
+# later than Friday to avoid legal action" is a deadline).
+_NEGATED_EN_RE = re.compile(
+    r"(?:\b(?:not|never)|n't)\b"
+    r"(?: +(?!(?:or|and|but|otherwise|if|unless|else|then|so|until|before|after|avoid|prevent"
+    r"|face|risk|respond(?:ed)?|repl(?:y|ied)|pa(?:y|id)|answer(?:ed)?|attend(?:ed)?"
+    r"|settle[d]?|resolved?|compl(?:y|ied))\b)[a-z'-]+){0,4} *$"
+    r"|\bno *$"
+)
+_NEGATION_REACH = 60  # characters read before a phrase for its negation
+
+
+def negated(text: str, start: int) -> bool:
+    """Whether a negation governs the English phrase at ``start`` of ``text`` (lower case)."""
+    return _NEGATED_EN_RE.search(text[max(0, start - _NEGATION_REACH) : start]) is not None
+
+
 def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(a <= start and end <= b for a, b in spans)
 
@@ -150,6 +173,7 @@ class TextMatcher:
     ) -> None:
         entries: dict[tuple[str, str], dict[str, _Entry]] = defaultdict(dict)
         self._rules = {r.id: r for r in rules}
+        self._negatable = frozenset(r.id for r in rules if r.negatable)
         self._quote_triggers = quote_triggers
         self._always: list[tuple[str, int]] = []  # regexes without a provable anchor
         self._header_rules: list[Rule] = []
@@ -231,6 +255,8 @@ class TextMatcher:
                 start = text.find(key, start + 1)
         for rx in rule.regexes:
             found.extend(m.span() for m in rx.finditer(text))
+        if rule.negatable:
+            found = [(a, b) for a, b in found if not negated(text, a)]
         return found
 
     def match(self, views: TextViews, msg: ParsedMessage) -> dict[str, str]:
@@ -242,7 +268,7 @@ class TextMatcher:
         for (scope, lang), auto in self._automata.items():
             text = views.get(scope, lang)
             if text:
-                self._scan_automaton(auto, text, lang, hits, near)
+                self._scan_automaton(auto, text, lang, hits, near, self._negatable)
         self._search_regexes(views, hits, near)
         self._match_headers(msg, hits)
         return hits
@@ -254,6 +280,7 @@ class TextMatcher:
         lang: str,
         hits: dict[str, str],
         near: dict[tuple[str, int], list[int]],
+        negatable: frozenset[str] = frozenset(),
     ) -> None:
         """One Aho-Corasick pass: phrase hits, and anchor positions of regexes.
 
@@ -283,7 +310,7 @@ class TextMatcher:
             if check_bounds and not _whole_word(text, start, end + 1):
                 continue
             for rid in e.rule_ids:
-                if rid not in hits:
+                if rid not in hits and not (rid in negatable and negated(text, start)):
                     hits[rid] = _snippet(text, start, end + 1, lang)
 
     def _search_regexes(
@@ -302,7 +329,12 @@ class TextMatcher:
             if not text:
                 continue
             found = near.get((rid, i))
-            if found is None or len(found) >= _MAX_WINDOWS:
+            if rule.negatable:  # the first occurrence no negation governs
+                m = next(
+                    (x for x in rule.regexes[i].finditer(text) if not negated(text, x.start())),
+                    None,
+                )
+            elif found is None or len(found) >= _MAX_WINDOWS:
                 m = rule.regexes[i].search(text)
             else:
                 m = _search_near(rule.regexes[i], text, found)

@@ -119,6 +119,11 @@ class Rule:
     # second-stage "we recover what 架空請求 took from you") lower the score but do
     # not make the whole text a mention.
     caps_model: bool = True
+    # An occurrence a negation governs does not count ("this account has not been
+    # sent to a collection agency", "we are not a debt collector"): genuine dunning
+    # and warnings say what will *not* happen in the scam's own words (English only;
+    # see matchers.negated).
+    negatable: bool = False
     # Regression examples kept beside the rule (SpamAssassin style): texts it
     # must fire on, and near-misses it must not fire on.
     examples_hit: tuple[str, ...] = ()
@@ -250,6 +255,7 @@ class RuleSpec(_Spec):
     min_prior_score: float | None = None
     lowers_gate: bool = False
     caps_model: bool = True
+    negatable: bool = False
     examples: Examples = Examples()
 
     @model_validator(mode="before")
@@ -549,6 +555,9 @@ def _rule(
         err = checker(spec.feature, spec.params)
         if err:
             problems.append(f"{where}: feature: {err}")
+    if spec.negatable and (spec.header or spec.feature or (spec.lang or default_lang) != "en"):
+        # A Japanese negation follows its verb (〜ことはございません): see ja.visit.investigation.
+        problems.append(f"{where}: negatable: only for English text rules")
     if len(problems) > before:
         return None
     return Rule(
@@ -568,6 +577,7 @@ def _rule(
         min_prior_score=float(spec.min_prior_score) if spec.min_prior_score is not None else None,
         lowers_gate=spec.lowers_gate,
         caps_model=spec.caps_model,
+        negatable=spec.negatable,
         examples_hit=tuple(spec.examples.hit),
         examples_miss=tuple(spec.examples.miss),
     )
