@@ -185,7 +185,10 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
     assert Classifier.default().classify(demand).verdict != "clean"
 
 
-@pytest.mark.parametrize("lead", ["emails that say:", "emails like this one:"])
+@pytest.mark.parametrize(
+    "lead",
+    ["emails that say:", "emails like this one:", "emails like this one over the past month:"],
+)
 def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> None:
     """An alert that retells a lure after "emails that say:" without closing quote marks
     ("emails like this one:" is what an HTML blockquote flattens to).
@@ -219,6 +222,76 @@ def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> No
         lure, subject="Renewal", from_="PixelGuard <billing@pixelguard-desk.test>"
     )
     assert Classifier.default().classify(demand).verdict == "scam"
+
+
+def test_a_retold_scam_call_in_a_police_alert_is_a_mention() -> None:
+    """Alerts retell a phone scam in the third person, without quote marks or a colon.
+
+    "A caller says he is ... and offers to clear the warrant if you pay by gift
+    card" describes the demand; in a message about scams it is a mention. The
+    words the retelling is built on, sent as a demand, still count.
+    """
+    from mailguard.detect import Classifier
+    from mailguard.detect.matchers import quoted_spans
+
+    body = (
+        "Neighbourhood alert from the Millbrook Police Department\n\n"
+        "Jury duty scam calls are back. A caller says he is a deputy from the "
+        "sheriff's office, that you missed jury service and that a warrant is out "
+        "for your arrest. He offers to cancel the warrant if you pay a bond today "
+        "with gift cards or at a crypto ATM, and stays on the line while you drive "
+        "to the store.\n\nOur officers do not take payments over the phone. "
+        "If you lost money, ring our front desk on (555) 010-4477."
+    )
+    view = " ".join(body.lower().split())
+    assert any("gift cards" in view[a:b] for a, b in quoted_spans(view))
+    alert = make_message(
+        body, subject="Neighbourhood alert", from_="Millbrook PD <alerts@millbrook.example>"
+    )
+    verdict = Classifier.default().classify(alert)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(
+        "You missed jury service and a warrant is out for your arrest. To cancel the "
+        "warrant, pay the bond today with gift cards. Call Deputy Hale now on "
+        "(555) 010-8812 and stay on the line.",
+        subject="Warrant notice",
+        from_="Sheriff Office <deputy.hale@mailbox.test>",
+    )
+    assert Classifier.default().classify(demand).verdict == "scam"
+
+
+def test_a_mail_shown_as_what_it_said_in_a_school_notice_is_a_mention() -> None:
+    """「届いたメールの本文は、次のようなものです。」 introduces the lure the other way round.
+
+    A school's notice about a fake lunch-fee mail prints it after that line
+    (an HTML box flattened into the text); the demand in it is a mention. The
+    same lure sent on its own is still flagged.
+    """
+    from mailguard.detect import Classifier
+
+    lure = (
+        "みなみ野小学校 事務室です。お子様の教材費（2学期分）が未納となっております。"
+        "本日中に下記よりお支払いください。お支払いがない場合、教材の配布を停止いたします。"
+        "https://s.example/z8Kq"
+    )
+    body = (
+        "保護者の皆さま\n学校の名前をかたる「教材費未納」のメールが届いているとの連絡がありました。"
+        "本校が送ったものではありません。\n届いたメールの本文は、次のようなものです。\n"
+        f"{lure}\n"
+        "■ 教材費は口座振替でお納めいただいています。メールでお支払いをお願いすることはありません。"
+        "ご不明な点は本校事務室までお問い合わせください。"
+    )
+    notice = make_message(
+        body,
+        subject="教材費未納をかたるメールについて",
+        from_="みなみ野小学校 <office@minamino-es.example.jp>",
+    )
+    verdict = Classifier.default().classify(notice)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(
+        lure, subject="教材費未納のお知らせ", from_="みなみ野小学校 <info@minamino-pay.test>"
+    )
+    assert Classifier.default().classify(demand).verdict != "clean"
 
 
 @pytest.mark.parametrize("layout", ["example_label", "fenced"])

@@ -38,10 +38,14 @@ _QUOTED_RE = re.compile(
 # bulletin's next section mark (◆ ■ ● ▼ 【) or 400 characters. Only read in a
 # message that already talks about scams (see TextMatcher.quoted_only).
 _SECTION_TEXT = r"[^◆■□●▼★【]{2,400}"  # up to the bulletin's next section mark
+# 「届いたメールの本文は、次のようなものです。」「文面は以下のとおりです：」 says it the
+# other way round: the mail first, then "is as follows".
 _NARRATED_RE = re.compile(
-    r"(?:次の|以下の|このような|こんな|下記の)(?:ような)?"
+    r"(?:(?:次の|以下の|このような|こんな|下記の)(?:ような)?"
     r"(?:画面|メール|sms|ショートメール|メッセージ|文面|通知|表示)"
     r"[^。]{0,20}(?:表示され|届い|届き|送られ|受け取|確認され)[^。]{0,15}。"
+    r"|(?:メール|sms|ショートメール|メッセージ|通知)の?(?:本文|文面|内容)は[、,]?"
+    r"(?:次|以下|下記)の(?:ような|とおり|通り)(?:もの|内容)?(?:です|でした)?[。:：])"
     rf"({_SECTION_TEXT})"
 )
 # 「届いているSMSの例」「メールの文面例：」 and the example after it, which may open
@@ -63,8 +67,17 @@ _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}"
 # talks about scams.
 _NARRATED_EN_RE = re.compile(
     r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
-    r"|(?:like|such as) this(?: one)?|(?:an|for) example|a sample)"
+    r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample)"
     r" ?: ?([^\"“]{2,400})"
+)
+# A warning that retells a scam call or text in the third person, without a
+# colon: "A caller says he is a court officer ... and offers to clear the
+# warrant if you pay a bond by gift card." The retelling runs to the end of
+# its paragraph-sized window. Scam mail does not narrate its own caller.
+_RETOLD_EN_RE = re.compile(
+    r"\b(?:a|the) (?:caller|scammer|fraudster|crook|impostor|imposter"
+    r"|fake (?:caller|agent|officer)) (?:says|claims|tells you|pretends|asks|offers|threatens)\b"
+    r"([^\"“]{2,400})"
 )
 
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
@@ -98,6 +111,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_EN_RE.finditer(text)]
+    spans += [m.span(1) for m in _RETOLD_EN_RE.finditer(text)]
     spans += [m.span(1) for m in _EXAMPLE_JA_RE.finditer(text)]
     spans += [m.span(1) for m in _FENCED_RE.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
