@@ -260,6 +260,31 @@ def test_a_retold_scam_call_in_a_police_alert_is_a_mention() -> None:
     assert Classifier.default().classify(demand).verdict == "scam"
 
 
+def test_a_text_a_relative_passes_on_is_a_mention() -> None:
+    """ "Got this text last night." and the text's words, then "not clicking anything".
+
+    A parent forwarding a lure by copying it under one sentence, without
+    quote marks or a colon; the lure is a mention. Sent on its own, it is not
+    clean.
+    """
+    from mailguard.detect import Classifier
+
+    lure = (
+        "TOLLWAY: your account shows an unpaid balance of $4.15. Pay today to avoid a "
+        "$50 admin fee: tw-acct.example/p/77"
+    )
+    body = (
+        f"Alex,\n\nGot this text this morning on my phone.\n\n{lure}\n\n"
+        "I haven't driven on a toll road since August. Not clicking anything. "
+        "Can you look when you come over?\n\nMum"
+    )
+    relayed = make_message(body, subject="toll text?", from_="Mum <mum.morgan@mailbox.example>")
+    verdict = Classifier.default().classify(relayed)
+    assert verdict.verdict == "clean", [(r.rule, r.weight) for r in verdict.reasons]
+    demand = make_message(lure, subject="", from_="+12025550147@sms.example")
+    assert Classifier.default().classify(demand).verdict != "clean"
+
+
 def test_a_mail_shown_as_what_it_said_in_a_school_notice_is_a_mention() -> None:
     """「届いたメールの本文は、次のようなものです。」 introduces the lure the other way round.
 

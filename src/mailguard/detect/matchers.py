@@ -70,6 +70,14 @@ _NARRATED_EN_RE = re.compile(
     r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample)"
     r" ?: ?([^\"“]{2,400})"
 )
+# A relative passing a text on: "Got this text last night around 11." and the
+# text's own words after the sentence, as 「こういうのが来た」 does in Japanese.
+# Read only where the mail talks about scams ("not clicking anything", "is this
+# real?").
+_RELAYED_EN_RE = re.compile(
+    r"\b(?:i )?(?:got|received|get|getting) (?:this|these|a|the following) "
+    r"(?:text|texts|message|messages|sms|email|e-mail)\b[^.:!?]{0,40}[.:] ?([^\"“]{2,400})"
+)
 # A warning that retells a scam call or text in the third person, without a
 # colon: "A caller says he is a court officer ... and offers to clear the
 # warrant if you pay a bond by gift card." The retelling runs to the end of
@@ -112,6 +120,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
     spans += [m.span(1) for m in _NARRATED_EN_RE.finditer(text)]
     spans += [m.span(1) for m in _RETOLD_EN_RE.finditer(text)]
+    spans += [m.span(1) for m in _RELAYED_EN_RE.finditer(text)]
     spans += [m.span(1) for m in _EXAMPLE_JA_RE.finditer(text)]
     spans += [m.span(1) for m in _FENCED_RE.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
