@@ -102,8 +102,9 @@ class Blend:
     choice on all blocks with round 24 in (13 of 6,532 genuine mails
     flagged out of fold). The decisive step at 5 would flag one more (a
     service's "this address was registered as a contact" confirmation,
-    read at a decisive 9 points alone), over the 0.2 % budget, for 44 English and 65 Japanese own scams
-    and none of the shared corpus's real scams. With round 23 in and
+    read at a decisive 9 points alone), over the 0.2 % budget, for 44
+    English and 65 Japanese own scams and none of the shared corpus's real
+    scams. With round 23 in and
     without round 24, no sensible blend had kept to the budget (the
     tuning's choice then capped the model at 5 points and lost a quarter of
     the own scams; it was not shipped). In round 22 the choice was scale
