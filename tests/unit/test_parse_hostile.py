@@ -234,28 +234,42 @@ def test_every_reproducer_is_classified_in_bounded_time_and_memory(path: Path) -
         assert result["verdict"] == "scam"
 
 
-def test_pdf_budget_counts_cpu_time_not_a_busy_machine() -> None:
-    # While the extraction runs in a worker thread, this thread holds the GIL
-    # in one long C call (a builtin sum never yields): the worker's wall clock
-    # runs far past the budget while it uses little CPU, as on a loaded
-    # machine. With a wall-clock budget the PDF was cut and a verdict depended
-    # on the load.
+def test_pdf_budget_counts_cpu_time_not_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once the extraction is under way, this thread holds the GIL in one long C
+    # call (a builtin sum never yields): the worker's wall clock runs far past
+    # the budget while it uses little CPU, as on a loaded machine. With a
+    # wall-clock budget the PDF was cut and a verdict depended on the load.
     import threading
+
+    from mailguard.parse import extract
 
     pdf = _many_ops_pdf(200)
     alone, problem = pdf_text(pdf, 1_000_000, budget_s=0.2)
     assert problem is None, "fits the budget on an idle thread"
+    started = threading.Event()
+    calls = 0
+    clock = extract.pdf_clock
+
+    def first_check_lets_the_other_thread_in() -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first check inside the extraction (the first set the deadline)
+            started.set()
+            time.sleep(0.01)  # gives up the GIL; getting it back waits for the sum below
+        return clock()
+
+    monkeypatch.setattr(extract, "pdf_clock", first_check_lets_the_other_thread_in)
     out: dict[str, object] = {}
 
     def work() -> None:
-        started = time.monotonic()
-        out["result"] = pdf_text(pdf, 1_000_000, budget_s=0.2)
-        out["waited"] = time.monotonic() - started
+        begun = time.monotonic()
+        out["result"] = extract.pdf_text(pdf, 1_000_000, budget_s=0.2)
+        out["waited"] = time.monotonic() - begun
 
     worker = threading.Thread(target=work)
     worker.start()
-    time.sleep(0.005)  # let the worker start its extraction (and its clock)
-    sum(range(30_000_000))  # holds the GIL for about half a second
+    assert started.wait(10), "the extraction never checked its clock"
+    sum(range(60_000_000))  # holds the GIL for a second or so
     worker.join()
     waited = out["waited"]
     assert isinstance(waited, float) and waited > 0.2, f"wall clock not stretched: {waited}"
