@@ -65,10 +65,11 @@ _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}"
 # example's words after the colon (indented in the mail, but views have no line
 # breaks), up to 400 characters. As above, only read in a message that already
 # talks about scams.
+_EXAMPLE_TEXT_EN = r"[^\"“]{2,400}"  # up to a quote mark (a quoted span is read apart)
 _NARRATED_EN_RE = re.compile(
     r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
     r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample)"
-    r" ?: ?([^\"“]{2,400})"
+    rf" ?: ?({_EXAMPLE_TEXT_EN})"
 )
 # A relative passing a text on: "Got this text last night around 11." and the
 # text's own words after the sentence, as 「こういうのが来た」 does in Japanese.
@@ -76,7 +77,8 @@ _NARRATED_EN_RE = re.compile(
 # real?").
 _RELAYED_EN_RE = re.compile(
     r"\b(?:i )?(?:got|received|get|getting) (?:this|these|a|the following) "
-    r"(?:text|texts|message|messages|sms|email|e-mail)\b[^.:!?]{0,40}[.:] ?([^\"“]{2,400})"
+    r"(?:text|texts|message|messages|sms|email|e-mail)\b[^.:!?]{0,40}[.:] ?"
+    rf"({_EXAMPLE_TEXT_EN})"
 )
 # A warning that retells a scam call or text in the third person, without a
 # colon: "A caller says he is a court officer ... and offers to clear the
@@ -85,7 +87,7 @@ _RELAYED_EN_RE = re.compile(
 _RETOLD_EN_RE = re.compile(
     r"\b(?:a|the) (?:caller|scammer|fraudster|crook|impostor|imposter"
     r"|fake (?:caller|agent|officer)) (?:says|claims|tells you|pretends|asks|offers|threatens)\b"
-    r"([^\"“]{2,400})"
+    rf"({_EXAMPLE_TEXT_EN})"
 )
 
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
@@ -107,6 +109,16 @@ _FORWARD_START_RE = re.compile(
 _FORWARD_END_RE = re.compile(r"-{5,}")
 _FORWARD_SUBJECT_RE = re.compile(r"^(?:fwd?|転送) ?[:：]", re.IGNORECASE)
 
+# Every form whose group 1 is the example a warning shows without quote marks.
+_EXAMPLE_RES = (
+    _NARRATED_RE,
+    _NARRATED_EN_RE,
+    _RETOLD_EN_RE,
+    _RELAYED_EN_RE,
+    _EXAMPLE_JA_RE,
+    _FENCED_RE,
+)
+
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:
     """Character ranges of quotations in ``text`` (quote marks included).
@@ -117,12 +129,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     examples (「次の画面が表示されました。」 and the screen's words after it).
     """
     spans = [m.span() for m in _QUOTED_RE.finditer(text)]
-    spans += [m.span(1) for m in _NARRATED_RE.finditer(text)]
-    spans += [m.span(1) for m in _NARRATED_EN_RE.finditer(text)]
-    spans += [m.span(1) for m in _RETOLD_EN_RE.finditer(text)]
-    spans += [m.span(1) for m in _RELAYED_EN_RE.finditer(text)]
-    spans += [m.span(1) for m in _EXAMPLE_JA_RE.finditer(text)]
-    spans += [m.span(1) for m in _FENCED_RE.finditer(text)]
+    spans += [m.span(1) for rx in _EXAMPLE_RES for m in rx.finditer(text)]
     return spans + _reply_blocks(text) + _forward_blocks(text)
 
 
