@@ -104,17 +104,16 @@ class Blend:
     service's "this address was registered as a contact" confirmation,
     read at a decisive 9 points alone), over the 0.2 % budget, for 44
     English and 65 Japanese own scams and none of the shared corpus's real
-    scams. With round 23 in and
-    without round 24, no sensible blend had kept to the budget (the
-    tuning's choice then capped the model at 5 points and lost a quarter of
-    the own scams; it was not shipped). In round 22 the choice was scale
-    2.25 without the decisive step; after round 21 scale 2 with the
-    decisive step at 5 and the confident one at 4.5 (12 of 6,332). Both
-    steps had been at 5 since
-    rounds 15-17: with the calm scams and their genuine twins in the
-    training data, the model reads more short genuine notices at 4 to 5 (a
-    locker's overtime fee, an engineer's "will call ahead"), and steps at 4
-    flagged 17 of 6,012 genuine mails out of fold, over the 0.2 % budget.
+    scams. With round 23 in and without round 24, no sensible blend had
+    kept to the budget (the tuning's choice then capped the model at 5
+    points and lost a quarter of the own scams; it was not shipped). In
+    round 22 the choice was scale 2.25 without the decisive step; after
+    round 21 scale 2 with the decisive step at 5 and the confident one at
+    4.5 (12 of 6,332). Both steps had been at 5 since rounds 15-17: with
+    the calm scams and their genuine twins in the training data, the model
+    reads more short genuine notices at 4 to 5 (a locker's overtime fee, an
+    engineer's "will call ahead"), and steps at 4 flagged 17 of 6,012
+    genuine mails out of fold, over the 0.2 % budget.
     Legitimate cap 2 is the tuning's choice on all blocks since round 14,
     with scale 2 until round 21 (scale 3 with cap 1 flagged 16 of 5,732
     then).
