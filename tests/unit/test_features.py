@@ -58,6 +58,14 @@ def test_normalize_folds_width_and_removes_invisible_characters() -> None:
         ("+81 3-1234-5678", "+81312345678"),
         ("Call us at 8886113596", "8886113596"),
         ("1 (888) 611-3596", "18886113596"),
+        # Bare Japanese numbers: the cue follows, or the prefix says "phone".
+        ("至急 0345678901 料金センター迄ご連絡下さい", "0345678901"),
+        ("0345678901までお電話ください", "0345678901"),
+        ("０３４５６７８９０１（サポート窓口）", "0345678901"),
+        ("0120987654", "0120987654"),
+        ("問題があれば 08009876543", "08009876543"),
+        ("未納です。09087654321", "09087654321"),
+        ("05012349876 へ", "05012349876"),
     ],
 )
 def test_phone_forms(text: str, digits: str) -> None:
@@ -81,6 +89,14 @@ def test_phone_forms(text: str, digits: str) -> None:
         "card 4111 1111 1111 1111",
         "version 0.2 10024 604",
         "1999-2024",
+        # Bare numbers without a cue, or labelled as identifiers.
+        "0345678901",
+        "Order 0345678901. Questions? Call us",
+        "注文番号 09087654321 のお問い合わせは下記まで",
+        "会員ID：0120987654",
+        "伝票 0345678901 の配達についてはサポートへ",
+        "0345678901。ご連絡ください",
+        "8886113596 call us",
     ],
 )
 def test_things_that_are_not_phones(text: str) -> None:

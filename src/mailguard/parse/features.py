@@ -268,6 +268,24 @@ _PHONE_CUE = re.compile(
     r"電話|でんわ|☎|☏|📞|お?問い?合わ?せ|問合せ|連絡先|窓口|ダイヤル|携帯)[^\n\d]{0,16}\Z",
     re.I,
 )
+# Japanese puts the cue after the number: 「本日中に 0366717573 〇〇サポート迄ご連絡ください」.
+# Same line, no sentence end in between, so that "Order 0312345678. Call us"
+# does not turn an order number into a phone.
+_PHONE_CUE_AFTER = re.compile(
+    r"[^\n\d。．.!?！？]{0,24}?"
+    r"(?:tel|phone|call|dial|ring|helpline|hotline|support|contact|"
+    r"電話|でんわ|お?問い?合わ?せ|問合せ|連絡|窓口|ダイヤル|サポート|センター|コール)",
+    re.I,
+)
+# Japanese numbers whose prefix alone says "phone": free dial (0120 + 6, 0800 + 7),
+# mobile (070/080/090 + 8) and IP phones (050 + 8).
+_SERVICE_NUMBER = re.compile(r"0120\d{6}|0800\d{7}|0[5789]0\d{8}")
+# A label that makes the number an identifier even with a phone word nearby.
+_ID_LABEL = re.compile(
+    r"(?:番号|No\.?|ID|#|number|account|acct|order|ref(?:erence)?|invoice|tracking|"
+    r"注文|会員|口座|伝票|受付|請求書)[\s:：.]*\Z",
+    re.I,
+)
 _MAX_PHONES = 100
 _MAX_GROUPS = 16
 
@@ -299,8 +317,8 @@ def _classify(groups: list[str], plus: bool, cue: bool) -> str | None:
     Accepted: '+' with 8-15 digits (country codes checked for +1, +44, +81);
     a domestic number starting with one 0 with 10-11 digits (Japan, UK);
     North American 3-3-4 or 1-3-3-4. A single unseparated block of digits
-    counts only after a cue word such as TEL or 電話, so that order numbers
-    do not.
+    counts only with a cue (see :func:`_single_block_cue`), so that order
+    numbers do not.
     """
     digits = "".join(groups)
     if plus:
@@ -414,12 +432,32 @@ def _longest_phone_at(text: str, run_start: int, run: _Run, i: int) -> tuple[str
         if not fits:
             continue
         if cue is None and i == j:
-            before = text[max(0, run_start + start - 24) : run_start + start]
-            cue = _PHONE_CUE.search(before) is not None
+            group = run.run[spans[i][0] : spans[i][1]]
+            cue = _single_block_cue(text, run_start + start, run_start + spans[i][1], group)
         digits = _classify([run.run[a:b] for a, b in spans[i : j + 1]], plus, bool(cue))
         if digits is not None:
             return run.raw(start, j), digits, j
     return None
+
+
+def _single_block_cue(text: str, start: int, end: int, digits: str) -> bool:
+    """May the unseparated digits at text[start:end] be a phone?
+
+    Yes after a cue word (TEL, 電話, call); for a number with a leading 0
+    (Japan, UK) also when its prefix is a Japanese free-dial, mobile or IP
+    phone prefix or a cue follows on the same line (「…迄ご連絡ください」),
+    unless a label such as 注文番号 or "Order" names it an identifier.
+    Scam SMS write the number bare, and the digest must show the reader which
+    number not to call.
+    """
+    before = text[max(0, start - 24) : start]
+    if _PHONE_CUE.search(before) is not None:
+        return True
+    if digits[:1] != "0" or _ID_LABEL.search(before) is not None:
+        return False
+    if _SERVICE_NUMBER.fullmatch(digits) is not None:
+        return True
+    return _PHONE_CUE_AFTER.match(text, end, end + 48) is not None
 
 
 def _phones_in_run(text: str, run_start: int, run: str) -> list[tuple[str, str]]:
