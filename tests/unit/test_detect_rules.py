@@ -520,6 +520,44 @@ def test_consumer_warning_quoting_a_scam_is_not_scam(clf: Classifier) -> None:
     assert "combo.warning_frame" in rules_of(v)
 
 
+def test_a_code_readback_demand_counts_in_a_follow_up_and_is_a_mention_in_a_warning(
+    clf: Classifier,
+) -> None:
+    """ja.handling.code_readback (with the <<plain_ja_q>> macro): the same words count in full
+    from the scammer and only as a quotation inside a warning, because the match starts
+    inside 「」 instead of at the warning's own sentence start."""
+    demand = "ご本人確認のため、スマホに届いた6桁の番号をこのメールにご返信ください。"
+    follow_up = clf.classify(make_message("先ほどはお電話ありがとうございました。" + demand))
+    used = next(r for r in follow_up.reasons if r.rule == "ja.handling.code_readback")
+    assert used.weight == 3.0 and not used.evidence.startswith("(quoted)")
+    warning = clf.classify(
+        make_message(
+            "【注意】詐欺の手口です。電話で「"
+            + demand
+            + "」と言われても、絶対に伝えないでください。",
+            subject="詐欺にご注意ください",
+            from_="生活安全課 <info@city.example.lg.jp>",
+        )
+    )
+    mentioned = next(r for r in warning.reasons if r.rule == "ja.handling.code_readback")
+    assert mentioned.evidence.startswith("(quoted)") and mentioned.weight < 3.0
+    assert warning.verdict == CLEAN
+
+
+def test_a_safe_account_demand_is_caught_and_a_bank_warning_is_not(clf: Classifier) -> None:
+    """ja.handling.safe_account: the Japanese twin of the English rule."""
+    scam = clf.classify(
+        make_message(
+            "昨日はお電話ありがとうございました。被害を防ぐため、預金を保全用口座へお移しいただきます。"
+        )
+    )
+    assert "ja.handling.safe_account" in rules_of(scam)
+    advice = clf.classify(
+        make_message("警察や銀行が「預金を安全な口座へ移してください」と求めることはありません。")
+    )
+    assert "ja.handling.safe_account" not in rules_of(advice)
+
+
 def test_warning_frame_is_refused_to_a_mismatched_sender(clf: Classifier) -> None:
     """A scam cannot buy the warning discount while its sender identity is off."""
     body = ONE_CLICK + "\n詐欺にご注意ください。消費生活センターにご相談ください。"
