@@ -161,17 +161,20 @@ def _reply_blocks(text: str) -> list[tuple[int, int]]:
 
 # A negation that governs the phrase right after it: "has not been sent to a
 # collection agency", "we are not a debt collector", "won't be referred to
-# collections", "no legal action". At most four words between, none of which
+# collections", "no legal action". At most four words between (articles and
+# possessives not counted: "don't send an account to a collection agency"), none of which
 # starts a new clause or names the way out ("do not ignore this or we take legal
 # action", "if you do not pay, ..." and "not paid and will be sent to
 # collections" stay threats), nor is a failure to act ("you did not respond to
 # your jury summons" asserts the summons); "no" only right before the phrase ("no
 # later than Friday to avoid legal action" is a deadline).
+_DETERMINERS_EN = r"(?: +(?:a|an|the|your|our|their|any|this|that|its))*"
 _NEGATED_EN_RE = re.compile(
     r"(?:\b(?:not|never)|n't)\b"
-    r"(?: +(?!(?:or|and|but|otherwise|if|unless|else|then|so|until|before|after|avoid|prevent"
+    r"(?:" + _DETERMINERS_EN + r" +(?!(?:or|and|but|otherwise|if|unless|else|then|so|until"
+    r"|before|after|avoid|prevent"
     r"|face|risk|respond(?:ed)?|repl(?:y|ied)|pa(?:y|id)|answer(?:ed)?|attend(?:ed)?"
-    r"|settle[d]?|resolved?|compl(?:y|ied))\b)[a-z'-]+){0,4} *$"
+    r"|settle[d]?|resolved?|compl(?:y|ied))\b)[a-z'-]+){0,4}" + _DETERMINERS_EN + r" *$"
     r"|\bno *$"
 )
 _NEGATION_REACH = 60  # characters read before a phrase for its negation
