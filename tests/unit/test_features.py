@@ -66,6 +66,9 @@ def test_normalize_folds_width_and_removes_invisible_characters() -> None:
         ("問題があれば 08009876543", "08009876543"),
         ("未納です。09087654321", "09087654321"),
         ("05012349876 へ", "05012349876"),
+        # The UK's five-plus-six layout, landline and mobile.
+        ("Call 01632 960123 now", "01632960123"),
+        ("text 07700 900123", "07700900123"),
     ],
 )
 def test_phone_forms(text: str, digits: str) -> None:

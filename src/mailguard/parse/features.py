@@ -346,10 +346,16 @@ def _international(digits: str) -> str | None:
 
 
 def _trunk_prefixed(digits: str, groups: list[str]) -> str | None:
-    """A domestic number with one leading 0 (Japan, UK): 10-11 digits, 2-5 first, 3-4 last."""
+    """A domestic number with one leading 0 (Japan, UK): 10-11 digits, 2-5 first, 3-4 last.
+
+    Also the UK's five-plus-six layout ("01632 960123", mobiles "07700 900123"),
+    the usual way British numbers and every UK mobile are written.
+    """
     if digits[1] == "0" or len(digits) not in (10, 11):
         return None  # "00" is an international call prefix, not a number
     if len(groups) == 1:
+        return digits
+    if [len(g) for g in groups] == [5, 6]:
         return digits
     if len(groups) > 4 or not 2 <= len(groups[0]) <= 5 or not 3 <= len(groups[-1]) <= 4:
         return None
