@@ -73,6 +73,7 @@ def ruleset(tmp_path: Path) -> RuleSet:
         # Articles and possessives do not count towards the four words.
         "we don't send an account to a ",
         "we will not refer your balance to an outside ",
+        "we cannot pass this to a ",
     ],
 )
 def test_a_governing_negation_is_found(before: str) -> None:

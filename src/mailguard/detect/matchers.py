@@ -170,7 +170,7 @@ def _reply_blocks(text: str) -> list[tuple[int, int]]:
 # later than Friday to avoid legal action" is a deadline).
 _DETERMINERS_EN = r"(?: +(?:a|an|the|your|our|their|any|this|that|its))*"
 _NEGATED_EN_RE = re.compile(
-    r"(?:\b(?:not|never)|n't)\b"
+    r"(?:\b(?:not|never|cannot)|n't)\b"
     r"(?:" + _DETERMINERS_EN + r" +(?!(?:or|and|but|otherwise|if|unless|else|then|so|until"
     r"|before|after|avoid|prevent"
     r"|face|risk|respond(?:ed)?|repl(?:y|ied)|pa(?:y|id)|answer(?:ed)?|attend(?:ed)?"
