@@ -263,18 +263,20 @@ _PHONE_RUN = re.compile(
     r"(?![0-9A-Za-z_%\u5186\u4e07]|[.,]\d)"
 )
 _DIGIT_GROUP = re.compile(r"\d+")
+# Words that say "the number next to me is a phone", before or after it.
+_CUE_WORDS = (
+    r"tel|phone|call|dial|helpline|hotline|support|contact"
+    r"|電話|でんわ|お?問い?合わ?せ|問合せ|窓口|ダイヤル"
+)
 _PHONE_CUE = re.compile(
-    r"(?:tel|phone|call|fax|dial|toll.?free|helpline|hotline|support|contact|"
-    r"電話|でんわ|☎|☏|📞|お?問い?合わ?せ|問合せ|連絡先|窓口|ダイヤル|携帯)[^\n\d]{0,16}\Z",
+    rf"(?:{_CUE_WORDS}|fax|toll.?free|☎|☏|📞|連絡先|携帯)[^\n\d]{{0,16}}\Z",
     re.I,
 )
 # Japanese puts the cue after the number: 「本日中に 0366717573 〇〇サポート迄ご連絡ください」.
 # Same line, no sentence end in between, so that "Order 0312345678. Call us"
 # does not turn an order number into a phone.
 _PHONE_CUE_AFTER = re.compile(
-    r"[^\n\d。．.!?！？]{0,24}?"
-    r"(?:tel|phone|call|dial|ring|helpline|hotline|support|contact|"
-    r"電話|でんわ|お?問い?合わ?せ|問合せ|連絡|窓口|ダイヤル|サポート|センター|コール)",
+    rf"[^\n\d。．.!?！？]{{0,24}}?(?:{_CUE_WORDS}|ring|連絡|サポート|センター|コール)",
     re.I,
 )
 # Japanese numbers whose prefix alone says "phone": free dial (0120 + 6, 0800 + 7),
