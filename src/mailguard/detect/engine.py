@@ -94,10 +94,10 @@ class Blend:
     see ``LangModel``) the genuine mail read that way out of fold is short
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
-    decisive. The score must still reach the scam threshold, but at scale 2
-    (2 points per unit, capped at 9) a decisive reading of 5 and up scores
-    9 points alone, so it is a scam verdict unless something legitimate was
-    found. The shipped blend is scale 2.25 with both steps at 4.5: the
+    decisive. The score must still reach the scam threshold, but at scale
+    2.25 (2.25 points per unit, capped at 9) a decisive reading of 4.5 and
+    up scores 9 points alone, so it is a scam verdict unless something
+    legitimate was found. The shipped blend is scale 2.25 with both steps at 4.5: the
     leave-source-out tuning's choice on all blocks with round 26 in (23 of
     6,612 genuine mails flagged out of fold, 0.35 %; the rules alone flag
     more than the 0.2 % budget whatever the blend, so the tuning allows
