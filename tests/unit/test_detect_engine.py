@@ -18,6 +18,7 @@ from mailguard.detect import (
 )
 from mailguard.detect.engine import load_default_checked
 from mailguard.detect.testing import make_message
+from mailguard.parse.html import html_to_text
 
 RULES = """
 [scoring]
@@ -221,6 +222,18 @@ def test_quoted_phrases_count_little_in_a_message_about_scams(clf: Classifier) -
     # Without talk about scams, quotation marks change nothing.
     plain = weights(clf.classify(make_message('alpha debt. "we will sue"')))
     assert plain["t.legal.sue"] == 3.0
+
+
+def test_a_scam_quoted_in_an_html_blockquote_counts_little(clf: Classifier) -> None:
+    """The quote detection reads an HTML warning's <blockquote> as a quotation."""
+    html = html_to_text(
+        "<p>This is a scam warning. Members got this:</p>"
+        "<blockquote>alpha debt.<br>we will sue</blockquote>"
+    ).text
+    quoted = weights(clf.classify(make_message(html=html)))
+    assert quoted["t.legal.sue"] == pytest.approx(0.6)  # 3.0 * quoted_factor
+    unquoted = html_to_text("<p>This is a scam warning. Members got this:</p><p>we will sue</p>")
+    assert weights(clf.classify(make_message(html=unquoted.text)))["t.legal.sue"] == 3.0
 
 
 def test_gated_rule_only_counts_on_top_of_existing_evidence(clf: Classifier) -> None:

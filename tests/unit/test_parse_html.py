@@ -127,3 +127,21 @@ def test_html_source_in_a_text_plain_part_is_read_as_html() -> None:
     assert "mime:html-in-text-plain" in msg.defects
     plain = raw.replace(html.encode(), b"Hello <3 see you at <the usual place> at 5")
     assert "mime:html-in-text-plain" not in parse_message(plain).defects, "a '<' is no HTML"
+
+
+def test_blockquote_lines_read_as_quoted_lines() -> None:
+    """A warning that quotes a fake bill in <blockquote> must read as quoting it."""
+    html = (
+        "<p>Members told us about this mail:</p>"
+        "<blockquote style='border:1px dashed'>Dear Customer,<br>Call us to cancel."
+        "<blockquote>Sent from an old thread</blockquote>back out</blockquote>"
+        "<p>Do not call.</p>"
+    )
+    assert text(html) == (
+        "Members told us about this mail:\n> Dear Customer,\n> Call us to cancel.\n"
+        ">> Sent from an old thread\n> back out\nDo not call."
+    )
+
+
+def test_blockquote_unclosed_quotes_to_the_end_and_a_stray_close_is_ignored() -> None:
+    assert text("<p>a</p></blockquote><p>b</p><BLOCKQUOTE>c<p>d</p>") == "a\nb\n> c\n> d"

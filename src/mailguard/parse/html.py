@@ -42,6 +42,12 @@ _BRACE = re.compile(r"[{}]")
 _CSS_CLASS = re.compile(r"^[a-z0-9_-]*\.([a-z0-9_-]+)$", re.I)
 
 _BREAK = "\x01"  # stands for a block boundary until whitespace is collapsed
+# Stand for <blockquote> and </blockquote> until the lines are known: each line
+# inside a quotation then starts with "> ", as a mail client's plain-text view
+# shows it, so that detection reads a warning's quoted scam as quoted.
+_QUOTE_OPEN = "\x02"
+_QUOTE_CLOSE = "\x03"
+_BLOCKQUOTE_TAG = re.compile(r"<(/?)[Bb][Ll][Oo][Cc][Kk][Qq][Uu][Oo][Tt][Ee](?=[\s/>])[^<>]*>")
 _VOID = frozenset(
     {
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
@@ -366,6 +372,35 @@ def html_to_text(html: str) -> HtmlText:
     html, low = _strip_raw_blocks(html, html.lower(), hidden_classes)
     html = _cut_hidden(html, low, hidden_classes)
     links = _links(html) if "<a" in html or "<A" in html else []
+    quotes = "<blockquote" in low
+    if quotes:
+        html = _BLOCKQUOTE_TAG.sub(_quote_marker, html)
     text = _ANY_TAG.sub("", _CELL_TAG.sub(" ", _BLOCK_TAG.sub(_BREAK, html)))
-    lines = (line.strip() for line in _clean(text).split(_BREAK))
+    lines = [line.strip() for line in _clean(text).split(_BREAK)]
+    if quotes:
+        lines = _prefix_quoted(lines)
     return HtmlText(text="\n".join(line for line in lines if line), links=tuple(links))
+
+
+def _quote_marker(m: re.Match[str]) -> str:
+    return _BREAK + (_QUOTE_CLOSE if m.group(1) else _QUOTE_OPEN) + _BREAK
+
+
+def _prefix_quoted(lines: list[str]) -> list[str]:
+    """Lines with "> " per enclosing <blockquote>, the quote markers dropped.
+
+    A stray </blockquote> does not go below zero; an unclosed one quotes to the end,
+    as browsers render it.
+    """
+    out: list[str] = []
+    depth = 0
+    for line in lines:
+        if line == _QUOTE_OPEN:
+            depth += 1
+        elif line == _QUOTE_CLOSE:
+            depth = max(0, depth - 1)
+        elif line and depth:
+            out.append(">" * depth + " " + line)
+        else:
+            out.append(line)
+    return out
