@@ -91,6 +91,42 @@ def test_reply_quoted_scam_in_a_family_forward_is_a_mention() -> None:
     assert Classifier.default().classify(demand).verdict != "clean"
 
 
+def test_a_long_quoted_paragraph_is_quoted_to_its_end() -> None:
+    """A <blockquote> paragraph is one long line: the demand at its end is still quoted."""
+    from mailguard.detect import Classifier
+    from mailguard.parse.html import html_to_text
+
+    demand = (
+        "Dear User, a request to close the storage plan on your mailbox was filed today by "
+        "your administrator and all files will be erased soon after. If you did not ask for "
+        "this, reply with your name and number, or call our renewals desk on 020 7946 0555 "
+        "to stop the cancellation."
+    )
+    assert len(demand) > 200  # longer than a reply line's reach in the flattened view
+    lead = "<p>Staff warning: this phishing mail reached several of you. Do not call it.</p>"
+    clf = Classifier.default()
+
+    def evidence(html: str) -> dict[str, str]:
+        v = clf.classify(make_message(html=html_to_text(html).text, subject="IT notice"))
+        return {r.rule: r.evidence for r in v.reasons}
+
+    quoted = evidence(lead + "<blockquote>" + demand + "</blockquote>")
+    assert quoted["en.callback.call_to_cancel"].startswith("(quoted)"), quoted
+    plain = evidence(lead + "<p>" + demand + "</p>")
+    assert not plain["en.callback.call_to_cancel"].startswith("(quoted)"), plain
+
+
+def test_quoted_line_spans_follow_the_views() -> None:
+    from mailguard.detect.normalize import en_view, ja_view, quoted_line_spans
+
+    text = "intro line\n\n> first  quoted\n>second\nreply\n   > last\n"
+    en, ja = en_view(text), ja_view(text)
+    en_quotes = [en[a:b] for a, b in quoted_line_spans(text, "en")]
+    assert en_quotes == ["> first quoted >second", "> last"]
+    ja_quotes = [ja[a:b] for a, b in quoted_line_spans(text, "ja")]
+    assert ja_quotes == [">firstquoted>second", ">last"]
+
+
 def test_a_forwarded_block_under_a_scam_question_is_a_mention() -> None:
     """「転送メッセージ」 blocks and a "Fw:" subject are the forwarded mail's words, not demands."""
     from mailguard.detect import Classifier

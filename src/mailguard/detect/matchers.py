@@ -17,7 +17,7 @@ from typing import Any
 import ahocorasick
 
 from mailguard.detect.anchors import required_anchors
-from mailguard.detect.normalize import TextViews
+from mailguard.detect.normalize import TextViews, quoted_line_spans
 from mailguard.detect.rules import Rule
 from mailguard.detect.verdict import clip_evidence
 from mailguard.parse.model import ParsedMessage
@@ -261,6 +261,7 @@ class TextMatcher:
         spans = {
             (scope, lang): quoted_spans(views.get(scope, lang))
             + forwarded_subject_span(views.get("subject", lang))
+            + (quoted_line_spans(views.text_lines, lang) if scope == "text" else [])
             for scope in ("text", "subject")
             for lang in ("en", "ja")
         }

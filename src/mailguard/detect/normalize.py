@@ -198,6 +198,38 @@ def ja_view(folded: str) -> str:
     return "".join(folded.split())
 
 
+def quoted_line_spans(folded: str, lang: str) -> list[tuple[int, int]]:
+    """Where runs of lines that start with ">" sit in the ``lang`` view of ``folded``.
+
+    The views drop line breaks, so a quotation's extent can only be read here:
+    a blockquote paragraph or an unwrapped reply line is one long line, and
+    guessing its end in the view cut quoted demands in half. Mirrors
+    :func:`en_view` (words joined by one space) and :func:`ja_view` (joined
+    with nothing).
+    """
+    sep = 0 if lang == "ja" else 1
+    spans: list[tuple[int, int]] = []
+    pos = 0  # view offset of the next word
+    start = -1  # view offset where the current run of quoted lines began
+    end = 0
+    for line in folded.split("\n"):
+        words = line.split()
+        if not words:
+            continue
+        width = sum(len(w) for w in words) + sep * (len(words) - 1)
+        if words[0].startswith(">"):
+            if start < 0:
+                start = pos
+            end = pos + width
+        elif start >= 0:
+            spans.append((start, end))
+            start = -1
+        pos += width + sep
+    if start >= 0:
+        spans.append((start, end))
+    return spans
+
+
 @dataclass(frozen=True)
 class TextViews:
     """The texts rules are matched against, keyed by (scope, lang)."""
@@ -208,6 +240,8 @@ class TextViews:
     subject_ja: str
     from_en: str
     from_ja: str
+    # The folded body before whitespace is collapsed: only quotation extents need its lines.
+    text_lines: str = ""
 
     def get(self, scope: str, lang: str) -> str:
         return getattr(self, f"{scope}_{'ja' if lang == 'ja' else 'en'}")  # type: ignore[no-any-return]
@@ -224,4 +258,5 @@ class TextViews:
             subject_ja=ja_view(subj),
             from_en=en_view(frm),
             from_ja=ja_view(frm),
+            text_lines=text,
         )
