@@ -223,7 +223,12 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
 
 @pytest.mark.parametrize(
     "lead",
-    ["emails that say:", "emails like this one:", "emails like this one over the past month:"],
+    [
+        "emails that say:",
+        "emails like this one:",
+        "emails like this one over the past month:",
+        "emails. What it looks like (copied as received, number changed):",
+    ],
 )
 def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> None:
     """An alert that retells a lure after "emails that say:" without closing quote marks

@@ -68,7 +68,10 @@ _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}"
 _EXAMPLE_TEXT_EN = r"[^\"“]{2,400}"  # up to a quote mark (a quoted span is read apart)
 _NARRATED_EN_RE = re.compile(
     r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
-    r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample)"
+    r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample"
+    r"|(?:what )?(?:it|they) looks? like)"
+    # "What it looks like (copied as received, with the number changed):"
+    r"(?: ?\([^()]{0,80}\))?"
     rf" ?: ?({_EXAMPLE_TEXT_EN})"
 )
 # A relative passing a text on: "Got this text last night around 11." and the
