@@ -95,35 +95,26 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2.25 (2.25 points per unit, capped at 9) a decisive reading of 4.5 and
-    up scores 9 points alone, so it is a scam verdict unless something
-    legitimate was found. The shipped blend is scale 2.25 with both steps at 4.5: the
-    leave-source-out tuning's choice on all blocks with round 26 in (23 of
-    6,612 genuine mails flagged out of fold, 0.35 %; the rules alone flag
-    more than the 0.2 % budget whatever the blend, so the tuning allows
-    0.1 % above the lowest count any blend reaches). The blend before it
-    (scale 2, confident 4.5, no decisive step) flags 20 for 0.871 / 0.865
-    against 0.891 / 0.893; the three more are short genuine Japanese
-    notices the model alone reads at a decisive 9 points (a mail-address
-    change, a mail confirmation, a credit company's 期限の利益 notice).
-    With round 25 in (thirteenth session, before round 26) the tuning's
-    choice had collapsed to a model capped at 5 points (own recall 0.66 /
-    0.60) and the previous blend was kept, as after round 23. After round
-    24 the choice was scale 2, confident 4.5, no decisive step; the
-    decisive step at 5 would have flagged one more (a
-    service's "this address was registered as a contact" confirmation,
-    read at a decisive 9 points alone), over the 0.2 % budget, for 44
-    English and 65 Japanese own scams and none of the shared corpus's real
-    scams. With round 23 in and without round 24, no sensible blend had
-    kept to the budget (the tuning's choice then capped the model at 5
-    points and lost a quarter of the own scams; it was not shipped). In
-    round 22 the choice was scale 2.25 without the decisive step; after
-    round 21 scale 2 with the decisive step at 5 and the confident one at
-    4.5 (12 of 6,332). Both steps had been at 5 since rounds 15-17: with
-    the calm scams and their genuine twins in the training data, the model
-    reads more short genuine notices at 4 to 5 (a locker's overtime fee, an
-    engineer's "will call ahead"), and steps at 4 flagged 17 of 6,012
-    genuine mails out of fold, over the 0.2 % budget.
+    2 (2 points per unit, capped at 9) a decisive reading of 6 and up
+    scores 9 points alone, so it is a scam verdict unless something
+    legitimate was found. The shipped blend is scale 2, confident from
+    4.75, decisive from 6: the leave-source-out tuning's choice on all
+    blocks with round 28 in (fourteenth session; 18 of 6,692 genuine mails
+    flagged out of fold, 0.27 %, for recall 0.883 / 0.887). Since that
+    session the tuning prices a false positive (0.1 % more genuine mail
+    flagged must buy 2 points of recall; see ``evaluate_lso.FP_COST``)
+    instead of holding a hard 0.2 % budget, under which the choice flipped
+    on a single genuine mail between a sensible blend and one capping the
+    model at 5 points (with rounds 23 and 25 it collapsed so, and the
+    blend before was kept). The blend before this one (scale 2.25, both
+    steps at 4.5, the thirteenth session's choice) flags 22 of the same
+    6,692 for 0.891 / 0.895; the four more are short genuine notices the
+    model reads at a decisive 9 points alone. Earlier choices: scale 2,
+    confident 4.5, no decisive step (rounds 23-24); scale 2.25 without
+    the decisive step (round 22); scale 2 with steps at 4.5 and 5 (round
+    21); both steps at 5 since rounds 15-17, when the model trained on
+    calm scams read more short genuine notices at 4 to 5 and steps at 4
+    flagged 17 of 6,012.
     Legitimate cap 2 is the tuning's choice on all blocks since round 14,
     with scale 2 until round 21 (scale 3 with cap 1 flagged 16 of 5,732
     then).
@@ -133,7 +124,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.25
+    scale: float = 2.0
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
@@ -142,8 +133,8 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 0.0
-    strong_logit: float | None = 4.5
-    alone_logit: float | None = 4.5
+    strong_logit: float | None = 4.75
+    alone_logit: float | None = 6.0
 
 
 @dataclass(frozen=True)
