@@ -169,23 +169,39 @@ def _reply_blocks(text: str) -> list[tuple[int, int]]:
 # starts a new clause or names the way out ("do not ignore this or we take legal
 # action", "if you do not pay, ..." and "not paid and will be sent to
 # collections" stay threats), nor is a failure to act ("you did not respond to
-# your jury summons" asserts the summons); "no" only right before the phrase ("no
-# later than Friday to avoid legal action" is a deadline).
+# your jury summons" asserts the summons), nor an order to keep something running
+# ("don't close AnyDesk"); "no" only right before the phrase ("no later than Friday
+# to avoid legal action" is a deadline).
 _DETERMINERS_EN = r"(?: +(?:a|an|the|your|our|their|any|this|that|its))*"
 _NEGATED_EN_RE = re.compile(
     r"(?:\b(?:not|never|cannot)|n't)\b"
     r"(?:" + _DETERMINERS_EN + r" +(?!(?:or|and|but|otherwise|if|unless|else|then|so|until"
     r"|before|after|avoid|prevent"
     r"|face|risk|respond(?:ed)?|repl(?:y|ied)|pa(?:y|id)|answer(?:ed)?|attend(?:ed)?"
-    r"|settle[d]?|resolved?|compl(?:y|ied))\b)[a-z'-]+){0,4}" + _DETERMINERS_EN + r" *$"
+    r"|settle[d]?|resolved?|compl(?:y|ied)"
+    # "don't close AnyDesk", "do not turn off the computer": keep it running, an order.
+    r"|close|turn|switch|shut|exit|quit|uninstall|disconnect|stop)\b)[a-z'-]+){0,4}"
+    + _DETERMINERS_EN
+    + r" *$"
     r"|\bno *$"
 )
 _NEGATION_REACH = 60  # characters read before a phrase for its negation
+# The later items of a denied list: "We will never ask you to install remote access
+# software or to pay by gift card." The denial reaches past the first item only through
+# "or (to)" right before the phrase, after "never/not ask (tell, want…) you to".
+_NEGATED_LIST_EN_RE = re.compile(
+    r"(?:\bnever|\bnot|n't) (?:ask|request|require|tell|expect|want)s? you to\b"
+    r"[^.!?]{0,80}\b(?:or|nor) (?:to )?$"
+)
+_NEGATED_LIST_REACH = 140
 
 
 def negated(text: str, start: int) -> bool:
     """Whether a negation governs the English phrase at ``start`` of ``text`` (lower case)."""
-    return _NEGATED_EN_RE.search(text[max(0, start - _NEGATION_REACH) : start]) is not None
+    if _NEGATED_EN_RE.search(text[max(0, start - _NEGATION_REACH) : start]) is not None:
+        return True
+    window = text[max(0, start - _NEGATED_LIST_REACH) : start]
+    return " or " in window and _NEGATED_LIST_EN_RE.search(window) is not None
 
 
 def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
