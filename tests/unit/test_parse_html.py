@@ -145,3 +145,5 @@ def test_blockquote_lines_read_as_quoted_lines() -> None:
 
 def test_blockquote_unclosed_quotes_to_the_end_and_a_stray_close_is_ignored() -> None:
     assert text("<p>a</p></blockquote><p>b</p><BLOCKQUOTE>c<p>d</p>") == "a\nb\n> c\n> d"
+    # The markers that stand for the tags are ours: the same characters in the input are not.
+    assert text("<p>a</p><p>\x02</p><p>b</p><p>\x03</p>") == "a\nb"

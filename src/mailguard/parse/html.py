@@ -366,8 +366,9 @@ def _links(html: str) -> list[Link]:
 
 def html_to_text(html: str) -> HtmlText:
     """Visible text of ``html`` (block elements become line breaks) and its links."""
-    if _BREAK in html:
-        html = html.replace(_BREAK, "")
+    for marker in (_BREAK, _QUOTE_OPEN, _QUOTE_CLOSE):  # ours alone: drop any in the input
+        if marker in html:
+            html = html.replace(marker, "")
     hidden_classes: set[str] = set()
     html, low = _strip_raw_blocks(html, html.lower(), hidden_classes)
     html = _cut_hidden(html, low, hidden_classes)
