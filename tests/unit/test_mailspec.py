@@ -15,12 +15,12 @@ import pytest
 
 from mailguard.detect import Classifier
 from mailguard.parse import parse_message
+from mailguard.parse.html import html_to_text as visible_text
 from mailguard.testing.mailspec import (
     ENCODINGS,
     HAM_KINDS,
     SCAM_KINDS,
     MailSpecError,
-    html_to_text,
     iter_specs,
     load_spec,
     main,
@@ -45,7 +45,12 @@ def _norm(s: str) -> str:
 
 
 def _snippet(spec_body: str, html: bool) -> str:
-    text = html_to_text(spec_body) if html else spec_body
+    """The first visible line of the spec's body, visible as the parser reads HTML.
+
+    (The renderer's own plain-text conversion keeps hidden preheaders; the
+    first line a reader sees is the parser's.)
+    """
+    text = visible_text(spec_body).text if html else spec_body
     for line in text.split("\n"):
         if len(line.strip()) >= 4:
             return line.strip()[:30]
