@@ -95,26 +95,27 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2 (2 points per unit, capped at 9) a decisive reading of 6 and up
-    scores 9 points alone, so it is a scam verdict unless something
-    legitimate was found. The shipped blend is scale 2, confident from
-    4.75, decisive from 6: the leave-source-out tuning's choice on all
-    blocks with round 28 in (fourteenth session; 18 of 6,692 genuine mails
-    flagged out of fold, 0.27 %, for recall 0.883 / 0.887). Since that
+    2.25 (2.25 points per unit, capped at 9) a decisive reading of 5.5 and
+    up scores 9 points alone, so it is a scam verdict unless something
+    legitimate was found. The shipped blend is scale 2.25, confident from
+    5, decisive from 5.5: the leave-source-out tuning's choice on all
+    blocks with round 29 in (fourteenth session; 19 of 6,732 genuine mails
+    flagged out of fold, 0.28 %, for recall 0.887 / 0.891). Since that
     session the tuning prices a false positive (0.1 % more genuine mail
     flagged must buy 2 points of recall; see ``evaluate_lso.FP_COST``)
     instead of holding a hard 0.2 % budget, under which the choice flipped
     on a single genuine mail between a sensible blend and one capping the
     model at 5 points (with rounds 23 and 25 it collapsed so, and the
-    blend before was kept). The blend before this one (scale 2.25, both
-    steps at 4.5, the thirteenth session's choice) flags 22 of the same
-    6,692 for 0.891 / 0.895; the four more are short genuine notices the
-    model reads at a decisive 9 points alone. Earlier choices: scale 2,
-    confident 4.5, no decisive step (rounds 23-24); scale 2.25 without
-    the decisive step (round 22); scale 2 with steps at 4.5 and 5 (round
-    21); both steps at 5 since rounds 15-17, when the model trained on
-    calm scams read more short genuine notices at 4 to 5 and steps at 4
-    flagged 17 of 6,012.
+    blend before was kept). With round 28 in and not 29, the choice was
+    scale 2, confident 4.75, decisive 6 (shipped for a while; 20 of 6,732
+    at 0.883 / 0.887 on the final rows). The thirteenth session's blend
+    (scale 2.25, both steps at 4.5) flags 22 of them for 0.892 / 0.896:
+    the three more are short notices the model reads at a decisive 9
+    points alone. Earlier choices: scale 2, confident 4.5, no decisive
+    step (rounds 23-24); scale 2.25 without the decisive step (round 22);
+    scale 2 with steps at 4.5 and 5 (round 21); both steps at 5 since
+    rounds 15-17, when the model trained on calm scams read more short
+    genuine notices at 4 to 5 and steps at 4 flagged 17 of 6,012.
     Legitimate cap 2 is the tuning's choice on all blocks since round 14,
     with scale 2 until round 21 (scale 3 with cap 1 flagged 16 of 5,732
     then).
@@ -124,7 +125,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.0
+    scale: float = 2.25
     pos_cap: float = 9.0
     neg_cap: float = 0.0  # the model adds evidence, it never argues for "ordinary" (see grid)
     family_min: float = 1.5
@@ -133,8 +134,8 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 0.0
-    strong_logit: float | None = 4.75
-    alone_logit: float | None = 6.0
+    strong_logit: float | None = 5.0
+    alone_logit: float | None = 5.5
 
 
 @dataclass(frozen=True)
