@@ -34,12 +34,19 @@ from __future__ import annotations
 import itertools
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from mailguard.detect.engine import Blend, Classifier, RulePart
+from mailguard.detect.engine import (
+    Blend,
+    Classifier,
+    RulePart,
+    is_decisive,
+    is_strong,
+    model_weight,
+)
 from mailguard.detect.textmodel import ModelScore, TextModel
 from mailguard.detect.verdict import SCAM, SUSPICIOUS, Verdict
 from mailguard.parse import parse_message
@@ -262,12 +269,41 @@ class DecisionTable:
     all) over the same rows; deciding each (row, blend) pair once instead of
     once per choice makes a finer grid affordable. Only the verdict kind is
     kept: the figures need nothing else.
+
+    Most blends differ for a given message only where its reading is far
+    from their steps, so a message's verdict is decided once per distinct
+    model effect (weight, confident, decisive) rather than once per blend.
     """
 
     def __init__(self, clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend]) -> None:
         self.rows = list(rows)
         self.grid = list(grid)
-        self.kinds = [[v.verdict for v in verdicts(clf, self.rows, b)] for b in self.grid]
+        provenance = [clf.provenance(r.rules) for r in self.rows]
+        seen: list[dict[tuple[object, ...], str]] = [{} for _ in self.rows]
+        self.kinds = []
+        for b in self.grid:
+            kinds = []
+            for i, r in enumerate(self.rows):
+                key: tuple[object, ...] = (b.family_min, b.min_families)
+                if r.model is not None:
+                    legit, suspect = provenance[i]
+                    w = model_weight(r.model, b, legit=legit, suspect=suspect)
+                    strong = w != 0.0 and is_strong(r.model, w, b, legit=legit)
+                    key += (w, strong, is_decisive(r.model, b, strong=strong))
+                kind = seen[i].get(key)
+                if kind is None:
+                    kind = seen[i][key] = clf.decide(r.rules, r.model, None, b).verdict
+                kinds.append(kind)
+            self.kinds.append(kinds)
+        # Each blend's flagged rows, and each figure cell's rows, as bit sets: a
+        # choice then counts cells with a few big-integer ANDs instead of a Python
+        # loop over every row for every blend (nested tuning chooses ten times).
+        self._flagged = [_bits(i for i, k in enumerate(kinds) if k == SCAM) for kinds in self.kinds]
+        cells: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+        for i, r in enumerate(self.rows):
+            if r.label in ("scam", "ham"):
+                cells[(r.label, r.lang, r.block if r.label == "scam" else "")].append(i)
+        self._cells = {key: _bits(ix) for key, ix in cells.items()}
 
     def choose(self, keep: Sequence[int] | None = None) -> Blend:
         """The best blend judged on the rows at indices ``keep`` (all rows by default).
@@ -285,13 +321,21 @@ class DecisionTable:
         tie: held out of own-en, six blends tied on English and the first was
         5 points worse on Japanese.)
         """
-        idx = range(len(self.rows)) if keep is None else keep
+        kept = (1 << len(self.rows)) - 1 if keep is None else _bits(keep)
+        cells = [(key, m & kept) for key, m in self._cells.items() if m & kept]
         best: tuple[tuple[float, float, float], Blend] | None = None
         fallback: tuple[float, Blend] | None = None
-        for blend, kinds in zip(self.grid, self.kinds, strict=True):
+        for blend, flagged in zip(self.grid, self._flagged, strict=True):
             f = Figures()
-            for i in idx:
-                f.count(self.rows[i], kinds[i])
+            for (label, lang, block), m in cells:
+                n, k = m.bit_count(), (m & flagged).bit_count()
+                if label == "scam":
+                    f.scam[lang][0] += n
+                    f.scam[lang][1] += k
+                    f.blocks[(lang, block)] = [n, k]
+                else:
+                    f.ham[lang][0] += n
+                    f.ham[lang][1] += k
             if fallback is None or f.fp_rate() < fallback[0]:
                 fallback = (f.fp_rate(), blend)
             if f.fp_rate() > FP_CEILING + 1e-12:
@@ -304,6 +348,14 @@ class DecisionTable:
             assert fallback is not None
             return fallback[1]
         return best[1]
+
+
+def _bits(indices: Iterable[int]) -> int:
+    """A set of row indices as one integer, bit i set for row i."""
+    out = 0
+    for i in indices:
+        out |= 1 << i
+    return out
 
 
 def choose_blend(clf: Classifier, rows: Sequence[Scored], grid: Sequence[Blend]) -> Blend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ from mailguard.detect.engine import Blend, RulePart
 from mailguard.detect.textmodel import ModelScore
 from mailguard.detect.verdict import Reason
 from mailguard.evaluate_lso import (
+    FP_CEILING,
+    FP_COST,
     DecisionTable,
+    Figures,
     Scored,
     choose_blend,
     figures,
@@ -63,6 +67,87 @@ def test_choose_blend_respects_the_false_positive_target() -> None:
     with pytest.raises(ValueError, match="other rows"):
         nested(clf, rows[:-1], table)
 
+
+
+def _mixed_rows() -> list[Scored]:
+    """Rows that exercise every path of a decision: one to three rule families,
+    legitimate and provenance evidence, readings on both sides of each step, two
+    languages, and a shared block whose genuine mail reads like scams (so holding
+    it out changes the best blend)."""
+    rng = random.Random(11)
+    extras = [
+        (),
+        ((Reason("x.own_domain", "context", -2.0, "ja", "en"), ""),),
+        ((Reason("x.display_name", "mismatch", 2.5, "ja", "en"), "x"),),
+    ]
+    families = ("debt", "urgency", "contact")
+    rows = []
+    for i in range(300):
+        label = "scam" if i % 3 else "ham"
+        lang = ("en", "ja")[i % 2]
+        origin = "shared" if i % 5 == 0 else "own"
+        if label == "scam":
+            score, logit, n_fam = rng.uniform(2, 8), rng.uniform(-4, 9), rng.randint(0, 3)
+        elif origin == "own":
+            score, logit, n_fam = rng.uniform(0, 5), rng.uniform(-12, -1), rng.randint(1, 3)
+        else:
+            score, logit, n_fam = rng.uniform(4, 7), rng.uniform(-12, 9), 3
+        fams = families[:n_fam]
+        counted = [(Reason(f"r.{f}", f, score / len(fams), "ja", "en"), "x") for f in fams]
+        counted += rng.choice(extras)
+        model = ModelScore(lang, round(logit, 2))
+        rules = RulePart(counted, score)
+        rows.append(Scored(f"{origin}/{i}", label, lang, "k", f"x:{i}", origin, rules, model))
+    return rows
+
+
+def _reference_choice(clf: Classifier, rows: list[Scored], grid: list[Blend]) -> Blend:
+    """The chooser's rule written out the slow way: decide every row under every blend."""
+    best: tuple[tuple[float, float, float], Blend] | None = None
+    fallback: tuple[float, Blend] | None = None
+    for blend in grid:
+        f = Figures()
+        for r, v in zip(rows, verdicts(clf, rows, blend), strict=True):
+            f.add(r, v)
+        if fallback is None or f.fp_rate() < fallback[0]:
+            fallback = (f.fp_rate(), blend)
+        if f.fp_rate() > FP_CEILING + 1e-12:
+            continue
+        key = (f.worst_block_recall() - FP_COST * f.fp_rate(), f.mean_block_recall(), -f.fp_rate())
+        if best is None or key > best[0]:
+            best = (key, blend)
+    assert fallback is not None
+    return best[1] if best else fallback[1]
+
+
+def test_the_decision_table_decides_and_chooses_as_deciding_each_blend_would() -> None:
+    """The table decides a message once per distinct model effect and counts with
+    bit sets; neither shortcut may change a verdict or a choice."""
+    clf = Classifier.rules_only()
+    rows = _mixed_rows()
+    grid = [
+        Blend(scale=s, pos_cap=cap, neg_cap=neg, legit_cap=legit, neg_margin=margin,
+              strong_logit=strong, alone_logit=alone)
+        for s in (1.0, 2.25)
+        for cap in (5.0, 9.0)
+        for neg, margin in ((0.0, 0.0), (3.0, 0.0), (3.0, 8.0))
+        for legit in (1.0, 2.0)
+        for strong, alone in ((None, None), (3.0, None), (3.0, 4.0), (5.0, 5.5))
+    ]
+    table = DecisionTable(clf, rows, grid)
+    for blend, kinds in zip(grid, table.kinds, strict=True):
+        assert kinds == [v.verdict for v in verdicts(clf, rows, blend)], blend
+    assert len({tuple(k) for k in table.kinds}) > 10, "the grid must actually differ"
+    assert table.choose() == _reference_choice(clf, rows, grid)
+    blocks = sorted({r.block for r in rows})
+    assert len(blocks) == 3
+    choices = {table.choose()}
+    for block in blocks:
+        keep = [i for i, r in enumerate(rows) if r.block != block]
+        choice = table.choose(keep)
+        assert choice == _reference_choice(clf, [rows[i] for i in keep], grid), block
+        choices.add(choice)
+    assert len(choices) > 1, "held-out blocks must change the choice, or keep is untested"
 
 def _priced_rows(scams_read_1: int, ham_read_3: int, ham_read_1: int) -> list[Scored]:
     """20 scams and 2,000 genuine mails, all 6 rule points; the model decides.

@@ -340,8 +340,7 @@ class Classifier:
         strong = alone = False
         reported = any(r.family.startswith(REPORTED_PREFIX) for r, _ in learned or ())
         if model is not None:
-            legit = any(r.weight < 0 and r.rule not in self._uncapping_rules for r, _ in counted)
-            suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in counted)
+            legit, suspect = self.provenance(rules)
             reason = model_reason(model, blend, legit=legit, suspect=suspect)
             # Provenance beats wording: what the user reported outweighs "reads like
             # ordinary mail", so that reading does not count against a report.
@@ -351,15 +350,21 @@ class Classifier:
                 counted.append((reason, ""))
                 extra += reason.weight
                 strong = is_strong(model, reason.weight, blend, legit=legit)
-                alone = (
-                    strong and blend.alone_logit is not None and model.logit >= blend.alone_logit
-                )
+                alone = is_decisive(model, blend, strong=strong)
         for reason, category in learned or ():
             counted.append((reason, category))
             extra += reason.weight
         return self._verdict(
             counted, round(rules.score + extra, 2), blend, strong=strong, alone=alone
         )
+
+    def provenance(self, rules: RulePart) -> tuple[bool, bool]:
+        """``(legit, suspect)``: whether the rules found legitimate evidence, and whether
+        they found the sender is not who it claims. Both bound what wording may do
+        (see :class:`Blend`); the evaluator asks once per message, not once per blend."""
+        legit = any(r.weight < 0 and r.rule not in self._uncapping_rules for r, _ in rules.counted)
+        suspect = any(r.weight > 0 and r.family in PROVENANCE_FAMILIES for r, _ in rules.counted)
+        return legit, suspect
 
     def _learned(
         self, msg: ParsedMessage, examples: tuple[LearnedExample, ...]
@@ -523,13 +528,8 @@ def model_reason(
     model: ModelScore, blend: Blend, *, legit: bool = False, suspect: bool = False
 ) -> Reason | None:
     """The model's log-odds as one bounded reason quoting the phrases that drove it."""
-    if model.logit >= 0:
-        cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
-        weight = round(min(cap, blend.scale * model.logit), 2)
-    else:
-        cap = min(blend.neg_cap, blend.legit_cap) if suspect else blend.neg_cap
-        weight = round(max(-cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2)
-    if abs(weight) < 0.1:
+    weight = model_weight(model, blend, legit=legit, suspect=suspect)
+    if weight == 0.0:
         return None
     grams = "「" + "」「".join(g for g, _ in model.top) + "」" if model.top else ""
     # Read by frightened people in the digest: plain words; the weight says how sure.
@@ -550,6 +550,28 @@ def model_reason(
         description_en=en,
         evidence=clip_evidence(grams),
     )
+
+
+def model_weight(
+    model: ModelScore, blend: Blend, *, legit: bool = False, suspect: bool = False
+) -> float:
+    """The score points the model's log-odds are worth under ``blend`` (0: no reason).
+
+    Apart from :func:`model_reason` because the evaluator needs only the number,
+    for every message under hundreds of blends, and building the reason's text
+    each time would dominate the tuning."""
+    if model.logit >= 0:
+        cap = min(blend.pos_cap, blend.legit_cap) if legit else blend.pos_cap
+        weight = round(min(cap, blend.scale * model.logit), 2)
+    else:
+        cap = min(blend.neg_cap, blend.legit_cap) if suspect else blend.neg_cap
+        weight = round(max(-cap, blend.scale * min(0.0, model.logit + blend.neg_margin)), 2)
+    return 0.0 if abs(weight) < 0.1 else weight
+
+
+def is_decisive(model: ModelScore, blend: Blend, *, strong: bool) -> bool:
+    """Whether a confident reading is also decisive: it passes the family gate alone."""
+    return strong and blend.alone_logit is not None and model.logit >= blend.alone_logit
 
 
 def is_strong(model: ModelScore, weight: float, blend: Blend, *, legit: bool) -> bool:
