@@ -194,6 +194,17 @@ _NEGATED_LIST_EN_RE = re.compile(
     r"[^.!?]{0,80}\b(?:or|nor) (?:to )?$"
 )
 _NEGATED_LIST_REACH = 140
+# A denied demand: "City staff will never call or text you demanding immediate
+# payment by gift card", "we do not ask anyone for payment in bitcoin". The denial
+# reaches the phrase through a demanding verb right before it, whatever comes
+# between the negation and that verb within the clause ("if you do not pay, we
+# require payment by gift card" and "not online but require ..." stay demands).
+_DENIED_DEMAND_EN_RE = re.compile(
+    r"(?:\b(?:never|not)|n't)\b(?:(?!\b(?:but|if|unless|otherwise|so|then)\b)[^.!?,;:]){0,80}"
+    r"\b(?:demand(?:s|ing)?|ask(?:s|ing)?(?: (?:you|anyone|customers))? for"
+    r"|request(?:s|ing)?|requir(?:es?|ing)|insist(?:s|ing)? on)"
+    r"(?: (?:an? |the |your )?(?:immediate|instant|urgent|upfront|up-front|same-day))? *$"
+)
 
 
 def negated(text: str, start: int) -> bool:
@@ -201,6 +212,8 @@ def negated(text: str, start: int) -> bool:
     if _NEGATED_EN_RE.search(text[max(0, start - _NEGATION_REACH) : start]) is not None:
         return True
     window = text[max(0, start - _NEGATED_LIST_REACH) : start]
+    if _DENIED_DEMAND_EN_RE.search(window) is not None:
+        return True
     return " or " in window and _NEGATED_LIST_EN_RE.search(window) is not None
 
 
