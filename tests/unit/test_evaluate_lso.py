@@ -103,7 +103,7 @@ def _mixed_rows() -> list[Scored]:
 
 def _reference_choice(clf: Classifier, rows: list[Scored], grid: list[Blend]) -> Blend:
     """The chooser's rule written out the slow way: decide every row under every blend."""
-    best: tuple[tuple[float, float, float], Blend] | None = None
+    best: tuple[tuple[float, float, float, float], Blend] | None = None
     fallback: tuple[float, Blend] | None = None
     for blend in grid:
         f = Figures()
@@ -113,7 +113,9 @@ def _reference_choice(clf: Classifier, rows: list[Scored], grid: list[Blend]) ->
             fallback = (f.fp_rate(), blend)
         if f.fp_rate() > FP_CEILING + 1e-12:
             continue
-        key = (f.worst_block_recall() - FP_COST * f.fp_rate(), f.mean_block_recall(), -f.fp_rate())
+        cost = FP_COST * f.fp_rate()
+        susp = f.suspicious_rate()
+        key = (f.worst_block_recall() - cost, f.mean_block_recall(), -f.fp_rate(), -susp)
         if best is None or key > best[0]:
             best = (key, blend)
     assert fallback is not None
@@ -198,6 +200,23 @@ def test_no_blend_over_the_ceiling_is_chosen_whatever_it_catches() -> None:
     assert figures(rows, verdicts(clf, rows, _BLEND_A)).fp_rate() == pytest.approx(0.0055)
     assert choose_blend(clf, rows, [_BLEND_B, _BLEND_A]) == _BLEND_A
 
+
+
+def test_a_tie_goes_to_the_blend_that_keeps_genuine_mail_further_from_the_line() -> None:
+    """Equal recall and false positives: the blend whose confident "ordinary"
+    readings subtract leaves fewer genuine mails suspicious, whatever the grid order."""
+    clf = Classifier.rules_only()
+    scams = [row("scam", "en", "own:en", 9.0, 2.0, i) for i in range(20)]
+    hams = [row("ham", "en", "own:en", 5.0, -10.0, i) for i in range(200)]
+    plain = Blend(scale=2.0, pos_cap=5.0, neg_cap=0.0)
+    subtracting = Blend(scale=2.0, pos_cap=5.0, neg_cap=3.0, neg_margin=8.0)
+    rows = scams + hams
+    a = figures(rows, verdicts(clf, rows, plain))
+    b = figures(rows, verdicts(clf, rows, subtracting))
+    assert (a.recall(), a.fp_rate()) == (b.recall(), b.fp_rate()) == (1.0, 0.0)
+    assert a.suspicious_rate() == 1.0 and b.suspicious_rate() == 0.0
+    assert choose_blend(clf, rows, [plain, subtracting]) == subtracting
+    assert choose_blend(clf, rows, [subtracting, plain]) == subtracting
 
 @pytest.mark.corpus
 def test_shared_fold_keys() -> None:
