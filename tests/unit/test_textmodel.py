@@ -477,3 +477,34 @@ def test_provenance_mismatch_caps_what_the_model_can_subtract() -> None:
     assert [r.weight for r in v.reasons if r.family == MODEL_FAMILY] == [-1.0]
     plain = clf.decide(RulePart([], 0.0), ModelScore("en", -10.0), None, blend)
     assert [r.weight for r in plain.reasons if r.family == MODEL_FAMILY] == [-5.0]
+
+
+def test_the_shipped_blend_subtracts_only_for_a_confident_ordinary_reading() -> None:
+    """A genuine cancellation confirmation carries the fakes' three families ("if you
+    didn't make this change, call us at ..."); a model that reads it as plainly
+    ordinary takes it below the scam line. A faint lean, as honeypot HTML has, and a
+    sender who is not who it claims, keep their full weight against it."""
+    from mailguard.detect.verdict import SCAM, Reason
+
+    clf = Classifier.default()
+    blend = Blend()
+    counted = [
+        (Reason("en.callback.call_to_cancel", "callback", 3.0, "ja", "en"), "withdrawal"),
+        (Reason("en.contact.call_number", "contact", 2.5, "ja", "en"), "withdrawal"),
+        (Reason("en.cancel.not_authorized", "cancel", 2.0, "ja", "en"), "withdrawal"),
+        (Reason("combo.callback_shape", "combo", 3.0, "ja", "en"), "withdrawal"),
+    ]
+    rules = RulePart(counted, 10.5)
+
+    def decide(logit: float, extra: list[tuple[Reason, str]] | None = None) -> tuple[str, float]:
+        part = RulePart(counted + (extra or []), 10.5 + sum(r.weight for r, _ in extra or []))
+        v = clf.decide(part, ModelScore("en", logit), None, blend)
+        return v.verdict, sum(r.weight for r in v.reasons if r.family == MODEL_FAMILY)
+
+    assert clf.decide(rules, None, None, blend).verdict == SCAM
+    assert decide(-6.5) == (SCAM, 0.0), "a lean is not evidence of anything"
+    verdict, weight = decide(-12.0)
+    assert verdict != SCAM and weight == -3.0
+    assert decide(-8.5)[1] == pytest.approx(-1.12, abs=0.01), "linear from -8"
+    mismatch = [(Reason("common.mismatch.brand_display_name", "mismatch", 2.5, "ja", "en"), "")]
+    assert decide(-12.0, mismatch) == (SCAM, -2.0), "provenance caps what wording subtracts"
