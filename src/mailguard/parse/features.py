@@ -83,6 +83,10 @@ def _covered(plain: str, html: str) -> bool:
     return missing <= max(8, total // 20)
 
 
+def _quote_lines(text: str) -> bool:
+    return any(line.startswith(">") for line in text.splitlines())
+
+
 def visible_body(msg: ParsedMessage) -> str:
     """Plain text, else the HTML's visible text, both when they differ, plus attachment text.
 
@@ -93,7 +97,14 @@ def visible_body(msg: ParsedMessage) -> str:
     plain = msg.plain_text.strip()
     html = msg.html_text.strip()
     if plain and html:
-        body = plain if _covered(plain, html) else plain + "\n" + html
+        if not _covered(plain, html):
+            body = plain + "\n" + html
+        elif _quote_lines(html) and not _quote_lines(plain):
+            # The same words, but only the HTML shows what is quoted (a warning's
+            # <blockquote>; generated plain parts often drop the "> ").
+            body = html
+        else:
+            body = plain
     else:
         body = plain or html
     extra = [a.text.strip() for a in msg.attachments if a.text and a.text.strip()]
