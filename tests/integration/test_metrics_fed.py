@@ -28,7 +28,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 MAIL = [
     "ja/07_withdrawal_lure_unext_trial.eml",  # scam, withdrawal: an immediate alert
     "en/01_callback_norton_renewal_plain.eml",  # scam
-    "en/70_utility_past_due_disconnection.eml",  # suspicious, left in place
+    "en/79_utility_shutoff_notice_pay_by_phone.eml",  # suspicious, left in place
     "ja/51_real_invoice_hosting_monthly.eml",  # clean
 ]
 

@@ -925,7 +925,7 @@ def test_one_classification_per_message_and_no_sent_search_for_clean_mail(
 def test_releasing_a_suspicious_message_vouches_for_the_sender_without_moving_it(
     mailbox: Mailbox, tmp_path: Path, env_password: Callable[[Mailbox], str], classifier: Classifier
 ) -> None:
-    suspicious = "en/70_utility_past_due_disconnection.eml"
+    suspicious = "en/79_utility_shutoff_notice_pay_by_phone.eml"
     fill(mailbox, "INBOX", [(suspicious, [b"\\Seen"])])
     settings = make_settings(tmp_path, [account_dict(mailbox, env_password(mailbox))])
     [summary] = scan(settings, classifier)

@@ -42,7 +42,7 @@ from mailguard.testing.memory_mail import MemoryMailClient, MemoryMailServer, it
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 WITHDRAWAL = "ja/07_withdrawal_lure_unext_trial.eml"  # scam that cannot wait: an alert
 SCAM = "en/01_callback_norton_renewal_plain.eml"
-SUSPICIOUS = "en/70_utility_past_due_disconnection.eml"  # reported, left in place
+SUSPICIOUS = "en/79_utility_shutoff_notice_pay_by_phone.eml"  # reported, left in place
 HAM = "ja/51_real_invoice_hosting_monthly.eml"
 SECRET = "right-secret"
 WRONG = "not-the-secret-but-still-private"

@@ -19,9 +19,10 @@ LABELS = FIXTURES / "labels.tsv"
 
 # Hard negatives we accept as "suspicious" (never quarantined by default), and why.
 SUSPICIOUS_OK = {
-    # A utility bill demanding a past-due payment by phone, with no links: looks exactly
-    # like the callback shape minus the sender mismatch.
-    "en/70_utility_past_due_disconnection.eml",
+    # A utility's disconnection notice with a number to call and no payment plan: the
+    # callback shape minus the sender mismatch. (70, its past-due notice, offers a
+    # payment plan and "already paid? disregard", and is clean since en.context.relief_options.)
+    "en/79_utility_shutoff_notice_pay_by_phone.eml",
     # A scam-watch newsletter that restates a gift-card demand outside quotation marks.
     "en/65_consumer_newsletter_debt_scams.eml",
 }
