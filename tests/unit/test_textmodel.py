@@ -508,3 +508,21 @@ def test_the_shipped_blend_subtracts_only_for_a_confident_ordinary_reading() -> 
     assert decide(-6.5)[1] == pytest.approx(-1.0, abs=0.01), "linear from -6"
     mismatch = [(Reason("common.mismatch.brand_display_name", "mismatch", 2.5, "ja", "en"), "")]
     assert decide(-12.0, mismatch) == (SCAM, -2.0), "provenance caps what wording subtracts"
+
+
+def test_an_ordinary_reading_never_works_out_its_phrases() -> None:
+    """Working out the phrases is a tenth of classifying a message; most genuine mail
+    reads below the margin and its reading is never shown, so it must not pay for it."""
+    calls: list[int] = []
+
+    def explain() -> tuple[tuple[str, float], ...]:
+        calls.append(1)
+        return (("your order", -1.0),)
+
+    clf = Classifier.default()
+    v = clf.decide(RulePart([], 0.0), ModelScore("en", -12.0, explain=explain), None, Blend())
+    [reason] = [r for r in v.reasons if r.family == MODEL_FAMILY]
+    assert reason.weight == -3.0 and reason.evidence == ""
+    assert calls == [], "the phrases of an ordinary reading were worked out"
+    v = clf.decide(RulePart([], 0.0), ModelScore("en", 6.0, explain=explain), None, Blend())
+    assert calls == [1] and "your order" in next(r for r in v.reasons if r.weight > 0).evidence

@@ -193,7 +193,7 @@ class ModelScore:
     """What the model says about one text: language, log-odds, and the phrases behind it.
 
     Working out the phrases costs about a tenth of classifying a message, and
-    most readings are never shown (a negative reading adds no reason), so
+    most readings are never shown (a negative reading names no phrases), so
     :meth:`LangModel.score` passes ``explain`` and :attr:`top` runs it on
     first use.
     """
