@@ -48,7 +48,7 @@ from mailguard.detect.engine import (
     model_weight,
 )
 from mailguard.detect.textmodel import ModelScore, TextModel
-from mailguard.detect.verdict import SCAM, SUSPICIOUS, Verdict
+from mailguard.detect.verdict import CLEAN, SCAM, SUSPICIOUS, Verdict
 from mailguard.parse import parse_message
 
 # The stated price of a false positive, in recall: flagging 0.1 % more genuine mail
@@ -287,9 +287,15 @@ class DecisionTable:
         self.grid = list(grid)
         provenance = [clf.provenance(r.rules) for r in self.rows]
         seen: list[dict[tuple[object, ...], str]] = [{} for _ in self.rows]
-        self.kinds = []
+        # Each blend's flagged and suspicious rows as bit sets, not a list of kinds
+        # per blend (4,680 lists of every row held 440 MB): a choice then counts
+        # figure cells with a few big-integer ANDs instead of a Python loop over
+        # every row for every blend (nested tuning chooses ten times).
+        self._flagged: list[int] = []
+        self._suspicious: list[int] = []
         for b in self.grid:
-            kinds = []
+            flagged: list[int] = []
+            suspicious: list[int] = []
             for i, r in enumerate(self.rows):
                 key: tuple[object, ...] = (b.family_min, b.min_families)
                 if r.model is not None:
@@ -300,20 +306,25 @@ class DecisionTable:
                 kind = seen[i].get(key)
                 if kind is None:
                     kind = seen[i][key] = clf.decide(r.rules, r.model, None, b).verdict
-                kinds.append(kind)
-            self.kinds.append(kinds)
-        # Each blend's flagged rows, and each figure cell's rows, as bit sets: a
-        # choice then counts cells with a few big-integer ANDs instead of a Python
-        # loop over every row for every blend (nested tuning chooses ten times).
-        self._flagged = [_bits(i for i, k in enumerate(kinds) if k == SCAM) for kinds in self.kinds]
-        self._suspicious = [
-            _bits(i for i, k in enumerate(kinds) if k == SUSPICIOUS) for kinds in self.kinds
-        ]
+                if kind == SCAM:
+                    flagged.append(i)
+                elif kind == SUSPICIOUS:
+                    suspicious.append(i)
+            self._flagged.append(_bits(flagged))
+            self._suspicious.append(_bits(suspicious))
         cells: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         for i, r in enumerate(self.rows):
             if r.label in ("scam", "ham"):
                 cells[(r.label, r.lang, r.block if r.label == "scam" else "")].append(i)
         self._cells = {key: _bits(ix) for key, ix in cells.items()}
+
+    def kinds(self, j: int) -> list[str]:
+        """Every row's verdict kind under the grid's ``j``-th blend, read back from the bit sets."""
+        flagged, suspicious = self._flagged[j], self._suspicious[j]
+        return [
+            SCAM if flagged >> i & 1 else SUSPICIOUS if suspicious >> i & 1 else CLEAN
+            for i in range(len(self.rows))
+        ]
 
     def choose(self, keep: Sequence[int] | None = None) -> Blend:
         """The best blend judged on the rows at indices ``keep`` (all rows by default).
