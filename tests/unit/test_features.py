@@ -229,6 +229,11 @@ def test_bare_host_names_are_links_unless_they_are_a_links_disguise() -> None:
         ("http://zoom.us", "zoom.us"),
         ("http://cutt.ly/3xYz", "cutt.ly"),
     ], "file names and sentence dots are no hosts"
+    reserved = "Log in at courier-paper.example/myaccount or pay at kx7r.test/a/9f."
+    urls = parse_message(_msg(reserved)).urls
+    assert [u.domain for u in urls] == ["courier-paper.example", "kx7r.test"], (
+        "the reserved TLDs our own texts use read as the real ones they stand for"
+    )
     html = '<p>Log in at <a href="https://evil.example/x">paypal.com</a> today.</p>'
     urls = parse_message(_msg(html, "text/html")).urls
     assert [u.domain for u in urls] == ["evil.example"], "the shown host is where the href goes"

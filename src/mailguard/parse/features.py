@@ -184,6 +184,10 @@ def _text_urls(text: str) -> list[str]:
 # Host names written without a scheme ("sign in to zoom.us", "pay at cutt.ly/3xY"):
 # genuine notices name their own site that way and SMS-style lures their link.
 # Only well-known top-level domains, so "Mr.Smith" or "invoice.pdf" is no host.
+# The reserved "example" and "test" (RFC 2606) never occur in real mail; they
+# stand in for real ones in our own texts and fixtures, which must read like
+# real mail: without them a genuine "log in at paper.example/account" had no
+# own link there, where "paper.com/account" has one.
 _BARE_TLDS = frozenset(
     {
         "com", "net", "org", "info", "biz", "edu", "gov", "jp", "uk", "us", "ca", "au", "nz",
@@ -192,7 +196,7 @@ _BARE_TLDS = frozenset(
         "link", "click", "live", "club", "vip", "icu", "buzz", "cyou", "sbs", "asia", "work",
         "support", "help", "email", "services", "page", "win", "mobi", "pw", "tk", "ml", "cn",
         "hk", "tw", "sg", "my", "ph", "th", "vn", "br", "mx", "za", "ch", "at", "be", "se",
-        "pl", "ru", "kr", "do", "su", "ws", "bz", "ms", "gy", "lat",
+        "pl", "ru", "kr", "do", "su", "ws", "bz", "ms", "gy", "lat", "example", "test",
     }
 )  # fmt: skip
 _BARE_HOST = re.compile(
