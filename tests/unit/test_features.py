@@ -66,6 +66,11 @@ def test_normalize_folds_width_and_removes_invisible_characters() -> None:
         ("問題があれば 08009876543", "08009876543"),
         ("未納です。09087654321", "09087654321"),
         ("05012349876 へ", "05012349876"),
+        # Opening hours glued to the number in parentheses, and a parenthesised exchange.
+        ("0120-386-914（24時間受付）までお電話ください", "0120386914"),
+        ("お問い合わせ 0120-415-293（9:00～20:00）", "0120415293"),
+        ("電話 03(3581)4321", "0335814321"),
+        ("call 1-800-555-0199(24/7)", "18005550199"),
         # The UK's five-plus-six layout, landline and mobile.
         ("Call 01632 960123 now", "01632960123"),
         ("text 07700 900123", "07700900123"),

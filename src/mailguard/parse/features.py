@@ -395,8 +395,8 @@ class _Run:
 
     ``valid[k]`` says the separator after group k may sit inside a phone;
     ``boundary[k]`` says a phone may end after group k and another start
-    after it (the separator holds a space, tab or slash, or is no phone
-    separator at all); ``before[k]`` is the number of digits before group k,
+    after it (the separator holds a space, tab or slash, ends in an opening
+    parenthesis, or is no phone separator at all); ``before[k]`` is the number of digits before group k,
     so ranges that cannot hold 8-15 digits are skipped without joining them.
     """
 
@@ -407,8 +407,11 @@ class _Run:
         self.spans = spans
         seps = [run[spans[i][1] : spans[i + 1][0]] for i in range(len(spans) - 1)]
         self.valid = [_sep_ok(sep) for sep in seps]
+        # An opening parenthesis may end a number too: Japanese notices glue the
+        # opening hours to it, 「0120-386-914（24時間受付）」 (NFKC: "(24"). Longest
+        # first, "03(1234)5678" is still read whole.
         self.boundary = [
-            not ok or " " in sep or "\t" in sep or "/" in sep
+            not ok or " " in sep or "\t" in sep or "/" in sep or sep.endswith("(")
             for sep, ok in zip(seps, self.valid, strict=True)
         ]
         self.before = [0, *accumulate(b - a for a, b in spans)]
