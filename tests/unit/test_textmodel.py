@@ -505,7 +505,7 @@ def test_the_shipped_blend_subtracts_only_for_a_confident_ordinary_reading() -> 
     assert decide(-5.5) == (SCAM, 0.0), "a lean is not evidence of anything"
     verdict, weight = decide(-12.0)
     assert verdict != SCAM and weight == -3.0
-    assert decide(-6.5)[1] == pytest.approx(-1.0, abs=0.01), "linear from -6"
+    assert decide(-6.5)[1] == pytest.approx(-0.5 * blend.scale, abs=0.01), "linear from -6"
     mismatch = [(Reason("common.mismatch.brand_display_name", "mismatch", 2.5, "ja", "en"), "")]
     assert decide(-12.0, mismatch) == (SCAM, -2.0), "provenance caps what wording subtracts"
 
