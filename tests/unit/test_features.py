@@ -272,7 +272,6 @@ def test_visible_body_keeps_both_alternatives_when_they_differ() -> None:
     assert [p.digits for p in msg.phones] == ["+18886113596"]
 
 
-
 def test_visible_body_takes_the_html_when_only_it_shows_the_quotation() -> None:
     """A bank's warning quotes the fake in a <blockquote>; its generated plain part
     has the same words without the "> ". The quoted lines must stay quoted."""
@@ -284,6 +283,7 @@ def test_visible_body_takes_the_html_when_only_it_shows_the_quotation() -> None:
     # Both quoting: the plain part as ever.
     msg = parse_message(_alternative(plain.replace(fake, "> " + fake), html))
     assert msg.body_text == plain.replace(fake, "> " + fake)
+
 
 def test_normalized_includes_subject_and_is_folded() -> None:
     subject = b"Subject: =?utf-8?B?44CQ6YeN6KaB44CR?="  # 【重要】

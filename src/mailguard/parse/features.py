@@ -396,8 +396,9 @@ class _Run:
     ``valid[k]`` says the separator after group k may sit inside a phone;
     ``boundary[k]`` says a phone may end after group k and another start
     after it (the separator holds a space, tab or slash, ends in an opening
-    parenthesis, or is no phone separator at all); ``before[k]`` is the number of digits before group k,
-    so ranges that cannot hold 8-15 digits are skipped without joining them.
+    parenthesis, or is no phone separator at all); ``before[k]`` is the
+    number of digits before group k, so ranges that cannot hold 8-15 digits
+    are skipped without joining them.
     """
 
     __slots__ = ("before", "boundary", "run", "spans", "valid")
