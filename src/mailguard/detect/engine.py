@@ -101,18 +101,18 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2.5 (2.5 points per unit, capped at 9) a decisive reading of 5 and up
+    2 (2 points per unit, capped at 9) a decisive reading of 6 and up
     scores 9 points alone, so it is a scam verdict unless something
-    legitimate was found. The shipped blend is scale 2.5, confident from
-    4.75, decisive from 5, subtracting up to 3 below -6: the
-    leave-source-out tuning's choice on all blocks with rounds 32-35 in
-    (sixteenth session; 23 of 6,973 genuine mails flagged out of fold, 0.33
-    %, for recall 0.894 / 0.900, against 20 for 0.886 / 0.891 with the
-    fifteenth session's blend, three more genuine mails for 44 more scams;
-    held out, most blocks chose the same steps at scale 2 to 2.5, and own
-    English scale 3 with no decisive step). With round 31 the choice was
-    scale 2, confident from 5, decisive from 5.5 (18 of 6,812, 0.26 %, for
-    0.883 / 0.888). Since the fourteenth session the tuning prices a false positive (0.1 %
+    legitimate was found. The shipped blend is scale 2, confident from 5,
+    decisive from 6, subtracting up to 3 below -6: the leave-source-out
+    tuning's choice on all blocks with rounds 8-37 in (sixteenth session;
+    18 of 7,053 genuine mails flagged out of fold, 0.26 %, for recall 0.886
+    / 0.889; seven of eight held-out blocks chose it, own Japanese steps at
+    4.75 and 5). With rounds 32-35 in, the choice was scale 2.5, confident
+    from 4.75, decisive from 5, which with rounds 36-37 flags 25 of 7,053
+    for 0.894 / 0.899; with round 31, scale 2, confident from 5, decisive
+    from 5.5 (18 of 6,812, 0.26 %, for 0.883 / 0.888). Since the
+    fourteenth session the tuning prices a false positive (0.1 %
     more genuine mail flagged must buy 2 points of recall; see
     ``evaluate_lso.FP_COST``) instead of holding a hard 0.2 % budget, under
     which the choice flipped on a single genuine mail between a sensible
@@ -136,7 +136,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.5
+    scale: float = 2.0
     pos_cap: float = 9.0
     neg_cap: float = 3.0
     family_min: float = 1.5
@@ -145,8 +145,8 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 6.0
-    strong_logit: float | None = 4.75
-    alone_logit: float | None = 5.0
+    strong_logit: float | None = 5.0
+    alone_logit: float | None = 6.0
 
 
 @dataclass(frozen=True)
