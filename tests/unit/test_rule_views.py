@@ -221,6 +221,43 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
     assert Classifier.default().classify(demand).verdict != "clean"
 
 
+def test_a_whole_invoice_narrated_after_a_colon_is_quoted_to_its_callback_line() -> None:
+    """A vendor's warning shows the fake invoice in full (about 500 characters, in a
+    dashed box that the views flatten); its call-to-cancel line comes last and must
+    still fall inside the example, or the warning is read as the demand it quotes."""
+    from mailguard.detect.matchers import quoted_spans
+
+    invoice = (
+        "KESTREL SHIELD 360 INVOICE # KS-4418203 Date : 03/02/2027 Dear Customer, Thank you for "
+        "choosing Kestrel. Your subscription will be Auto-Renewed today and the below amount "
+        "will be charged to your account . Product : Kestrel Shield 360 - Total Security Term : "
+        "3 Year Devices : 5 Qty : 1 TOTAL AMOUNT : $449.99 Order status : completed Payment "
+        "mode : auto debit. If you wish to Cancel the subscription or claim a Refund, please "
+        "call our Help Desk at +1-(888)-555-0172 within 24 hrs of receiving this Invoice."
+    )
+    assert 450 < len(invoice) < 600
+    view = " ".join(
+        f"Many customers forwarded us invoices like this. Here it is as one customer received "
+        f"it, from a free-mail address: {invoice} How to tell it's fake: it doesn't use your name."
+        .lower()
+        .split()
+    )
+    assert any("help desk at +1" in view[a:b] for a, b in quoted_spans(view))
+
+
+def test_a_text_shown_after_is_as_follows_is_quoted_from_its_sender_tag() -> None:
+    """「実際に届いたSMSは次のとおりです。」 and then the SMS, which opens with its sender's
+    【name】: the example starts at the tag, not at the first character after it."""
+    from mailguard.detect.matchers import quoted_spans
+
+    sms = "【あおぞらモバイル】ご解約済み回線の未精算金3,980円がございます。お支払いはこちら"
+    view = (
+        f"当社を名乗るsmsが届いています。実際に届いたsmsは次のとおりです。{sms}"
+        "これらは当社が送ったものではありません。"
+    )
+    assert any("未精算金" in view[a:b] for a, b in quoted_spans(view))
+
+
 @pytest.mark.parametrize(
     "lead",
     [
@@ -228,6 +265,7 @@ def test_a_narrated_example_in_a_bulletin_is_a_mention() -> None:
         "emails like this one:",
         "emails like this one over the past month:",
         "emails. What it looks like (copied as received, number changed):",
+        "emails. Here it is exactly as one customer received it, from a free-mail address:",
     ],
 )
 def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> None:
@@ -235,7 +273,7 @@ def test_an_english_narrated_example_after_a_colon_is_a_mention(lead: str) -> No
     ("emails like this one:" is what an HTML blockquote flattens to).
 
     Mail indents such an example; the views have no line breaks, so the words
-    after the colon (up to 400 characters) are the quoted span, and in a
+    after the colon (up to 600 characters) are the quoted span, and in a
     message that talks about fake invoices the demand in them is a mention.
     The same lure sent on its own is still a scam.
     """

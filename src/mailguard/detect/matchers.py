@@ -44,9 +44,10 @@ _NARRATED_RE = re.compile(
     r"(?:(?:次の|以下の|このような|こんな|下記の)(?:ような)?"
     r"(?:画面|メール|sms|ショートメール|メッセージ|文面|通知|表示)"
     r"[^。]{0,20}(?:表示され|届い|届き|送られ|受け取|確認され)[^。]{0,15}。"
-    r"|(?:メール|sms|ショートメール|メッセージ|通知)の?(?:本文|文面|内容)は[、,]?"
+    # 「実際に届いたSMSは次のとおりです。」 says it without 本文 or 文面.
+    r"|(?:メール|sms|ショートメール|メッセージ|通知)(?:の?(?:本文|文面|内容))?は[、,]?"
     r"(?:次|以下|下記)の(?:ような|とおり|通り)(?:もの|内容)?(?:です|でした)?[。:：])"
-    rf"({_SECTION_TEXT})"
+    rf"((?:【[^】]{{1,20}}】)?{_SECTION_TEXT})"
 )
 # 「届いているSMSの例」「メールの文面例：」 and the example after it, which may open
 # with the sender's 【name】 (a hospital's notice set it in an HTML blockquote,
@@ -65,11 +66,14 @@ _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}"
 # example's words after the colon (indented in the mail, but views have no line
 # breaks), up to 400 characters. As above, only read in a message that already
 # talks about scams.
-_EXAMPLE_TEXT_EN = r"[^\"“]{2,400}"  # up to a quote mark (a quoted span is read apart)
+_EXAMPLE_TEXT_EN = r"[^\"“]{2,600}"  # up to a quote mark (a quoted span is read apart)
 _NARRATED_EN_RE = re.compile(
     r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
     r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample"
-    r"|(?:what )?(?:it|they) looks? like)"
+    r"|(?:what )?(?:it|they) looks? like"
+    # "Here it is exactly as one customer received it, from a free-mail address:"
+    r"|as (?:(?:a|one|our|the|many|several) )?[a-z]+ (?:received|got|forwarded) it"
+    r"(?:,[^.:]{0,40})?)"
     # "What it looks like (copied as received, with the number changed):"
     r"(?: ?\([^()]{0,80}\))?"
     rf" ?: ?({_EXAMPLE_TEXT_EN})"
