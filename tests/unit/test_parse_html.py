@@ -147,3 +147,20 @@ def test_blockquote_unclosed_quotes_to_the_end_and_a_stray_close_is_ignored() ->
     assert text("<p>a</p></blockquote><p>b</p><BLOCKQUOTE>c<p>d</p>") == "a\nb\n> c\n> d"
     # The markers that stand for the tags are ours: the same characters in the input are not.
     assert text("<p>a</p><p>\x02</p><p>b</p><p>\x03</p>") == "a\nb"
+
+
+def test_a_div_styled_as_a_quote_reads_as_quoted_lines() -> None:
+    """Newsletters set off the fake invoice they show in a box with a bar down its left
+    side or a dashed frame; those lines read as quoted, to the box's own closing tag
+    (divs nest). A solid frame is layout and quotes nothing."""
+    html = (
+        "<div><p>One customer forwarded us this:</p>"
+        "<div style='background:#f7f4ee;border-left:4px solid #b5542d'>Dear Customer,<br>"
+        "Call us to cancel.<div>nested line</div>last line</div>"
+        "<div style='border:2px dashed #c0392b'>Invoice # 7730</div>"
+        "<div style='border:1px solid #ddd'>Plain box</div><p>We did not send it.</p></div>"
+    )
+    assert text(html) == (
+        "One customer forwarded us this:\n> Dear Customer,\n> Call us to cancel.\n"
+        "> nested line\n> last line\n> Invoice # 7730\nPlain box\nWe did not send it."
+    )

@@ -438,3 +438,19 @@ def test_a_labelled_or_fenced_example_in_a_warning_is_a_mention(layout: str) -> 
         lure, subject="未払いのお知らせ", from_="会計 <kaikei@minatodai-pay.test>"
     )
     assert Classifier.default().classify(demand).verdict != "clean"
+
+
+def test_a_quoted_line_after_a_line_ending_in_account_is_no_menu_path() -> None:
+    """">" at the start of a quoted line is structure: in the views it is a mark no rule
+    reads as a menu arrow. "Settings > Billing" inside a line still is one, and the
+    quoted lines still make a reply block."""
+    from mailguard.detect.matchers import quoted_spans
+    from mailguard.detect.normalize import QUOTE_MARK, TextViews
+
+    quoted = "Is this about my account\n> Dear customer, call 1-888-555-0101 to cancel.\n"
+    views = TextViews.build(quoted, "Re: invoice", "Ann <ann@example.org>")
+    assert "account >" not in views.text_en
+    assert f"account {QUOTE_MARK} dear customer" in views.text_en
+    assert any("to cancel" in views.text_en[a:b] for a, b in quoted_spans(views.text_en))
+    menu = TextViews.build("Pay it under Settings > Billing.", "Invoice", "")
+    assert "settings > billing" in menu.text_en

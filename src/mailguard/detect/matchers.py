@@ -17,7 +17,7 @@ from typing import Any
 import ahocorasick
 
 from mailguard.detect.anchors import required_anchors
-from mailguard.detect.normalize import TextViews, quoted_line_spans
+from mailguard.detect.normalize import QUOTE_MARK, TextViews, quoted_line_spans
 from mailguard.detect.rules import Rule
 from mailguard.detect.verdict import clip_evidence
 from mailguard.parse.model import ParsedMessage
@@ -100,8 +100,8 @@ _RETOLD_EN_RE = re.compile(
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
 # breaks, so a block starts at a ">" after a sentence end (or at the start) and
 # runs on while further ">" markers follow within _REPLY_REACH characters.
-_REPLY_START_RE = re.compile(r"(?:^|(?<=[.!?:。！？：]) ?)>")
-_REPLY_MARK_RE = re.compile(r">")
+_REPLY_START_RE = re.compile(rf"{QUOTE_MARK}|(?:^|(?<=[.!?:。！？：]) ?)>")
+_REPLY_MARK_RE = re.compile(rf"[>{QUOTE_MARK}]")
 _REPLY_REACH = 160
 
 

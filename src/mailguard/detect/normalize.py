@@ -230,6 +230,20 @@ def quoted_line_spans(folded: str, lang: str) -> list[tuple[int, int]]:
     return spans
 
 
+# The ">" that starts a quoted line (a reply, a <blockquote>, a boxed example) is
+# structure, not a word. In the views it becomes QUOTE_MARK, which no rule reads
+# as a menu arrow: "Settings > Billing" is a route in the app, "...your account
+# / > Dear Customer" is the end of one line and the quote of the next.
+QUOTE_MARK = "\u2502"  # │
+_QUOTE_LINE_RE = re.compile(r"^([ \t]*)(>+)", re.M)
+
+
+def _mark_quote_lines(folded: str) -> str:
+    if ">" not in folded:
+        return folded
+    return _QUOTE_LINE_RE.sub(lambda m: m.group(1) + QUOTE_MARK * len(m.group(2)), folded)
+
+
 @dataclass(frozen=True)
 class TextViews:
     """The texts rules are matched against, keyed by (scope, lang)."""
@@ -251,9 +265,10 @@ class TextViews:
         text = fold_normalized(normalized[:MAX_MATCH_CHARS])
         subj = fold(subject)
         frm = fold(from_text)
+        marked = _mark_quote_lines(text)
         return cls(
-            text_en=en_view(text),
-            text_ja=ja_view(text),
+            text_en=en_view(marked),
+            text_ja=ja_view(marked),
             subject_en=en_view(subj),
             subject_ja=ja_view(subj),
             from_en=en_view(frm),

@@ -48,6 +48,13 @@ _BREAK = "\x01"  # stands for a block boundary until whitespace is collapsed
 _QUOTE_OPEN = "\x02"
 _QUOTE_CLOSE = "\x03"
 _BLOCKQUOTE_TAG = re.compile(r"<(/?)[Bb][Ll][Oo][Cc][Kk][Qq][Uu][Oo][Tt][Ee](?=[\s/>])[^<>]*>")
+# A <div> styled as a quotation reads as one: a bar down its left side (what mail
+# clients draw for a quote) or a dashed or dotted frame (how a newsletter sets off
+# the fake invoice it shows). A plain solid frame is layout, not a quote.
+_DIV_TAG = re.compile(r"<(/?)[Dd][Ii][Vv](?=[\s/>])([^<>]*)>")
+_QUOTE_BOX_STYLE = re.compile(
+    r"border-left\s*:\s*[1-9]|border(?:-[a-z]+)?\s*:[^;\"'>]*\b(?:dashed|dotted)\b", re.I
+)
 _VOID = frozenset(
     {
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
@@ -376,6 +383,9 @@ def html_to_text(html: str) -> HtmlText:
     quotes = "<blockquote" in low
     if quotes:
         html = _BLOCKQUOTE_TAG.sub(_quote_marker, html)
+    if "<div" in low and ("border-left" in low or "dashed" in low or "dotted" in low):
+        html, boxed = _mark_quote_boxes(html)
+        quotes = quotes or boxed
     text = _ANY_TAG.sub("", _CELL_TAG.sub(" ", _BLOCK_TAG.sub(_BREAK, html)))
     lines = [line.strip() for line in _clean(text).split(_BREAK)]
     if quotes:
@@ -385,6 +395,29 @@ def html_to_text(html: str) -> HtmlText:
 
 def _quote_marker(m: re.Match[str]) -> str:
     return _BREAK + (_QUOTE_CLOSE if m.group(1) else _QUOTE_OPEN) + _BREAK
+
+
+def _mark_quote_boxes(html: str) -> tuple[str, bool]:
+    """``html`` with each quotation-styled <div> and its own closing tag as quote markers.
+
+    Divs nest, so a stack pairs each </div> with its opening tag; a stray
+    </div> closes nothing.
+    """
+    stack: list[bool] = []
+    boxed = False
+
+    def mark(m: re.Match[str]) -> str:
+        nonlocal boxed
+        if not m.group(1):
+            box = bool(_QUOTE_BOX_STYLE.search(m.group(2)))
+            stack.append(box)
+            boxed = boxed or box
+            return _BREAK + _QUOTE_OPEN + _BREAK if box else m.group(0)
+        if stack and stack.pop():
+            return _BREAK + _QUOTE_CLOSE + _BREAK
+        return m.group(0)
+
+    return _DIV_TAG.sub(mark, html), boxed
 
 
 def _prefix_quoted(lines: list[str]) -> list[str]:
