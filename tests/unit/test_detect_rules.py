@@ -606,3 +606,45 @@ def test_one_route_elsewhere_and_the_notice_is_not_vouched_for(
         reply_to=reply_to,
     )
     assert "common.context.public_sector_routes" not in rules_of(clf.classify(msg))
+
+
+_TRIP = """Hi Alex,
+
+Thanks for booking with Larkspur. Your trip is confirmed: PDX to BOS on March 18,
+flight LA 612, total $612.40 on your Visa. Check in or add bags at
+larkspurair.example/mytrips with your confirmation code QH7R2M.
+
+If you did not make this reservation, please call Larkspur Reservations right away
+at 1-800-555-0150.
+"""
+
+
+def test_a_not_you_call_us_line_in_a_named_confirmation_that_links_home_is_a_fallback(
+    clf: Classifier,
+) -> None:
+    """The same callback line counts for less when the mail names the reader and sends
+    them to the sender's own site: a callback scam offers its number and nothing else.
+    Without the name and the link home the line still counts in full."""
+    genuine = clf.classify(
+        make_message(
+            _TRIP,
+            subject="Your trip confirmation: PDX - BOS (QH7R2M)",
+            from_="Larkspur Airlines <reservations@larkspurair.example>",
+            to=("Alex Morgan <alex@example.org>",),
+        )
+    )
+    assert {"en.callback.call_to_cancel", "combo.callback_fallback"} <= rules_of(genuine)
+    lure = _TRIP.replace("Hi Alex,", "Dear Customer,").replace(
+        "larkspurair.example/mytrips", "trips-desk.example/my"
+    )
+    scam = clf.classify(
+        make_message(
+            lure,
+            subject="Your trip confirmation: PDX - BOS (QH7R2M)",
+            from_="Larkspur Airlines <reservations@larkspurair.example>",
+            to=("Alex Morgan <alex@example.org>",),
+        )
+    )
+    assert "en.callback.call_to_cancel" in rules_of(scam)
+    assert "combo.callback_fallback" not in rules_of(scam)
+    assert scam.score > genuine.score + 2.5

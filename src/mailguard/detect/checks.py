@@ -414,6 +414,17 @@ def _addressed_by_name(params: Mapping[str, Any]) -> Check:
     return check
 
 
+@feature("own_link")
+def _own_link(params: Mapping[str, Any]) -> Check:
+    """A link to the sender's own domain (not free-mail): a route home for the reader."""
+    _no_params(params)
+
+    def check(f: Facts) -> str | None:
+        return f.from_reg_domain if f.links_to_sender else None
+
+    return check
+
+
 @feature("reply_to_freemail_elsewhere")
 def _reply_to_freemail_elsewhere(params: Mapping[str, Any]) -> Check:
     """Replies go to a free-mail address at a different domain than the sender's."""
