@@ -13,7 +13,7 @@ from mailguard.detect import CLEAN, FAKE_BILLING, SCAM, WITHDRAWAL, Classifier, 
 from mailguard.detect.engine import RulePart
 from mailguard.detect.normalize import fold
 from mailguard.detect.testing import make_message
-from mailguard.detect.verdict import Reason
+from mailguard.detect.verdict import Reason, Verdict
 from mailguard.parse.model import Attachment, AuthResults
 
 
@@ -625,24 +625,21 @@ def test_a_not_you_call_us_line_in_a_named_confirmation_that_links_home_is_a_fal
     """The same callback line counts for less when the mail names the reader and sends
     them to the sender's own site: a callback scam offers its number and nothing else.
     Without the name and the link home the line still counts in full."""
-    genuine = clf.classify(
-        make_message(
-            _TRIP,
-            subject="Your trip confirmation: PDX - BOS (QH7R2M)",
-            from_="Larkspur Airlines <reservations@larkspurair.example>",
-            to=("Alex Morgan <alex@example.org>",),
+    def trip(body: str) -> Verdict:
+        return clf.classify(
+            make_message(
+                body,
+                subject="Your trip confirmation: PDX - BOS (QH7R2M)",
+                from_="Larkspur Airlines <reservations@larkspurair.example>",
+                to=("Alex Morgan <alex@example.org>",),
+            )
         )
-    )
+
+    genuine = trip(_TRIP)
     assert {"en.callback.call_to_cancel", "combo.callback_fallback"} <= rules_of(genuine)
-    lure = _TRIP.replace("Hi Alex,", "Dear Customer,").replace(
-        "larkspurair.example/mytrips", "trips-desk.example/my"
-    )
-    scam = clf.classify(
-        make_message(
-            lure,
-            subject="Your trip confirmation: PDX - BOS (QH7R2M)",
-            from_="Larkspur Airlines <reservations@larkspurair.example>",
-            to=("Alex Morgan <alex@example.org>",),
+    scam = trip(
+        _TRIP.replace("Hi Alex,", "Dear Customer,").replace(
+            "larkspurair.example/mytrips", "trips-desk.example/my"
         )
     )
     assert "en.callback.call_to_cancel" in rules_of(scam)
