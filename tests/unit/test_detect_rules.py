@@ -637,11 +637,10 @@ def test_a_not_you_call_us_line_in_a_named_confirmation_that_links_home_is_a_fal
 
     genuine = trip(_TRIP)
     assert {"en.callback.call_to_cancel", "combo.callback_fallback"} <= rules_of(genuine)
-    scam = trip(
-        _TRIP.replace("Hi Alex,", "Dear Customer,").replace(
-            "larkspurair.example/mytrips", "trips-desk.example/my"
-        )
-    )
-    assert "en.callback.call_to_cancel" in rules_of(scam)
-    assert "combo.callback_fallback" not in rules_of(scam)
+    unnamed = _TRIP.replace("Hi Alex,", "Dear Customer,")
+    elsewhere = _TRIP.replace("larkspurair.example/mytrips", "trips-desk.example/my")
+    for body in (unnamed, elsewhere, elsewhere.replace("Hi Alex,", "Dear Customer,")):
+        scam = trip(body)
+        assert "en.callback.call_to_cancel" in rules_of(scam)
+        assert "combo.callback_fallback" not in rules_of(scam)
     assert scam.score > genuine.score + 2.5

@@ -164,3 +164,19 @@ def test_a_div_styled_as_a_quote_reads_as_quoted_lines() -> None:
         "One customer forwarded us this:\n> Dear Customer,\n> Call us to cancel.\n"
         "> nested line\n> last line\n> Invoice # 7730\nPlain box\nWe did not send it."
     )
+
+
+def test_only_a_closed_quote_box_quotes_and_layout_borders_do_not() -> None:
+    """A box left open does not quote the rest of the mail (an invisible wrapper must
+    not turn a demand into a quotation); a stray </div> closes nothing; a dotted rule
+    under a receipt row, a hairline divider and a white bar are layout."""
+    assert text("<div style='border-left:4px solid #c00'>Call now<p>to cancel</p>") == (
+        "Call now\nto cancel"
+    )
+    assert text("<p>a</p></div><div style='border:1px dotted #999'>q</div>") == "a\n> q"
+    layout = (
+        "<div style='border-bottom:1px dotted #ccc'>Norton 360 $449.99</div>"
+        "<div style='border-left:1px solid #eee'>column</div>"
+        "<div style='border-left:3px solid #ffffff'>white</div>"
+    )
+    assert text(layout) == "Norton 360 $449.99\ncolumn\nwhite"

@@ -255,7 +255,8 @@ def test_a_text_shown_after_is_as_follows_is_quoted_from_its_sender_tag() -> Non
         f"当社を名乗るsmsが届いています。実際に届いたsmsは次のとおりです。{sms}"
         "これらは当社が送ったものではありません。"
     )
-    assert any("未精算金" in view[a:b] for a, b in quoted_spans(view))
+    [(start, _end)] = [s for s in quoted_spans(view) if "未精算金" in view[s[0] : s[1]]]
+    assert view[start] == "【"
 
 
 @pytest.mark.parametrize(
@@ -454,3 +455,7 @@ def test_a_quoted_line_after_a_line_ending_in_account_is_no_menu_path() -> None:
     assert any("to cancel" in views.text_en[a:b] for a, b in quoted_spans(views.text_en))
     menu = TextViews.build("Pay it under Settings > Billing.", "Invoice", "")
     assert "settings > billing" in menu.text_en
+    # The mark is ours: a box-drawn table's own "│" is a plain bar, and quotes nothing.
+    table = TextViews.build("ご請求 │ 49,800円 │ 至急お支払いください", "ご請求", "")
+    assert QUOTE_MARK not in table.text_ja
+    assert not quoted_spans(table.text_ja)

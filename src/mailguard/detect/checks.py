@@ -414,13 +414,19 @@ def _addressed_by_name(params: Mapping[str, Any]) -> Check:
     return check
 
 
-@feature("own_link")
-def _own_link(params: Mapping[str, Any]) -> Check:
-    """A link to the sender's own domain (not free-mail): a route home for the reader."""
+@feature("links_home")
+def _links_home(params: Mapping[str, Any]) -> Check:
+    """Every link leads to the sender's own (non-free-mail) domain, and there is one.
+
+    A From header proves nothing by itself; a mail whose every route is that
+    domain's site gains a spoofer nothing there.
+    """
     _no_params(params)
 
     def check(f: Facts) -> str | None:
-        return f.from_reg_domain if f.links_to_sender else None
+        if not f.links_to_sender or f.link_domains != {f.from_reg_domain}:
+            return None
+        return f.from_reg_domain
 
     return check
 

@@ -62,21 +62,23 @@ _EXAMPLE_JA_RE = re.compile(
 _FENCED_RE = re.compile(r"[―─━＝=\-]{5,}(.{2,600}?)[―─━＝=\-]{5,}")
 
 # The English form: "One mailed to a resident read:", "emails that say:", "it went
-# like this:", "emails like this one:" (an HTML blockquote flattened) and the
-# example's words after the colon (indented in the mail, but views have no line
-# breaks), up to 400 characters. As above, only read in a message that already
-# talks about scams.
-_EXAMPLE_TEXT_EN = r"[^\"“]{2,600}"  # up to a quote mark (a quoted span is read apart)
+# like this:", "emails like this one:" (an HTML blockquote flattened), "here it is
+# as one customer received it:" and the example's words after the colon (indented
+# in the mail, but views have no line breaks), up to 600 characters: a fake invoice
+# shown in full runs past 500. As above, only read in a message that already talks
+# about scams.
+_EXAMPLE_TEXT_EN = r"[^\"“]{2,400}"  # up to a quote mark (a quoted span is read apart)
+_SHOWN_TEXT_EN = r"[^\"“]{2,600}"
 _NARRATED_EN_RE = re.compile(
     r"\b(?:reads?|read like|says?|said|saying|states?|stated|went|goes|as follows"
     r"|(?:like|such as) this(?: one)?(?: [a-z]+){0,6}|(?:an|for) example|a sample"
     r"|(?:what )?(?:it|they) looks? like"
     # "Here it is exactly as one customer received it, from a free-mail address:"
-    r"|as (?:(?:a|one|our|the|many|several) )?[a-z]+ (?:received|got|forwarded) it"
-    r"(?:,[^.:]{0,40})?)"
+    r"|as (?:(?:a|one|our|the|many|several) )?(?!(?:you|we|i|they|he|she|soon)\b)[a-z]+"
+    r" (?:received|got|forwarded) it(?:,[^.:]{0,40})?)"
     # "What it looks like (copied as received, with the number changed):"
     r"(?: ?\([^()]{0,80}\))?"
-    rf" ?: ?({_EXAMPLE_TEXT_EN})"
+    rf" ?: ?({_SHOWN_TEXT_EN})"
 )
 # A relative passing a text on: "Got this text last night around 11." and the
 # text's own words after the sentence, as 「こういうのが来た」 does in Japanese.
@@ -98,8 +100,9 @@ _RETOLD_EN_RE = re.compile(
 )
 
 # Reply quoting ("> ..." lines of a forwarded message). Views have no line
-# breaks, so a block starts at a ">" after a sentence end (or at the start) and
-# runs on while further ">" markers follow within _REPLY_REACH characters.
+# breaks: a block starts at a quoted line's mark (QUOTE_MARK, which the views put
+# where a line started with ">"), or at a ">" after a sentence end (or at the
+# start), and runs on while further marks follow within _REPLY_REACH characters.
 _REPLY_START_RE = re.compile(rf"{QUOTE_MARK}|(?:^|(?<=[.!?:。！？：]) ?)>")
 _REPLY_MARK_RE = re.compile(rf"[>{QUOTE_MARK}]")
 _REPLY_REACH = 160

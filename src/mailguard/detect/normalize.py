@@ -235,13 +235,20 @@ def quoted_line_spans(folded: str, lang: str) -> list[tuple[int, int]]:
 # as a menu arrow: "Settings > Billing" is a route in the app, "...your account
 # / > Dear Customer" is the end of one line and the quote of the next.
 QUOTE_MARK = "\u2502"  # │
-_QUOTE_LINE_RE = re.compile(r"^([ \t]*)(>+)", re.M)
+_QUOTE_LINE_RE = re.compile(r"^([ \t]*)(>(?:[ \t]*>)*)", re.M)
 
 
 def _mark_quote_lines(folded: str) -> str:
+    """``folded`` with each line's leading quote markers (">", "> >") as QUOTE_MARK.
+
+    The mark is ours alone: the same character in the input (a box-drawn table,
+    or U+FFE8 folded) becomes "|" first, or it would start a quotation.
+    """
+    if QUOTE_MARK in folded:
+        folded = folded.replace(QUOTE_MARK, "|")
     if ">" not in folded:
         return folded
-    return _QUOTE_LINE_RE.sub(lambda m: m.group(1) + QUOTE_MARK * len(m.group(2)), folded)
+    return _QUOTE_LINE_RE.sub(lambda m: m.group(1) + m.group(2).replace(">", QUOTE_MARK), folded)
 
 
 @dataclass(frozen=True)

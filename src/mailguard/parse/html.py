@@ -42,18 +42,23 @@ _BRACE = re.compile(r"[{}]")
 _CSS_CLASS = re.compile(r"^[a-z0-9_-]*\.([a-z0-9_-]+)$", re.I)
 
 _BREAK = "\x01"  # stands for a block boundary until whitespace is collapsed
-# Stand for <blockquote> and </blockquote> until the lines are known: each line
-# inside a quotation then starts with "> ", as a mail client's plain-text view
-# shows it, so that detection reads a warning's quoted scam as quoted.
+# Stand for the start and end of a quotation (<blockquote>, or a <div> styled as
+# one) until the lines are known: each line inside then starts with "> ", as a
+# mail client's plain-text view shows it, so that detection reads a warning's
+# quoted scam as quoted.
 _QUOTE_OPEN = "\x02"
 _QUOTE_CLOSE = "\x03"
 _BLOCKQUOTE_TAG = re.compile(r"<(/?)[Bb][Ll][Oo][Cc][Kk][Qq][Uu][Oo][Tt][Ee](?=[\s/>])[^<>]*>")
-# A <div> styled as a quotation reads as one: a bar down its left side (what mail
-# clients draw for a quote) or a dashed or dotted frame (how a newsletter sets off
-# the fake invoice it shows). A plain solid frame is layout, not a quote.
+# A <div> styled as a quotation reads as one: a visible bar down its left side
+# (2px or more, what mail clients draw for a quote) or a dashed or dotted frame
+# all round (how a newsletter sets off the fake invoice it shows). A solid frame,
+# a dotted rule under a receipt row or a hairline column divider is layout.
 _DIV_TAG = re.compile(r"<(/?)[Dd][Ii][Vv](?=[\s/>])([^<>]*)>")
 _QUOTE_BOX_STYLE = re.compile(
-    r"border-left\s*:\s*[1-9]|border(?:-[a-z]+)?\s*:[^;\"'>]*\b(?:dashed|dotted)\b", re.I
+    r"border-left\s*:\s*(?:[2-9]|[1-9]\d)(?:\.\d+)?px"
+    r"(?![^;\"'>]{0,40}(?:#fff\b|#ffffff|\bwhite\b|transparent))"
+    r"|border(?:-style)?\s*:[^;\"'>]{0,40}\b(?:dashed|dotted)\b",
+    re.I,
 )
 _VOID = frozenset(
     {
@@ -400,28 +405,36 @@ def _quote_marker(m: re.Match[str]) -> str:
 def _mark_quote_boxes(html: str) -> tuple[str, bool]:
     """``html`` with each quotation-styled <div> and its own closing tag as quote markers.
 
-    Divs nest, so a stack pairs each </div> with its opening tag; a stray
-    </div> closes nothing.
+    Divs nest, so a stack pairs each </div> with its opening tag. Only a box that
+    is closed counts: a stray </div> closes nothing, and a box left open does not
+    quote the rest of the mail (an invisible wrapper must not turn a whole demand
+    into a quotation).
     """
-    stack: list[bool] = []
-    boxed = False
-
-    def mark(m: re.Match[str]) -> str:
-        nonlocal boxed
+    tags = list(_DIV_TAG.finditer(html))
+    stack: list[int] = []
+    marked: dict[int, str] = {}
+    for i, m in enumerate(tags):
         if not m.group(1):
-            box = bool(_QUOTE_BOX_STYLE.search(m.group(2)))
-            stack.append(box)
-            boxed = boxed or box
-            return _BREAK + _QUOTE_OPEN + _BREAK if box else m.group(0)
-        if stack and stack.pop():
-            return _BREAK + _QUOTE_CLOSE + _BREAK
-        return m.group(0)
-
-    return _DIV_TAG.sub(mark, html), boxed
+            stack.append(i)
+        elif stack:
+            opened = stack.pop()
+            if _QUOTE_BOX_STYLE.search(tags[opened].group(2)):
+                marked[opened] = _BREAK + _QUOTE_OPEN + _BREAK
+                marked[i] = _BREAK + _QUOTE_CLOSE + _BREAK
+    if not marked:
+        return html, False
+    parts: list[str] = []
+    pos = 0
+    for i in sorted(marked):
+        m = tags[i]
+        parts += [html[pos : m.start()], marked[i]]
+        pos = m.end()
+    parts.append(html[pos:])
+    return "".join(parts), True
 
 
 def _prefix_quoted(lines: list[str]) -> list[str]:
-    """Lines with "> " per enclosing <blockquote>, the quote markers dropped.
+    """Lines with "> " per enclosing quotation, the quote markers dropped.
 
     A stray </blockquote> does not go below zero; an unclosed one quotes to the end,
     as browsers render it.
