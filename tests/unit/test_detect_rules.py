@@ -612,7 +612,8 @@ _TRIP = """Hi Alex,
 
 Thanks for booking with Larkspur. Your trip is confirmed: PDX to BOS on March 18,
 flight LA 612, total $612.40 on your Visa. Check in or add bags at
-larkspurair.example/mytrips with your confirmation code QH7R2M.
+larkspurair.example/mytrips with your confirmation code QH7R2M. Main fares are
+non-refundable after 24 hours.
 
 If you did not make this reservation, please call Larkspur Reservations right away
 at 1-800-555-0150.
@@ -623,8 +624,8 @@ def test_a_not_you_call_us_line_in_a_named_confirmation_that_links_home_is_a_fal
     clf: Classifier,
 ) -> None:
     """The same callback line counts for less when the mail names the reader and sends
-    them to the sender's own site: a callback scam offers its number and nothing else.
-    Without the name and the link home the line still counts in full."""
+    them only to the sender's own site: a callback scam offers its number and nothing
+    else. Without the name or the links home the line still counts in full."""
     def trip(body: str) -> Verdict:
         return clf.classify(
             make_message(
@@ -643,4 +644,8 @@ def test_a_not_you_call_us_line_in_a_named_confirmation_that_links_home_is_a_fal
         scam = trip(body)
         assert "en.callback.call_to_cancel" in rules_of(scam)
         assert "combo.callback_fallback" not in rules_of(scam)
+    # The refund window is the site's policy when every link goes home, not a clock
+    # on the call; with a link elsewhere it is read as one.
+    assert "combo.call_to_cancel_deadline" not in rules_of(genuine)
+    assert "combo.call_to_cancel_deadline" in rules_of(trip(elsewhere))
     assert scam.score > genuine.score + 2.5
