@@ -399,6 +399,7 @@ def html_to_text(html: str) -> HtmlText:
 
 
 def _quote_marker(m: re.Match[str]) -> str:
+    """The marker for a quotation's opening or closing tag (group 1 is "/" when closing)."""
     return _BREAK + (_QUOTE_CLOSE if m.group(1) else _QUOTE_OPEN) + _BREAK
 
 
@@ -419,8 +420,8 @@ def _mark_quote_boxes(html: str) -> tuple[str, bool]:
         elif stack:
             opened = stack.pop()
             if _QUOTE_BOX_STYLE.search(tags[opened].group(2)):
-                marked[opened] = _BREAK + _QUOTE_OPEN + _BREAK
-                marked[i] = _BREAK + _QUOTE_CLOSE + _BREAK
+                marked[opened] = _quote_marker(tags[opened])
+                marked[i] = _quote_marker(m)
     if not marked:
         return html, False
     parts: list[str] = []
