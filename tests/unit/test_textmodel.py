@@ -209,8 +209,10 @@ def _hand_fitted_logits(texts: list[tuple[str, str]], floor: int, scale: float) 
         rows = x.sum(axis=1).A.ravel()
         x = x.multiply(1.0 / np.sqrt(np.maximum(rows, floor))[:, None]).tocsr()
     y = [1 if label == "scam" else 0 for _, label in texts]
+    n, scams = len(y), sum(y)
+    weights = {1: n / (2 * scams), 0: training.HAM_WEIGHT * n / (2 * (n - scams))}
     clf = LogisticRegression(
-        C=training.C_BY_LANG["ja"], class_weight="balanced", max_iter=2000, solver="liblinear"
+        C=training.C_BY_LANG["ja"], class_weight=weights, max_iter=2000, solver="liblinear"
     ).fit(x, y)
     return list(scale * clf.decision_function(x))
 
