@@ -101,15 +101,19 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2 (2 points per unit, capped at 9) a decisive reading of 6 and up
+    3 (3 points per unit, capped at 9) a decisive reading of 5.5 and up
     scores 9 points alone, so it is a scam verdict unless something
-    legitimate was found. The shipped blend is scale 2, confident from 5,
-    decisive from 6, subtracting up to 3 below -6: the leave-source-out
-    tuning's choice on all blocks with rounds 8-38 in (seventeenth session;
-    14 of 7,093 genuine mails flagged out of fold, 0.197 %, for recall 0.888
-    / 0.890; six of eight held-out blocks chose it) and with rounds 8-37
-    (18 of 7,053 with the sixteenth session's rules, for 0.886 / 0.889;
-    seven of eight). With rounds 32-35 in, the choice was scale 2.5, confident
+    legitimate was found. The shipped blend is scale 3, confident from
+    4.75, decisive from 5.5, subtracting up to 3 below -6: the
+    leave-source-out tuning's choice on all blocks with rounds 8-39 in and
+    the model fitted with genuine mail weighted 1.5 times (eighteenth
+    session; 16 of 7,133 genuine mails flagged out of fold, 0.22 %, for
+    recall 0.899 / 0.902; six of eight held-out blocks chose it). That
+    model reads everything lower than the balanced one it replaced, so the
+    steps sit lower. With the balanced model, the choice was scale 2,
+    confident from 5, decisive from 6 with rounds 8-38 (seventeenth
+    session; 14 of 7,093, 0.197 %, for 0.888 / 0.890) and with rounds
+    8-37 (18 of 7,053 for 0.886 / 0.889). With rounds 32-35 in, the choice was scale 2.5, confident
     from 4.75, decisive from 5, which with rounds 36-37 flags 25 of 7,053
     for 0.894 / 0.899; with round 31, scale 2, confident from 5, decisive
     from 5.5 (18 of 6,812, 0.26 %, for 0.883 / 0.888). Since the
@@ -137,7 +141,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.0
+    scale: float = 3.0
     pos_cap: float = 9.0
     neg_cap: float = 3.0
     family_min: float = 1.5
@@ -146,8 +150,8 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 6.0
-    strong_logit: float | None = 5.0
-    alone_logit: float | None = 6.0
+    strong_logit: float | None = 4.75
+    alone_logit: float | None = 5.5
 
 
 @dataclass(frozen=True)
