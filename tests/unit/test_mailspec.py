@@ -48,9 +48,10 @@ def _snippet(spec_body: str, html: bool) -> str:
     """The first visible line of the spec's body, visible as the parser reads HTML.
 
     (The renderer's own plain-text conversion keeps hidden preheaders; the
-    first line a reader sees is the parser's.)
+    first line a reader sees is the parser's. Images are left out: the parser
+    reads a short HTML body's alt text, the renderer's plain part does not.)
     """
-    text = visible_text(spec_body).text if html else spec_body
+    text = visible_text(re.sub(r"<img\b[^>]*>", "", spec_body)).text if html else spec_body
     for line in text.split("\n"):
         if len(line.strip()) >= 4:
             return line.strip()[:30]

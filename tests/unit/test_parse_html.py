@@ -180,3 +180,33 @@ def test_only_a_closed_quote_box_quotes_and_layout_borders_do_not() -> None:
         "<div style='border-left:3px solid #ffffff'>white</div>"
     )
     assert text(layout) == "Norton 360 $449.99\ncolumn\nwhite"
+
+
+def test_an_image_only_mail_reads_as_its_alt_text() -> None:
+    # A lure drawn as pictures: with images off, a mail client shows the alt text,
+    # and that is all the words the mail has.
+    html = (
+        '<table><tr><td><img src="https://x.example/h.png" alt="Card services"></td></tr>'
+        '<tr><td><a href="https://x.example/p"><img src="https://x.example/b.png" '
+        'alt="Your payment failed. Your card will be stopped on 22 April."></a></td></tr>'
+        '<tr><td><img src="https://x.example/px.gif" width="1" height="1" alt=""></td></tr>'
+        '<tr><td><img src="https://x.example/s.png" style="display:none" alt="hidden">'
+        "</td></tr>"
+        "<tr><td>If images do not show, change your mail settings.</td></tr></table>"
+    )
+    assert text(html) == (
+        "Card services\nYour payment failed. Your card will be stopped on 22 April.\n"
+        "If images do not show, change your mail settings."
+    )
+
+
+def test_alt_text_is_not_added_to_a_mail_with_a_real_body() -> None:
+    body = "Thank you for your order. " * 10
+    html = f'<p><img src="https://shop.example/logo.png" alt="Shop logo"></p><p>{body}</p>'
+    assert text(html) == body.strip()
+    assert "logo" not in text(html)
+
+
+def test_alt_text_cannot_open_a_tag() -> None:
+    html = '<img src="a.png" alt="pay &lt;b&gt;now&lt;/b&gt; &lt;script&gt;">'
+    assert text(html) == "pay b now /b script"

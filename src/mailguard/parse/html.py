@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from html import unescape
 
 from mailguard.parse.model import Link
@@ -93,6 +93,13 @@ _ANY_TAG = re.compile(r"<[/!?A-Za-z][^<>]*>")
 _A_OPEN = re.compile(r"<[Aa]\s([^<>]*)>")
 _A_STOP = re.compile(r"</[Aa]\s*>|<[Aa]\s[^<>]*>")
 _OPEN_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]{0,20})(\s[^<>]*)>")
+_IMG_TAG = re.compile(r"<[Ii][Mm][Gg]\s([^<>]*)>")
+# A mail whose visible text is shorter than this and whose images carry alt text
+# is read as a mail client with images off shows it: the alt text in place of each
+# image. A lure drawn as images, with the words only in alt text, otherwise reads
+# as nothing at all; a newsletter with a real body is left as it is.
+_ALT_FALLBACK_BELOW = 200
+_MAX_ALT = 500
 # Each starts with a literal, which lets the regex engine skip ahead fast.
 _HIDE_HINTS = (
     re.compile(r"display\s*:\s*none"),
@@ -391,11 +398,31 @@ def html_to_text(html: str) -> HtmlText:
     if "<div" in low and ("border-left" in low or "dashed" in low or "dotted" in low):
         html, boxed = _mark_quote_boxes(html)
         quotes = quotes or boxed
+    lines = _visible_lines(html, quotes)
+    if sum(map(len, lines)) < _ALT_FALLBACK_BELOW and ("<img" in low or "<IMG" in html):
+        with_alt = _IMG_TAG.sub(partial(_alt_text, hidden_classes), html)
+        if with_alt != html:
+            lines = _visible_lines(with_alt, quotes)
+    return HtmlText(text="\n".join(line for line in lines if line), links=tuple(links))
+
+
+def _visible_lines(html: str, quotes: bool) -> list[str]:
     text = _ANY_TAG.sub("", _CELL_TAG.sub(" ", _BLOCK_TAG.sub(_BREAK, html)))
     lines = [line.strip() for line in _clean(text).split(_BREAK)]
-    if quotes:
-        lines = _prefix_quoted(lines)
-    return HtmlText(text="\n".join(line for line in lines if line), links=tuple(links))
+    return _prefix_quoted(lines) if quotes else lines
+
+
+def _alt_text(hidden_classes: set[str], m: re.Match[str]) -> str:
+    """An image as its alt text, on a line of its own (nothing for a hidden image)."""
+    raw = m.group(1)
+    if "alt" not in raw.lower():
+        return m.group(0)
+    attrs = _attrs(raw)
+    alt = " ".join(attrs.get("alt", "").split())[:_MAX_ALT]
+    if not alt or _is_hidden(raw, hidden_classes):
+        return m.group(0)
+    # "<" and ">" would read as a tag in the next pass.
+    return _BREAK + alt.replace("<", " ").replace(">", " ") + _BREAK
 
 
 def _quote_marker(m: re.Match[str]) -> str:
