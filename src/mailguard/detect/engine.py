@@ -101,15 +101,17 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2.5 (2.5 points per unit, capped at 9) a decisive reading of 5.5 and up
-    scores 9 points alone, so it is a scam verdict unless something
-    legitimate was found. The shipped blend is scale 2.5, confident from
-    5, decisive from 5.5, subtracting up to 3 below -6: the
-    leave-source-out tuning's choice on all blocks with rounds 8-40 in,
-    once order lines, shipping details and newsletter footers stopped
-    counting as legitimate evidence (nineteenth session; 13 of 7,173
-    genuine mails flagged out of fold, 0.18 %, for recall 0.901 / 0.902;
-    nested 0.904 / 0.907 at 17). With rounds 8-39 and the model first
+    2.5 (2.5 points per unit, capped at 9) a decisive reading of 5 and up
+    scores at least 12.5 points before the cap, so 9 alone: a scam verdict
+    unless something legitimate was found. The shipped blend is scale 2.5,
+    confident and decisive from 5, subtracting up to 3 below -6: the
+    leave-source-out tuning's choice on all blocks with rounds 8-42 in
+    (twentieth session; 14 of 7,253 genuine mails flagged out of fold,
+    0.19 %, for recall 0.901 / 0.899; nested 0.905 / 0.904 at 19). With
+    rounds 8-40, once order lines, shipping details and newsletter footers
+    stopped counting as legitimate evidence, the choice was the same with
+    the decisive step at 5.5 (nineteenth session; 13 of 7,173, 0.18 %, for
+    0.901 / 0.902; nested 0.904 / 0.907 at 17). With rounds 8-39 and the model first
     fitted with genuine mail weighted 1.5 times (eighteenth session), the
     choice was scale 3, confident from 4.75, decisive from 5.5 (16 of
     7,133, 0.22 %, for 0.899 / 0.902); that model reads everything lower
@@ -154,7 +156,7 @@ class Blend:
     legit_cap: float = 2.0
     neg_margin: float = 6.0
     strong_logit: float | None = 5.0
-    alone_logit: float | None = 5.5
+    alone_logit: float | None = 5.0
 
 
 @dataclass(frozen=True)
