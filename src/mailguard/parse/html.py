@@ -399,7 +399,7 @@ def html_to_text(html: str) -> HtmlText:
         html, boxed = _mark_quote_boxes(html)
         quotes = quotes or boxed
     lines = _visible_lines(html, quotes)
-    if sum(map(len, lines)) < _ALT_FALLBACK_BELOW and ("<img" in low or "<IMG" in html):
+    if sum(map(len, lines)) < _ALT_FALLBACK_BELOW and "<img" in low:
         with_alt = _IMG_TAG.sub(partial(_alt_text, hidden_classes), html)
         if with_alt != html:
             lines = _visible_lines(with_alt, quotes)
