@@ -27,17 +27,28 @@ source blocks, with ham flagged ``scam`` <= 0.2 %) and applied to the held
 block; the figures printed are of
 those held-out decisions. The rules themselves cannot be held out (they were
 written with the shared corpus in view), which is stated in the model card.
+
+Training the fold models is most of a run (about half an hour); the rules
+take under a minute. ``--save-scores FILE`` keeps every message's
+out-of-fold model reading, and ``--scores FILE`` reads them back instead of
+training, so a rule change is measured on the same fold models that the last
+run used. Each saved reading carries a digest of its message's model text
+and fold, and the file records the fold options and the training recipe:
+if any message was added or changed since, or the recipe differs, the file
+is refused rather than mixed with new data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from mailguard.detect.engine import (
     Blend,
@@ -50,6 +61,9 @@ from mailguard.detect.engine import (
 from mailguard.detect.textmodel import ModelScore, TextModel
 from mailguard.detect.verdict import CLEAN, SCAM, SUSPICIOUS, Verdict
 from mailguard.parse import parse_message
+
+if TYPE_CHECKING:
+    from mailguard.detect.training import Example, Trainer
 
 # The stated price of a false positive, in recall: flagging 0.1 % more genuine mail
 # must buy at least 2 points of recall (2 % of a language's scams) in the worst
@@ -93,6 +107,93 @@ class LsoResult:
     scored: list[Scored] = field(default_factory=list)
     folds: int = 0
     pool: dict[str, int] = field(default_factory=dict)
+    # (origin, path) -> digest of the model text and fold the reading was made for
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
+
+
+SCORES_FORMAT = 1
+
+
+class StaleScores(ValueError):
+    """Saved readings that no longer match the data or the recipe."""
+
+
+def _recipe() -> dict[str, object]:
+    """The training settings a saved reading depends on besides its data."""
+    from mailguard.detect import training
+
+    return {
+        "ngrams": {k: list(v) for k, v in training.NGRAMS.items()},
+        "ham_weight": training.HAM_WEIGHT,
+        "c": training.C_BY_LANG,
+        "norm_floor": training.NORM_FLOOR,
+        "logit_scale": training.LOGIT_SCALE,
+        "top_k": training.TOP_K,
+        "min_df": training.MIN_DF,
+        "own_block": training.OWN_BLOCK,
+        "fixture_block": training.FIXTURE_BLOCK,
+    }
+
+
+def _digest(group: str, normalized: str) -> str:
+    return hashlib.sha256(f"{group}\0{normalized}".encode()).hexdigest()[:20]
+
+
+def save_scores(result: LsoResult, path: Path) -> None:
+    """Write every row's out-of-fold reading (with its top phrases) as JSON."""
+    rows = []
+    for r in result.scored:
+        m = r.model
+        rows.append(
+            {
+                "origin": r.origin,
+                "path": r.path,
+                "digest": result.digests[(r.origin, r.path)],
+                "model": None
+                if m is None
+                else {"lang": m.lang, "logit": m.logit, "top": [list(t) for t in m.top]},
+            }
+        )
+    doc = {
+        "format": SCORES_FORMAT,
+        "options": result.options,
+        "recipe": _recipe(),
+        "folds": result.folds,
+        "pool": result.pool,
+        "rows": rows,
+    }
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+
+
+@dataclass
+class SavedScores:
+    options: dict[str, object]
+    folds: int
+    pool: dict[str, int]
+    readings: dict[tuple[str, str], tuple[str, ModelScore | None]]
+
+
+def load_scores(path: Path) -> SavedScores:
+    """Read a ``--save-scores`` file; a wrong format or recipe is :class:`StaleScores`."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StaleScores(f"cannot read saved scores {path}: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != SCORES_FORMAT:
+        raise StaleScores(f"{path} is not a format-{SCORES_FORMAT} scores file")
+    if doc.get("recipe") != _recipe():
+        raise StaleScores(f"{path} was made with another training recipe; run without --scores")
+    readings: dict[tuple[str, str], tuple[str, ModelScore | None]] = {}
+    for row in doc["rows"]:
+        m = row["model"]
+        score = (
+            None
+            if m is None
+            else ModelScore(m["lang"], float(m["logit"]), tuple((p, float(w)) for p, w in m["top"]))
+        )
+        readings[(row["origin"], row["path"])] = (row["digest"], score)
+    return SavedScores(doc["options"], int(doc["folds"]), dict(doc["pool"]), readings)
 
 
 def score_examples(
@@ -103,8 +204,13 @@ def score_examples(
     own_folds: str = "block",
     classifier: Classifier | None = None,
     log: TextIO | None = None,
+    saved: SavedScores | None = None,
 ) -> LsoResult:
-    """Rule part for every labelled message, and a model score from a model blind to its fold."""
+    """Rule part for every labelled message, and a model score from a model blind to its fold.
+
+    With ``saved``, the model scores are the saved ones (no training); a message
+    without a matching saved reading raises :class:`StaleScores`.
+    """
     from mailguard.detect import training
 
     clf = classifier or Classifier.default()
@@ -114,19 +220,17 @@ def score_examples(
     )
     examples = own + shared
     pool = own + (shared if train_shared else [])
-    result = LsoResult(pool=training.describe(pool))
-    groups = sorted({ex.group for ex in pool})
-    trainer = training.Trainer(pool)
-    full = trainer.fit()
-    models: dict[str, TextModel] = {}
-    for i, group in enumerate(groups, 1):
-        models[group] = trainer.fit(without=group)
-        if log is not None and i % 10 == 0:
-            print(f"  trained {i}/{len(groups)} fold models", file=log)
-    result.folds = len(groups)
+    options: dict[str, object] = {"train_shared": train_shared, "own_folds": own_folds}
+    result = LsoResult(pool=training.describe(pool), options=options)
+    result.digests = {(ex.origin, ex.path): _digest(ex.group, ex.normalized) for ex in examples}
+    if saved is not None:
+        _check_saved(saved, result)
+        readings = {key: saved.readings[key][1] for key in result.digests}
+        result.folds = saved.folds
+    else:
+        readings = _train_and_read(training.Trainer(pool), pool, examples, result, log)
     for ex in examples:
         msg = parse_message(ex.raw)
-        model = models.get(ex.group, full)
         result.scored.append(
             Scored(
                 ex.path,
@@ -136,10 +240,52 @@ def score_examples(
                 ex.group,
                 ex.origin,
                 clf.rule_part(msg),
-                model.score_text(ex.normalized),
+                readings[(ex.origin, ex.path)],
             )
         )
     return result
+
+
+def _train_and_read(
+    trainer: Trainer,
+    pool: Sequence[Example],
+    examples: Sequence[Example],
+    result: LsoResult,
+    log: TextIO | None,
+) -> dict[tuple[str, str], ModelScore | None]:
+    """Each example read by the model trained without its fold (the full model if
+    its fold is not in the pool, as for the shared corpus by default)."""
+    groups = sorted({ex.group for ex in pool})
+    full = trainer.fit()
+    models: dict[str, TextModel] = {}
+    for i, group in enumerate(groups, 1):
+        models[group] = trainer.fit(without=group)
+        if log is not None and i % 10 == 0:
+            print(f"  trained {i}/{len(groups)} fold models", file=log)
+    result.folds = len(groups)
+    return {
+        (ex.origin, ex.path): models.get(ex.group, full).score_text(ex.normalized)
+        for ex in examples
+    }
+
+
+def _check_saved(saved: SavedScores, result: LsoResult) -> None:
+    """Refuse saved readings made on other data or with other fold options."""
+    if saved.options != result.options:
+        raise StaleScores(
+            f"the scores were saved with {saved.options}, this run asks for {result.options}"
+        )
+    stale = [
+        key
+        for key, digest in result.digests.items()
+        if key not in saved.readings or saved.readings[key][0] != digest
+    ]
+    if stale:
+        origin, path = stale[0]
+        raise StaleScores(
+            f"{len(stale)} messages are new or changed since the scores were saved "
+            f"(first: {origin}:{path}); run without --scores to train fold models again"
+        )
 
 
 def verdicts(clf: Classifier, rows: Sequence[Scored], blend: Blend) -> list[Verdict]:
@@ -382,6 +528,64 @@ class DecisionTable:
             return fallback[1]
         return best[1]
 
+    def frontier(self, budgets: Sequence[int]) -> list[FrontierPoint]:
+        """For each budget of genuine mails flagged, the blend with the best plain
+        worst-language recall within it (then the other language, then fewer flagged).
+
+        A view of the trade-off for the reader, not a choice: the shipped blend
+        is :meth:`choose`'s. It answers "what would n more genuine mails buy".
+        """
+        scams: dict[str, int] = defaultdict(int)
+        genuine = 0
+        for (label, lang, _block), m in self._cells.items():
+            if label == "scam":
+                scams[lang] |= m
+            else:
+                genuine |= m
+        points = []
+        for budget in budgets:
+            best: tuple[tuple[float, float, int], FrontierPoint] | None = None
+            for blend, flagged in zip(self.grid, self._flagged, strict=True):
+                fp = (genuine & flagged).bit_count()
+                if fp > budget:
+                    continue
+                rec = {
+                    lang: ((m & flagged).bit_count(), m.bit_count()) for lang, m in scams.items()
+                }
+                rates = sorted(c / n for c, n in rec.values() if n)
+                key = (rates[0] if rates else 0.0, sum(rates), -fp)
+                if best is None or key > best[0]:
+                    best = (key, FrontierPoint(budget, blend, rec, fp, genuine.bit_count()))
+            points.append(
+                best[1] if best else FrontierPoint(budget, None, {}, 0, genuine.bit_count())
+            )
+        return points
+
+
+FRONTIER_BUDGETS = (0, 5, 10, 12, 14, 16, 18, 20, 25, 30)
+
+
+@dataclass
+class FrontierPoint:
+    budget: int
+    blend: Blend | None
+    recall: dict[str, tuple[int, int]]  # lang -> (caught, scams)
+    flagged: int  # genuine mails flagged scam
+    genuine: int
+
+
+def format_frontier(points: Sequence[FrontierPoint]) -> str:
+    lines = ["== best single blend at each budget of genuine mail flagged (worst language first)"]
+    for p in points:
+        if p.blend is None:
+            lines.append(f"<= {p.budget:>3}: no blend")
+            continue
+        rec = "  ".join(
+            f"{lang} {c / n:.3f} ({c}/{n})" for lang, (c, n) in sorted(p.recall.items())
+        )
+        lines.append(f"<= {p.budget:>3}: {rec}  flagged {p.flagged}/{p.genuine}  {p.blend}")
+    return "\n".join(lines)
+
 
 def _bits(indices: Iterable[int]) -> int:
     """A set of row indices as one integer, bit i set for row i."""
@@ -464,13 +668,30 @@ def main(
     own_folds: str = "block",
     classifier: Classifier | None = None,
     out: TextIO | None = None,
+    scores: Path | None = None,
+    save_to: Path | None = None,
 ) -> int:
     out = out or sys.stdout
     clf = classifier or Classifier.default()
-    print(f"leave-source-out: training fold models (repo {repo}) ...", file=sys.stderr)
-    res = score_examples(
-        repo, corpus, train_shared=train_shared, own_folds=own_folds, classifier=clf, log=sys.stderr
-    )
+    try:
+        saved = load_scores(scores) if scores is not None else None
+        what = f"reading saved model scores from {scores}" if saved else "training fold models"
+        print(f"leave-source-out: {what} (repo {repo}) ...", file=sys.stderr)
+        res = score_examples(
+            repo,
+            corpus,
+            train_shared=train_shared,
+            own_folds=own_folds,
+            classifier=clf,
+            log=sys.stderr,
+            saved=saved,
+        )
+    except StaleScores as exc:
+        print(f"mailguard eval: {exc}", file=sys.stderr)
+        return 2
+    if save_to is not None:
+        save_scores(res, save_to)
+        print(f"saved {len(res.scored)} model scores to {save_to}", file=sys.stderr)
     pool = ", ".join(f"{k}={v}" for k, v in res.pool.items())
     print(f"training pool: {pool}; {res.folds} folds", file=out)
     rows = res.scored
@@ -487,4 +708,6 @@ def main(
             file=out,
         )
         print(f"blend chosen on all blocks: {table.choose()}", file=out)
+        print("", file=out)
+        print(format_frontier(table.frontier(FRONTIER_BUDGETS)), file=out)
     return 0

@@ -230,3 +230,133 @@ def test_shared_fold_keys() -> None:
     # Rows quoted from one dataset file are one source, whatever the row number.
     sms = {src for _lang, src in sources.values() if "smspamresearch" in src}
     assert len(sms) <= 1
+
+
+# -- saved scores ---------------------------------------------------------------------
+
+_SCAM = (
+    "From: Billing Desk <desk@renewals.test>\r\nTo: alex.morgan@example.com\r\n"
+    "Subject: Your plan renewed\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+    "Your yearly plan renewed for $399.99 today. To cancel call 1-800-555-0142 within 24 hours.\r\n"
+)
+_HAM = (
+    "From: Sam <sam@family.example>\r\nTo: alex.morgan@example.com\r\n"
+    "Subject: dinner\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+    "Are we still on for Friday? I can bring the salad.\r\n"
+)
+
+
+def _tiny_repo(tmp_path: Path) -> Path:
+    """A checkout with two fixture mails and no own data: enough to score."""
+    mail = tmp_path / "tests" / "fixtures" / "mail"
+    (mail / "en").mkdir(parents=True)
+    (mail / "en" / "01_scam.eml").write_text(_SCAM, newline="")
+    (mail / "en" / "02_ham.eml").write_text(_HAM, newline="")
+    (mail / "labels.tsv").write_text(
+        "en/01_scam.eml\tscam\tfake_billing\tcallback_invoice\n"
+        "en/02_ham.eml\tham\t\tpersonal\n"
+    )
+    return tmp_path
+
+
+def _saved_by_hand(repo: Path, logits: dict[str, float], out: Path) -> None:
+    """A scores file written by save_scores from readings we choose (no training:
+    the round trip must carry whatever the fold models said, whatever it was)."""
+    from mailguard.detect import training
+    from mailguard.evaluate_lso import LsoResult, _digest, save_scores
+
+    examples = training.own_training_set(repo)
+    res = LsoResult(folds=2, options={"train_shared": False, "own_folds": "block"})
+    for ex in examples:
+        res.digests[(ex.origin, ex.path)] = _digest(ex.group, ex.normalized)
+        top = (("call 1-800", 1.25),) if ex.label == "scam" else ()
+        res.scored.append(
+            Scored(
+                ex.path, ex.label, ex.lang, ex.kind, ex.group, ex.origin,
+                RulePart([], 0.0), ModelScore(ex.lang, logits[ex.label], top),
+            )
+        )  # fmt: skip
+    save_scores(res, out)
+
+
+def test_saved_scores_are_read_back_instead_of_training(tmp_path: Path) -> None:
+    from mailguard.evaluate_lso import load_scores, score_examples
+
+    repo = _tiny_repo(tmp_path / "repo")
+    file = tmp_path / "scores.json"
+    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    res = score_examples(repo, None, saved=load_scores(file))
+    got = {r.label: r.model for r in res.scored}
+    assert got["scam"] is not None and got["ham"] is not None
+    assert (got["scam"].logit, got["scam"].top) == (6.5, (("call 1-800", 1.25),))
+    assert (got["ham"].logit, got["ham"].top) == (-3.0, ())
+    assert res.folds == 2
+    # The rules are read now, from the message: not saved, so a rule change shows.
+    scam = next(r for r in res.scored if r.label == "scam")
+    assert scam.rules.score > 0
+
+
+def test_saved_scores_are_refused_when_data_options_or_recipe_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailguard.detect import training
+    from mailguard.evaluate_lso import StaleScores, load_scores, score_examples
+
+    repo = _tiny_repo(tmp_path / "repo")
+    file = tmp_path / "scores.json"
+    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    saved = load_scores(file)
+    with pytest.raises(StaleScores, match="own_folds"):
+        score_examples(repo, None, own_folds="kind", saved=saved)
+    ham = repo / "tests" / "fixtures" / "mail" / "en" / "02_ham.eml"
+    ham.write_text(_HAM.replace("salad", "dessert"), newline="")
+    with pytest.raises(StaleScores, match=r"1 messages are new or changed .*en/02_ham\.eml"):
+        score_examples(repo, None, saved=saved)
+    monkeypatch.setattr(training, "TOP_K", training.TOP_K + 1)
+    with pytest.raises(StaleScores, match="another training recipe"):
+        load_scores(file)
+    file.write_text("{not json")
+    with pytest.raises(StaleScores, match="cannot read"):
+        load_scores(file)
+
+
+def test_eval_command_reports_stale_scores_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailguard.evaluate import main as eval_main
+
+    repo = _tiny_repo(tmp_path / "repo")
+    file = tmp_path / "scores.json"
+    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    argv = ["--leave-source-out", "--repo", str(repo), "--corpus", str(tmp_path / "none")]
+    assert eval_main([*argv, "--scores", str(file)], classifier=Classifier.rules_only()) == 0
+    shown = capsys.readouterr()
+    assert "reading saved model scores" in shown.err and "en: scam recall" in shown.out
+    (repo / "tests" / "fixtures" / "mail" / "en" / "01_scam.eml").write_text(_SCAM + "PS\r\n")
+    assert eval_main([*argv, "--scores", str(file)], classifier=Classifier.rules_only()) == 2
+    err = capsys.readouterr().err
+    assert "new or changed" in err and "Traceback" not in err
+
+
+def test_the_frontier_gives_the_best_blend_within_each_budget() -> None:
+    clf = Classifier.rules_only()
+    rows = [row("scam", "en", "own:en", 6.0, 3.0, i) for i in range(20)]
+    rows += [row("scam", "ja", "own:ja", 6.0, 1.0, i) for i in range(10)]
+    rows += [row("ham", "en", "own:en", 6.0, 0.5, i) for i in range(4)]
+    rows += [row("ham", "en", "own:en", 0.0, -2.0, i + 10) for i in range(100)]
+    grid = [
+        Blend(scale=0.5, pos_cap=5.0, neg_cap=1.0),  # 6 + 1.5 < 8: nothing flagged
+        Blend(scale=1.0, pos_cap=3.0, neg_cap=1.0),  # en scams 9, ja scams 7, ham 6.5
+        Blend(scale=2.5, pos_cap=5.0, neg_cap=1.0),  # ja scams 8.5, ham 7.25
+        Blend(scale=4.0, pos_cap=5.0, neg_cap=1.0),  # ham 8: all four flagged
+    ]
+    table = DecisionTable(clf, rows, grid)
+    points = {p.budget: p for p in table.frontier([0, 3, 4])}
+    assert points[0].blend == grid[2] and points[0].flagged == 0
+    assert points[0].recall == {"en": (20, 20), "ja": (10, 10)}
+    assert points[4].flagged == 0  # flagging more buys nothing here: the fewer wins
+    from mailguard.evaluate_lso import format_frontier
+
+    assert "<=   0: en 1.000 (20/20)  ja 1.000 (10/10)  flagged 0/104" in format_frontier(
+        list(points.values())
+    )

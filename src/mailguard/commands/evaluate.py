@@ -19,7 +19,7 @@ def main(args: argparse.Namespace) -> int:
     for flag in ("leave_source_out", "train_shared", "tune"):
         if getattr(args, flag, False):
             argv.append("--" + flag.replace("_", "-"))
-    for opt in ("repo", "corpus", "own_folds"):
+    for opt in ("repo", "corpus", "own_folds", "scores", "save_scores"):
         if getattr(args, opt, None):
             argv += ["--" + opt.replace("_", "-"), getattr(args, opt)]
     from mailguard.detect import Classifier
