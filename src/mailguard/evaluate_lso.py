@@ -32,10 +32,13 @@ Training the fold models is most of a run (about half an hour); the rules
 take under a minute. ``--save-scores FILE`` keeps every message's
 out-of-fold model reading, and ``--scores FILE`` reads them back instead of
 training, so a rule change is measured on the same fold models that the last
-run used. Each saved reading carries a digest of its message's model text
-and fold, and the file records the fold options and the training recipe:
-if any message was added or changed since, or the recipe differs, the file
-is refused rather than mixed with new data.
+run used. Each saved reading carries a digest of its message's model text;
+the file records the fold options, the training recipe (settings and a
+digest of the training and model code) and a digest of the whole training
+pool. If any message was added, removed, relabelled or changed since, or the
+options or recipe differ, the file is refused rather than mixed with new
+data. A malformed file is refused too, and ``--save-scores`` checks that it
+can write before it trains.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -107,22 +111,29 @@ class LsoResult:
     scored: list[Scored] = field(default_factory=list)
     folds: int = 0
     pool: dict[str, int] = field(default_factory=dict)
-    # (origin, path) -> digest of the model text and fold the reading was made for
+    # (origin, path) -> digest of the model text the reading was made for
     digests: dict[tuple[str, str], str] = field(default_factory=dict)
     options: dict[str, object] = field(default_factory=dict)
+    pool_digest: str = ""
 
 
-SCORES_FORMAT = 1
+SCORES_FORMAT = 2
 
 
 class StaleScores(ValueError):
-    """Saved readings that no longer match the data or the recipe."""
+    """Saved readings that no longer match the data or the recipe, or no scores file at all."""
 
 
 def _recipe() -> dict[str, object]:
-    """The training settings a saved reading depends on besides its data."""
-    from mailguard.detect import training
+    """What a saved reading depends on besides its data: the training settings and
+    the source of the code that trains and reads the model (any edit there, even a
+    comment, refuses old files: a false refusal costs a run, a false acceptance a
+    wrong figure)."""
+    from mailguard.detect import textmodel, training
 
+    code = hashlib.sha256()
+    for module in (training, textmodel):
+        code.update(Path(module.__file__ or "").read_bytes())
     return {
         "ngrams": {k: list(v) for k, v in training.NGRAMS.items()},
         "ham_weight": training.HAM_WEIGHT,
@@ -133,15 +144,41 @@ def _recipe() -> dict[str, object]:
         "min_df": training.MIN_DF,
         "own_block": training.OWN_BLOCK,
         "fixture_block": training.FIXTURE_BLOCK,
+        "code": code.hexdigest()[:20],
     }
 
 
-def _digest(group: str, normalized: str) -> str:
-    return hashlib.sha256(f"{group}\0{normalized}".encode()).hexdigest()[:20]
+def _text_digest(normalized: str) -> str:
+    """A reading is the fold model applied to this text: the text is all it reads."""
+    return hashlib.sha256(normalized.encode()).hexdigest()[:20]
+
+
+def _pool_digest(pool: Sequence[Example]) -> str:
+    """Every fold model is trained on the pool less one fold, so any change to the
+    pool (a message added, removed, relabelled, moved to another fold or language)
+    changes every reading."""
+    h = hashlib.sha256()
+    for ex in sorted(pool, key=lambda e: (e.origin, e.path)):
+        h.update(
+            "\0".join((ex.origin, ex.path, ex.group, ex.label, ex.lang, ex.normalized)).encode()
+        )
+        h.update(b"\1")
+    return h.hexdigest()[:20]
+
+
+def check_writable(path: Path) -> None:
+    """Before a half-hour run, not after it: the folder must exist and take a file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise StaleScores(f"cannot write the scores file: {folder} is not a writable folder")
 
 
 def save_scores(result: LsoResult, path: Path) -> None:
-    """Write every row's out-of-fold reading (with its top phrases) as JSON."""
+    """Write every row's out-of-fold reading (with its top phrases) as JSON.
+
+    Written to a temporary file and renamed, so an interrupted save never leaves
+    a truncated file in place of the previous one.
+    """
     rows = []
     for r in result.scored:
         m = r.model
@@ -159,11 +196,14 @@ def save_scores(result: LsoResult, path: Path) -> None:
         "format": SCORES_FORMAT,
         "options": result.options,
         "recipe": _recipe(),
+        "pool_digest": result.pool_digest,
         "folds": result.folds,
         "pool": result.pool,
         "rows": rows,
     }
-    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -171,6 +211,7 @@ class SavedScores:
     options: dict[str, object]
     folds: int
     pool: dict[str, int]
+    pool_digest: str
     readings: dict[tuple[str, str], tuple[str, ModelScore | None]]
 
 
@@ -184,16 +225,29 @@ def load_scores(path: Path) -> SavedScores:
         raise StaleScores(f"{path} is not a format-{SCORES_FORMAT} scores file")
     if doc.get("recipe") != _recipe():
         raise StaleScores(f"{path} was made with another training recipe; run without --scores")
-    readings: dict[tuple[str, str], tuple[str, ModelScore | None]] = {}
-    for row in doc["rows"]:
-        m = row["model"]
-        score = (
-            None
-            if m is None
-            else ModelScore(m["lang"], float(m["logit"]), tuple((p, float(w)) for p, w in m["top"]))
+    try:
+        readings: dict[tuple[str, str], tuple[str, ModelScore | None]] = {}
+        for row in doc["rows"]:
+            m = row["model"]
+            score = (
+                None
+                if m is None
+                else ModelScore(
+                    str(m["lang"]),
+                    float(m["logit"]),
+                    tuple((str(p), float(w)) for p, w in m["top"]),
+                )
+            )
+            readings[(str(row["origin"]), str(row["path"]))] = (str(row["digest"]), score)
+        return SavedScores(
+            dict(doc["options"]),
+            int(doc["folds"]),
+            dict(doc["pool"]),
+            str(doc["pool_digest"]),
+            readings,
         )
-        readings[(row["origin"], row["path"])] = (row["digest"], score)
-    return SavedScores(doc["options"], int(doc["folds"]), dict(doc["pool"]), readings)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StaleScores(f"{path} is not a valid scores file ({type(exc).__name__})") from exc
 
 
 def score_examples(
@@ -222,7 +276,8 @@ def score_examples(
     pool = own + (shared if train_shared else [])
     options: dict[str, object] = {"train_shared": train_shared, "own_folds": own_folds}
     result = LsoResult(pool=training.describe(pool), options=options)
-    result.digests = {(ex.origin, ex.path): _digest(ex.group, ex.normalized) for ex in examples}
+    result.digests = {(ex.origin, ex.path): _text_digest(ex.normalized) for ex in examples}
+    result.pool_digest = _pool_digest(pool)
     if saved is not None:
         _check_saved(saved, result)
         readings = {key: saved.readings[key][1] for key in result.digests}
@@ -274,6 +329,11 @@ def _check_saved(saved: SavedScores, result: LsoResult) -> None:
     if saved.options != result.options:
         raise StaleScores(
             f"the scores were saved with {saved.options}, this run asks for {result.options}"
+        )
+    if saved.pool_digest != result.pool_digest:
+        raise StaleScores(
+            "the training pool changed since the scores were saved (a message added, "
+            "removed, relabelled or moved); run without --scores to train fold models again"
         )
     stale = [
         key
@@ -528,13 +588,17 @@ class DecisionTable:
             return fallback[1]
         return best[1]
 
-    def frontier(self, budgets: Sequence[int]) -> list[FrontierPoint]:
-        """For each budget of genuine mails flagged, the blend with the best plain
-        worst-language recall within it (then the other language, then fewer flagged).
+    def point(self, blend: Blend) -> FrontierPoint:
+        """One blend of the grid as a budget-list line (its own count as the budget)."""
+        j = self.grid.index(blend)
+        scams, genuine = self._pooled()
+        flagged = self._flagged[j]
+        rec = {lang: ((m & flagged).bit_count(), m.bit_count()) for lang, m in scams.items()}
+        fp = (genuine & flagged).bit_count()
+        return FrontierPoint(fp, blend, rec, fp, genuine.bit_count())
 
-        A view of the trade-off for the reader, not a choice: the shipped blend
-        is :meth:`choose`'s. It answers "what would n more genuine mails buy".
-        """
+    def _pooled(self) -> tuple[dict[str, int], int]:
+        """Scam rows per language and all genuine rows, as bit sets."""
         scams: dict[str, int] = defaultdict(int)
         genuine = 0
         for (label, lang, _block), m in self._cells.items():
@@ -542,6 +606,16 @@ class DecisionTable:
                 scams[lang] |= m
             else:
                 genuine |= m
+        return scams, genuine
+
+    def frontier(self, budgets: Sequence[int]) -> list[FrontierPoint]:
+        """For each budget of genuine mails flagged, the blend with the best plain
+        worst-language recall within it (then the other language, then fewer flagged).
+
+        A view of the trade-off for the reader, not a choice: the shipped blend
+        is :meth:`choose`'s. It answers "what would n more genuine mails buy".
+        """
+        scams, genuine = self._pooled()
         points = []
         for budget in budgets:
             best: tuple[tuple[float, float, int], FrontierPoint] | None = None
@@ -574,16 +648,30 @@ class FrontierPoint:
     genuine: int
 
 
-def format_frontier(points: Sequence[FrontierPoint]) -> str:
-    lines = ["== best single blend at each budget of genuine mail flagged (worst language first)"]
-    for p in points:
+def format_frontier(points: Sequence[FrontierPoint], chosen: FrontierPoint | None = None) -> str:
+    """The budget list, worst language first in each line.
+
+    In sample: each line is the best of the whole grid on these rows, ranked by
+    pooled recall, so it flatters every budget a little; the nested figures are
+    the held-out ones. The chosen blend is ranked otherwise (block-averaged
+    recall less a price per genuine mail), so it is printed beside the list
+    rather than looked for in it.
+    """
+
+    def line(head: str, p: FrontierPoint) -> str:
         if p.blend is None:
-            lines.append(f"<= {p.budget:>3}: no blend")
-            continue
-        rec = "  ".join(
-            f"{lang} {c / n:.3f} ({c}/{n})" for lang, (c, n) in sorted(p.recall.items())
-        )
-        lines.append(f"<= {p.budget:>3}: {rec}  flagged {p.flagged}/{p.genuine}  {p.blend}")
+            return f"{head}: no blend"
+        rates = sorted(p.recall.items(), key=lambda kv: kv[1][0] / kv[1][1] if kv[1][1] else 0.0)
+        rec = "  ".join(f"{lang} {c / n:.3f} ({c}/{n})" for lang, (c, n) in rates)
+        return f"{head}: {rec}  flagged {p.flagged}/{p.genuine}  {p.blend}"
+
+    lines = [
+        "== in sample, all blocks, pooled recall: the best single blend at each budget "
+        "of genuine mail flagged (a view of the trade-off, not a choice)"
+    ]
+    lines += [line(f"<= {p.budget:>3}", p) for p in points]
+    if chosen is not None:
+        lines.append(line("chosen", chosen))
     return "\n".join(lines)
 
 
@@ -674,6 +762,8 @@ def main(
     out = out or sys.stdout
     clf = classifier or Classifier.default()
     try:
+        if save_to is not None:
+            check_writable(save_to)
         saved = load_scores(scores) if scores is not None else None
         what = f"reading saved model scores from {scores}" if saved else "training fold models"
         print(f"leave-source-out: {what} (repo {repo}) ...", file=sys.stderr)
@@ -689,9 +779,14 @@ def main(
     except StaleScores as exc:
         print(f"mailguard eval: {exc}", file=sys.stderr)
         return 2
+    status = 0
     if save_to is not None:
-        save_scores(res, save_to)
-        print(f"saved {len(res.scored)} model scores to {save_to}", file=sys.stderr)
+        try:
+            save_scores(res, save_to)
+            print(f"saved {len(res.scored)} model scores to {save_to}", file=sys.stderr)
+        except OSError as exc:  # the report below is still worth its half hour
+            print(f"mailguard eval: could not save the scores: {exc}", file=sys.stderr)
+            status = 1
     pool = ", ".join(f"{k}={v}" for k, v in res.pool.items())
     print(f"training pool: {pool}; {res.folds} folds", file=out)
     rows = res.scored
@@ -707,7 +802,8 @@ def main(
             format_report(rows, nvs, "== nested: each block decided by a blend chosen without it"),
             file=out,
         )
-        print(f"blend chosen on all blocks: {table.choose()}", file=out)
+        chosen_all = table.choose()
+        print(f"blend chosen on all blocks: {chosen_all}", file=out)
         print("", file=out)
-        print(format_frontier(table.frontier(FRONTIER_BUDGETS)), file=out)
-    return 0
+        print(format_frontier(table.frontier(FRONTIER_BUDGETS), table.point(chosen_all)), file=out)
+    return status

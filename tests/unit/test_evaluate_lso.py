@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -263,13 +264,14 @@ def _saved_by_hand(repo: Path, logits: dict[str, float], out: Path) -> None:
     """A scores file written by save_scores from readings we choose (no training:
     the round trip must carry whatever the fold models said, whatever it was)."""
     from mailguard.detect import training
-    from mailguard.evaluate_lso import LsoResult, _digest, save_scores
+    from mailguard.evaluate_lso import LsoResult, _pool_digest, _text_digest, save_scores
 
     examples = training.own_training_set(repo)
     res = LsoResult(folds=2, options={"train_shared": False, "own_folds": "block"})
+    res.pool_digest = _pool_digest(examples)
     for ex in examples:
-        res.digests[(ex.origin, ex.path)] = _digest(ex.group, ex.normalized)
-        top = (("call 1-800", 1.25),) if ex.label == "scam" else ()
+        res.digests[(ex.origin, ex.path)] = _text_digest(ex.normalized)
+        top = (("call 1-800", 1.0 / 3.0),) if ex.label == "scam" else ()
         res.scored.append(
             Scored(
                 ex.path, ex.label, ex.lang, ex.kind, ex.group, ex.origin,
@@ -279,21 +281,32 @@ def _saved_by_hand(repo: Path, logits: dict[str, float], out: Path) -> None:
     save_scores(res, out)
 
 
+_LOGITS = {"scam": 6.123456789012345, "ham": -3.0000000000000004}
+
+
 def test_saved_scores_are_read_back_instead_of_training(tmp_path: Path) -> None:
     from mailguard.evaluate_lso import load_scores, score_examples
 
     repo = _tiny_repo(tmp_path / "repo")
     file = tmp_path / "scores.json"
-    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    _saved_by_hand(repo, _LOGITS, file)
     res = score_examples(repo, None, saved=load_scores(file))
     got = {r.label: r.model for r in res.scored}
     assert got["scam"] is not None and got["ham"] is not None
-    assert (got["scam"].logit, got["scam"].top) == (6.5, (("call 1-800", 1.25),))
-    assert (got["ham"].logit, got["ham"].top) == (-3.0, ())
+    # Bit for bit: a rounded reading could move a row across a blend's step.
+    assert (got["scam"].logit, got["scam"].top) == (_LOGITS["scam"], (("call 1-800", 1.0 / 3.0),))
+    assert (got["ham"].logit, got["ham"].top) == (_LOGITS["ham"], ())
     assert res.folds == 2
     # The rules are read now, from the message: not saved, so a rule change shows.
     scam = next(r for r in res.scored if r.label == "scam")
     assert scam.rules.score > 0
+
+
+def _refused(repo: Path, saved: object, match: str, **kw: object) -> None:
+    from mailguard.evaluate_lso import StaleScores, score_examples
+
+    with pytest.raises(StaleScores, match=match):
+        score_examples(repo, None, saved=saved, **kw)  # type: ignore[arg-type]
 
 
 def test_saved_scores_are_refused_when_data_options_or_recipe_changed(
@@ -303,60 +316,118 @@ def test_saved_scores_are_refused_when_data_options_or_recipe_changed(
     from mailguard.evaluate_lso import StaleScores, load_scores, score_examples
 
     repo = _tiny_repo(tmp_path / "repo")
+    mail = repo / "tests" / "fixtures" / "mail"
+    labels = (mail / "labels.tsv").read_text()
     file = tmp_path / "scores.json"
-    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    _saved_by_hand(repo, _LOGITS, file)
     saved = load_scores(file)
-    with pytest.raises(StaleScores, match="own_folds"):
-        score_examples(repo, None, own_folds="kind", saved=saved)
-    ham = repo / "tests" / "fixtures" / "mail" / "en" / "02_ham.eml"
-    ham.write_text(_HAM.replace("salad", "dessert"), newline="")
-    with pytest.raises(StaleScores, match=r"1 messages are new or changed .*en/02_ham\.eml"):
-        score_examples(repo, None, saved=saved)
+    assert len(score_examples(repo, None, saved=saved).scored) == 2
+    _refused(repo, saved, "own_folds", own_folds="kind")
+    _refused(repo, saved, "train_shared", train_shared=True)
+    # A message removed: every fold model would have trained without it.
+    (mail / "labels.tsv").write_text(labels.splitlines(keepends=True)[0])
+    _refused(repo, saved, "training pool changed")
+    # A message relabelled: same text, same fold, other training target.
+    (mail / "labels.tsv").write_text(labels.replace("\tham\t\tpersonal", "\tscam\tfake_billing\tx"))
+    _refused(repo, saved, "training pool changed")
+    (mail / "labels.tsv").write_text(labels)
+    (mail / "en" / "02_ham.eml").write_text(_HAM.replace("salad", "dessert"), newline="")
+    _refused(repo, saved, "training pool changed")
+    (mail / "en" / "02_ham.eml").write_text(_HAM, newline="")
+    assert len(score_examples(repo, None, saved=saved).scored) == 2
     monkeypatch.setattr(training, "TOP_K", training.TOP_K + 1)
     with pytest.raises(StaleScores, match="another training recipe"):
+        load_scores(file)
+    monkeypatch.undo()
+    doc = json.loads(file.read_text())
+    del doc["rows"][0]["digest"]
+    file.write_text(json.dumps(doc))
+    with pytest.raises(StaleScores, match="not a valid scores file"):
         load_scores(file)
     file.write_text("{not json")
     with pytest.raises(StaleScores, match="cannot read"):
         load_scores(file)
 
 
-def test_eval_command_reports_stale_scores_without_a_traceback(
+def test_a_changed_shared_text_outside_the_pool_is_refused_by_its_own_digest(
+    tmp_path: Path,
+) -> None:
+    """Rows the pool does not hold (the shared corpus by default) are read by the
+    full model: their own text is what must match."""
+    from mailguard.evaluate_lso import (
+        LsoResult,
+        SavedScores,
+        StaleScores,
+        _check_saved,
+        _text_digest,
+    )
+
+    opts: dict[str, object] = {"train_shared": False, "own_folds": "block"}
+    saved = SavedScores(opts, 1, {}, "p", {("shared", "a.eml"): (_text_digest("old"), None)})
+    now = LsoResult(options=opts, pool_digest="p")
+    now.digests = {("shared", "a.eml"): _text_digest("old")}
+    _check_saved(saved, now)
+    now.digests = {("shared", "a.eml"): _text_digest("new")}
+    with pytest.raises(StaleScores, match=r"1 messages are new or changed .*shared:a\.eml"):
+        _check_saved(saved, now)
+
+
+def test_eval_command_reports_stale_scores_and_save_failures_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mailguard.evaluate import main as eval_main
 
     repo = _tiny_repo(tmp_path / "repo")
     file = tmp_path / "scores.json"
-    _saved_by_hand(repo, {"scam": 6.5, "ham": -3.0}, file)
+    _saved_by_hand(repo, _LOGITS, file)
     argv = ["--leave-source-out", "--repo", str(repo), "--corpus", str(tmp_path / "none")]
-    assert eval_main([*argv, "--scores", str(file)], classifier=Classifier.rules_only()) == 0
+    argv += ["--scores", str(file)]
+    clf = Classifier.rules_only()
+    assert eval_main(argv, classifier=clf) == 0
     shown = capsys.readouterr()
     assert "reading saved model scores" in shown.err and "en: scam recall" in shown.out
+    # Saving where it cannot: refused before any work, not after half an hour.
+    missing = tmp_path / "no such folder" / "lso.json"
+    assert eval_main([*argv, "--save-scores", str(missing)], classifier=clf) == 2
+    shown = capsys.readouterr()
+    assert "not a writable folder" in shown.err and shown.out == ""
+    # A save that fails at the end still prints the report.
+    taken = tmp_path / "a folder"
+    taken.mkdir()
+    assert eval_main([*argv, "--save-scores", str(taken)], classifier=clf) == 1
+    shown = capsys.readouterr()
+    assert "could not save the scores" in shown.err and "en: scam recall" in shown.out
+    # Saving over the file it read: the same readings come back.
+    assert eval_main([*argv, "--save-scores", str(file)], classifier=clf) == 0
+    capsys.readouterr()
     (repo / "tests" / "fixtures" / "mail" / "en" / "01_scam.eml").write_text(_SCAM + "PS\r\n")
-    assert eval_main([*argv, "--scores", str(file)], classifier=Classifier.rules_only()) == 2
+    assert eval_main(argv, classifier=clf) == 2
     err = capsys.readouterr().err
-    assert "new or changed" in err and "Traceback" not in err
+    assert "training pool changed" in err and "Traceback" not in err
 
 
 def test_the_frontier_gives_the_best_blend_within_each_budget() -> None:
-    clf = Classifier.rules_only()
-    rows = [row("scam", "en", "own:en", 6.0, 3.0, i) for i in range(20)]
-    rows += [row("scam", "ja", "own:ja", 6.0, 1.0, i) for i in range(10)]
-    rows += [row("ham", "en", "own:en", 6.0, 0.5, i) for i in range(4)]
-    rows += [row("ham", "en", "own:en", 0.0, -2.0, i + 10) for i in range(100)]
-    grid = [
-        Blend(scale=0.5, pos_cap=5.0, neg_cap=1.0),  # 6 + 1.5 < 8: nothing flagged
-        Blend(scale=1.0, pos_cap=3.0, neg_cap=1.0),  # en scams 9, ja scams 7, ham 6.5
-        Blend(scale=2.5, pos_cap=5.0, neg_cap=1.0),  # ja scams 8.5, ham 7.25
-        Blend(scale=4.0, pos_cap=5.0, neg_cap=1.0),  # ham 8: all four flagged
-    ]
-    table = DecisionTable(clf, rows, grid)
-    points = {p.budget: p for p in table.frontier([0, 3, 4])}
-    assert points[0].blend == grid[2] and points[0].flagged == 0
-    assert points[0].recall == {"en": (20, 20), "ja": (10, 10)}
-    assert points[4].flagged == 0  # flagging more buys nothing here: the fewer wins
     from mailguard.evaluate_lso import format_frontier
 
-    assert "<=   0: en 1.000 (20/20)  ja 1.000 (10/10)  flagged 0/104" in format_frontier(
-        list(points.values())
-    )
+    clf = Classifier.rules_only()
+    # Rules alone give 6 (three families; 8 flags) or 8.5 (flagged unless the model subtracts).
+    rows = [row("scam", "en", "own:en", 6.0, 3.0, i) for i in range(6)]
+    rows += [row("scam", "en", "own:en", 6.0, 1.0, i) for i in range(6, 10)]
+    rows += [row("scam", "ja", "own:ja", 6.0, 3.0, i) for i in range(2)]
+    rows += [row("scam", "ja", "own:ja", 8.5, -8.0, i) for i in range(2, 6)]  # below the margin
+    rows += [row("scam", "ja", "own:ja", 6.0, 0.0, i) for i in range(6, 10)]
+    rows += [row("ham", "en", "own:en", 6.0, 0.5, i) for i in range(4)]
+    rows += [row("ham", "en", "own:en", 0.0, -2.0, i + 10) for i in range(100)]
+    a = Blend(scale=2.5, pos_cap=5.0, neg_cap=1.0)  # en 10/10, ja 2/10: more in all
+    b = Blend(scale=1.0, pos_cap=3.0, neg_cap=0.0)  # en 6/10, ja 6/10: the better worst
+    c = Blend(scale=4.0, pos_cap=5.0, neg_cap=1.0)  # as a, and the four hams at 0.5
+    table = DecisionTable(clf, rows, [a, b, c])
+    points = {p.budget: p for p in table.frontier([0, 4])}
+    assert points[0].blend == b and points[0].recall == {"en": (6, 10), "ja": (6, 10)}
+    assert points[4].blend == b  # c flags four genuine mails for a worse worst language
+    assert table.point(c).flagged == 4 and table.point(c).recall["ja"] == (2, 10)
+    text = format_frontier(list(points.values()), table.point(a))
+    assert "in sample" in text.splitlines()[0]
+    assert "<=   0: " in text and "flagged 0/104" in text.splitlines()[1]
+    # The chosen line puts the worse language first.
+    assert "chosen: ja 0.200 (2/10)  en 1.000 (10/10)  flagged 0/104" in text
