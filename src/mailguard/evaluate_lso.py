@@ -82,6 +82,11 @@ if TYPE_CHECKING:
 FP_COST = 20.0
 # No blend is chosen above this rate whatever it catches: the hidden sets' limit.
 FP_CEILING = 0.005
+# Nor one that flags any genuine mail of the shared corpus: issue 11 asks that none
+# be flagged, and the shared corpus is read by the model trained on all own data,
+# which is the shipped model, so its out-of-fold verdicts are the shipped verdicts.
+# Added in the twenty-first session, when the priced choice on rounds 8-44 flagged
+# one (a SpamAssassin hard_ham airline offer read at 1.45 with "call ... now").
 
 
 @dataclass
@@ -523,6 +528,9 @@ class DecisionTable:
             if r.label in ("scam", "ham"):
                 cells[(r.label, r.lang, r.block if r.label == "scam" else "")].append(i)
         self._cells = {key: _bits(ix) for key, ix in cells.items()}
+        self._shared_ham = _bits(
+            i for i, r in enumerate(self.rows) if r.label == "ham" and r.origin == "shared"
+        )
 
     def kinds(self, j: int) -> list[str]:
         """Every row's verdict kind under the grid's ``j``-th blend, read back from the bit sets."""
@@ -537,7 +545,8 @@ class DecisionTable:
 
         Best means the highest worst-language block-averaged recall less
         FP_COST times the rate of genuine mail flagged ``scam``, among blends
-        at or under FP_CEILING. A stated price, not a hard 0.2 % budget: with a
+        at or under FP_CEILING that flag no genuine mail of the shared corpus
+        (see FP_CEILING). A stated price, not a hard 0.2 % budget: with a
         budget, the choice flipped on one genuine mail between a sensible blend
         and blends that capped the model at 5 points (recall 0.66 / 0.60), and
         when the rules alone were over the budget it needed a slack rule on
@@ -572,7 +581,7 @@ class DecisionTable:
                     f.ham[lang][2] += (m & suspicious).bit_count()
             if fallback is None or f.fp_rate() < fallback[0]:
                 fallback = (f.fp_rate(), blend)
-            if f.fp_rate() > FP_CEILING + 1e-12:
+            if f.fp_rate() > FP_CEILING + 1e-12 or flagged & self._shared_ham & kept:
                 continue
             cost = FP_COST * f.fp_rate()
             key = (

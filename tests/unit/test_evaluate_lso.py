@@ -431,3 +431,22 @@ def test_the_frontier_gives_the_best_blend_within_each_budget() -> None:
     assert "<=   0: " in text and "flagged 0/104" in text.splitlines()[1]
     # The chosen line puts the worse language first.
     assert "chosen: ja 0.200 (2/10)  en 1.000 (10/10)  flagged 0/104" in text
+
+
+def test_no_blend_that_flags_a_genuine_shared_mail_is_chosen() -> None:
+    """Issue 11 asks that no genuine shared-corpus mail be flagged, and the shared
+    corpus is read by the shipped model: a blend that flags one is never chosen,
+    however much it catches, unless the shared block is held out."""
+    clf = Classifier.rules_only()
+    rows = [row("scam", "en", "own:en", 6.0, 1.0, i) for i in range(50)]
+    rows += [row("ham", "en", "own:en", 0.0, -2.0, i) for i in range(3000)]
+    shared = row("ham", "en", "shared:spamassassin", 6.0, 1.0, 0)
+    shared.origin, shared.group = "shared", "spamassassin:hard_ham"
+    rows.append(shared)
+    generous = Blend(scale=2.5, pos_cap=5.0, neg_cap=1.0)  # every scam, and the shared ham
+    strict = Blend(scale=1.0, pos_cap=3.0, neg_cap=1.0)  # none of either
+    table = DecisionTable(clf, rows, [generous, strict])
+    assert table.kinds(0)[-1] == "scam"  # one genuine mail in 3,001: well under the ceiling
+    assert table.choose() == strict
+    # Held out, the shared block cannot veto its own blend.
+    assert table.choose([i for i, r in enumerate(rows) if r.origin != "shared"]) == generous
