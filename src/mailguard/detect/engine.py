@@ -101,11 +101,17 @@ class Blend:
     mail in the voice of a scam (the model card lists it). The guard is
     provenance: legitimate evidence caps the reading, so it is never
     decisive. The score must still reach the scam threshold, but at scale
-    2.5 (2.5 points per unit, capped at 9) a decisive reading of 5 and up
-    scores at least 12.5 points before the cap, so 9 alone: a scam verdict
-    unless something legitimate was found. The shipped blend is scale 2.5,
-    confident and decisive from 5, subtracting up to 3 below -6: the
-    leave-source-out tuning's choice on all blocks with rounds 8-42 in
+    2 (2 points per unit, capped at 9) a decisive reading of 5.5 and up
+    scores at least 11 points before the cap, so 9 alone: a scam verdict
+    unless something legitimate was found. The shipped blend is scale 2,
+    confident from 4.5, decisive from 5.5, subtracting up to 3 below -6: the
+    leave-source-out tuning's choice on all blocks with rounds 8-44 in, among
+    blends that flag no genuine mail of the shared corpus (twenty-first
+    session; 12 of 7,333 genuine mails flagged out of fold, 0.16 %, for
+    recall 0.897 / 0.897; the blend before, scale 2.5 with both steps at 5,
+    flags 14 for 0.900 / 0.899 on the same rows, and the unconstrained
+    choice, scale 4, flagged a SpamAssassin hard_ham mail). With rounds
+    8-42 the choice was scale 2.5, confident and decisive from 5
     (twentieth session; 14 of 7,253 genuine mails flagged out of fold,
     0.19 %, for recall 0.901 / 0.899; nested 0.905 / 0.904 at 19). With
     rounds 8-40, once order lines, shipping details and newsletter footers
@@ -146,7 +152,7 @@ class Blend:
     moves the score by up to ``learn_cap`` points.
     """
 
-    scale: float = 2.5
+    scale: float = 2.0
     pos_cap: float = 9.0
     neg_cap: float = 3.0
     family_min: float = 1.5
@@ -155,8 +161,8 @@ class Blend:
     min_families: int | None = None  # None: the rule set's scam_min_families
     legit_cap: float = 2.0
     neg_margin: float = 6.0
-    strong_logit: float | None = 5.0
-    alone_logit: float | None = 5.0
+    strong_logit: float | None = 4.5
+    alone_logit: float | None = 5.5
 
 
 @dataclass(frozen=True)
