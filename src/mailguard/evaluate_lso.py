@@ -599,11 +599,8 @@ class DecisionTable:
 
     def point(self, blend: Blend) -> FrontierPoint:
         """One blend of the grid as a budget-list line (its own count as the budget)."""
-        j = self.grid.index(blend)
         scams, genuine = self._pooled()
-        flagged = self._flagged[j]
-        rec = {lang: ((m & flagged).bit_count(), m.bit_count()) for lang, m in scams.items()}
-        fp = (genuine & flagged).bit_count()
+        rec, fp = _pooled_figures(self._flagged[self.grid.index(blend)], scams, genuine)
         return FrontierPoint(fp, blend, rec, fp, genuine.bit_count())
 
     def _pooled(self) -> tuple[dict[str, int], int]:
@@ -625,16 +622,14 @@ class DecisionTable:
         is :meth:`choose`'s. It answers "what would n more genuine mails buy".
         """
         scams, genuine = self._pooled()
+        # Each blend's figures once, not once per budget.
+        figures = [_pooled_figures(flagged, scams, genuine) for flagged in self._flagged]
         points = []
         for budget in budgets:
             best: tuple[tuple[float, float, int], FrontierPoint] | None = None
-            for blend, flagged in zip(self.grid, self._flagged, strict=True):
-                fp = (genuine & flagged).bit_count()
+            for blend, (rec, fp) in zip(self.grid, figures, strict=True):
                 if fp > budget:
                     continue
-                rec = {
-                    lang: ((m & flagged).bit_count(), m.bit_count()) for lang, m in scams.items()
-                }
                 rates = sorted(c / n for c, n in rec.values() if n)
                 key = (rates[0] if rates else 0.0, sum(rates), -fp)
                 if best is None or key > best[0]:
@@ -646,6 +641,14 @@ class DecisionTable:
 
 
 FRONTIER_BUDGETS = (0, 5, 10, 12, 14, 16, 18, 20, 25, 30)
+
+
+def _pooled_figures(
+    flagged: int, scams: dict[str, int], genuine: int
+) -> tuple[dict[str, tuple[int, int]], int]:
+    """One blend's flags as (caught, scams) per language and genuine mails flagged."""
+    rec = {lang: ((m & flagged).bit_count(), m.bit_count()) for lang, m in scams.items()}
+    return rec, (genuine & flagged).bit_count()
 
 
 @dataclass
